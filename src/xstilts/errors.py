@@ -1,0 +1,52 @@
+"""User-facing errors.
+
+Every error a user can cause (bad spec, bad data, unknown name, incompatible checkpoint) is an
+`XStiltsError`: the CLI prints its message as one line and exits with code 2, without a traceback
+unless `--debug` is given. Anything else is a bug and exits with code 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class XStiltsError(Exception):
+    """An error caused by the user's input; its message is one self-contained line."""
+
+    exit_code = 2
+
+
+class ConfigError(XStiltsError):
+    """A spec or configuration value is invalid."""
+
+
+class DataError(XStiltsError):
+    """A data file or dataset is missing, malformed, or inconsistent."""
+
+
+class CheckpointError(XStiltsError):
+    """A checkpoint is missing, corrupt, or incompatible with what loads it."""
+
+
+class UnknownNameError(ConfigError):
+    """A name (task, model, metric, executor, ...) is not registered."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The registered names most similar to `name`, best first."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    if not hits:
+        hits = [c for c in lowered if name.lower() in c or c in name.lower()][:n]
+    return [lowered[h] for h in hits]
+
+
+def unknown_name(what: str, name: str, choices: Iterable[str], where: str = "") -> UnknownNameError:
+    """Build the standard 'unknown X' error, naming the closest valid names."""
+    choices = sorted(choices)
+    near = closest(name, choices)
+    hint = f"; closest: {', '.join(near)}" if near else f"; valid: {', '.join(choices[:12])}"
+    prefix = f"{where}: " if where else ""
+    return UnknownNameError(f"{prefix}unknown {what} {name!r}{hint}")
