@@ -1,0 +1,80 @@
+"""The `xstilts` command line.
+
+Each subcommand lives in `xstilts.commands.<name>` and exposes `add_parser(subparsers)`, which
+registers its arguments and sets `handler`. Exit codes: 0 success, 1 internal error (a bug),
+2 user error (bad input, bad spec, unknown name) reported as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from xstilts import __version__
+from xstilts.errors import XStiltsError
+
+COMMANDS = [
+    "demo", "run", "plan", "results", "tasks", "report", "evaluate", "export", "select", "synthetic",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xstilts",
+        description="Cross-lingual intermediate-task training (STILTs) for encoder and decoder models.",
+    )
+    parser.add_argument("--version", action="version", version=f"xstilts {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final summary")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logging")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"xstilts.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"xstilts.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def configure_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level, format="%(message)s", datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)], force=True,
+    )
+    for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "matplotlib", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ["XSTILTS_QUIET"] = "1" if quiet else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    configure_logging(args.quiet, args.verbose)
+    try:
+        return int(args.handler(args) or 0)
+    except XStiltsError as err:
+        if args.debug:
+            raise
+        print(f"xstilts: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("xstilts: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""`xstilts tasks`: the table of every known task."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("tasks", help="list every task: kind, languages, metric, data source")
+    p.add_argument("--role", choices=["intermediate", "target"], help="only tasks of this role")
+    p.add_argument("--benchmark", help="only tasks of this benchmark (xtreme, xtreme-r, synthetic)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from xstilts.tasks import all_tasks
+
+    tasks = all_tasks()
+    if args.role:
+        tasks = [t for t in tasks if t.role.value == args.role]
+    if args.benchmark:
+        tasks = [t for t in tasks if args.benchmark in t.benchmarks]
+    rows = [
+        {
+            "name": t.name,
+            "role": t.role.value,
+            "kind": t.kind.value,
+            "languages": list(t.languages_for(args.benchmark)),
+            "metric": t.metric,
+            "source": t.source.describe(),
+            "benchmarks": list(t.benchmarks),
+        }
+        for t in tasks
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = Table(title=f"{len(rows)} tasks")
+    for col in ("name", "role", "kind", "langs", "metric", "source"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        langs = r["languages"]
+        shown = " ".join(langs) if len(langs) <= 8 else " ".join(langs[:8]) + " …"
+        table.add_row(r["name"], r["role"], r["kind"], f"{len(langs)}: {shown}", r["metric"], r["source"])
+    Console(width=160).print(table)
+    return 0
