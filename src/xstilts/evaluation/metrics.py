@@ -82,3 +82,7 @@ def retrieval_accuracy(predictions: dict[str, list[str]], references: dict[str, 
         raise DataError(f"retrieval_accuracy: no prediction for query {missing[0]!r}")
     right = sum(int(bool(predictions[q]) and predictions[q][0] in gold) for q, gold in references.items())
     return {"accuracy": 100.0 * right / len(references)}
+
+
+# XTREME scores UD-POS with the same seqeval F1 applied to the raw POS tags.
+METRICS.register("f1_pos", Metric("f1_pos", f1_seqeval, "f1", "seqeval F1 on raw POS tags, as XTREME's evaluate.py"))

@@ -1,0 +1,87 @@
+"""Running a model over a task's examples and scoring the predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from xstilts.evaluation.metrics import get_metric
+from xstilts.kinds import FeaturizeOptions, handler_for
+from xstilts.kinds.base import Feature
+from xstilts.models.model import XStiltsModel
+from xstilts.tasks.base import Example, Task, TaskKind
+
+
+@dataclass
+class Evaluation:
+    task: str
+    scores: dict[str, float]
+    primary: str
+    predictions: Any
+    references: Any
+    n_examples: int
+    chance: float | None = None
+    per_example: list[float] | None = None
+
+    @property
+    def score(self) -> float:
+        return self.scores[self.primary]
+
+
+def featurize(model: XStiltsModel, task: Task, examples: Sequence[Example], options: FeaturizeOptions) -> list[Feature]:
+    return handler_for(task).featurize(examples, model.tokenizer, model.input_format, task, options)
+
+
+@torch.no_grad()
+def model_outputs(model: XStiltsModel, task: Task, features: Sequence[Feature], batch_size: int, device: torch.device | None = None, retrieval_layer: int | None = None, retrieval_pooling: str = "mean") -> list[torch.Tensor]:
+    """Per-feature outputs (logits; sentence embeddings for retrieval), in feature order.
+
+    Features are batched in order of length so that padding is minimal.
+    """
+    handler = handler_for(task)
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(features)), key=lambda i: _length(features[i]))
+    outputs: list[torch.Tensor | None] = [None] * len(features)
+    pad = model.input_format.pad_id
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in handler.collate([features[i] for i in idx], pad).items()}
+        if task.kind is TaskKind.RETRIEVAL:
+            out = model.embed(batch, layer=retrieval_layer, pooling=retrieval_pooling)
+        else:
+            out = model(task.name, batch)
+        for i, o in zip(idx, handler.unpad(out, batch)):
+            outputs[i] = o.float().cpu()
+    model.train(was_training)
+    return outputs  # type: ignore[return-value]
+
+
+def _length(feature: Feature) -> int:
+    ids = feature["input_ids"]
+    return max(len(r) for r in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+def evaluate(model: XStiltsModel, task: Task, examples: Sequence[Example], features: Sequence[Feature] | None = None, batch_size: int = 64, options: FeaturizeOptions | None = None, retrieval_layer: int | None = None, retrieval_pooling: str = "mean") -> Evaluation:
+    handler = handler_for(task)
+    if features is None:
+        features = featurize(model, task, examples, options or FeaturizeOptions(max_length=task.hyperparameters.max_length))
+    outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
+    predictions = handler.decode(outputs, features, examples, task)
+    references = handler.references(examples, task)
+    metric = get_metric(task.metric)
+    scores = metric(predictions, references)
+    return Evaluation(
+        task=task.name,
+        scores=scores,
+        primary=metric.primary,
+        predictions=predictions,
+        references=references,
+        n_examples=len(references),
+        chance=handler.chance(examples, task),
+        per_example=handler.per_example_scores(predictions, references, task),
+    )

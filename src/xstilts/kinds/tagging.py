@@ -1,0 +1,101 @@
+"""Token tagging (UD-POS, PAN-X/WikiANN NER, CCG): word-level labels on each word's first
+sub-word; the other sub-words are ignored in the loss. Long sentences are split into several
+windows of whole words, so every word gets a prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from xstilts.data.formatting import InputFormat
+from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, unpad_tokens
+from xstilts.tasks.base import Example, Task, TaskKind
+
+IGNORE = -100
+
+
+def first_subword_positions(words: Sequence[str], tokenizer: Any) -> tuple[list[int], list[list[int]]]:
+    """Token ids of the words joined by spaces, and for each word the indices of its sub-words."""
+    text, starts = "", []
+    for w in words:
+        starts.append(len(text))
+        text += w + " "
+    enc = tokenizer(text.rstrip(), add_special_tokens=False, return_offsets_mapping=True)
+    pieces: list[list[int]] = [[] for _ in words]
+    w = 0
+    for t, (s, e) in enumerate(enc["offset_mapping"]):
+        if e <= s:
+            continue
+        while w + 1 < len(words) and s >= starts[w + 1]:
+            w += 1
+        pieces[w].append(t)
+    return enc["input_ids"], pieces
+
+
+class TaggingHandler(KindHandler):
+    kind = TaskKind.TAGGING
+
+    def featurize(self, examples: Sequence[Example], tokenizer: Any, fmt: InputFormat, task: Task, options: FeaturizeOptions) -> list[Feature]:
+        budget = options.max_length - fmt.single_overhead
+        features = []
+        for i, ex in enumerate(examples):
+            ids, pieces = first_subword_positions(ex["tokens"], tokenizer)
+            window: list[int] = []
+            labels: list[int] = []
+            first_word = 0
+            word_starts: list[int] = []  # word index -> position in window, -1 when the word has no sub-word
+            for w, positions in enumerate(pieces):
+                word_ids = [ids[p] for p in positions][:budget]
+                if window and len(window) + len(word_ids) > budget:
+                    features.append(self._feature(fmt, window, labels, i, first_word, word_starts))
+                    window, labels, word_starts, first_word = [], [], [], w
+                word_starts.append(len(window) if word_ids else -1)
+                for j, tok in enumerate(word_ids):
+                    window.append(tok)
+                    labels.append(ex["tags"][w] if j == 0 else IGNORE)
+            features.append(self._feature(fmt, window, labels, i, first_word, word_starts))
+        return features
+
+    @staticmethod
+    def _feature(fmt: InputFormat, window: list[int], labels: list[int], index: int, first_word: int, word_starts: list[int]) -> Feature:
+        offset = len(fmt.single_prefix)
+        return {
+            "input_ids": fmt.single(window),
+            "labels": [IGNORE] * offset + labels + [IGNORE] * len(fmt.single_suffix),
+            "example_index": index,
+            "first_word": first_word,
+            "word_positions": [p + offset if p >= 0 else -1 for p in word_starts],
+        }
+
+    def collate(self, features: Sequence[Feature], pad_id: int) -> Batch:
+        ids, mask = pad_ids([f["input_ids"] for f in features], pad_id)
+        labels, _ = pad_ids([f["labels"] for f in features], IGNORE)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    def make_head(self, hidden_size: int, task: Task, pooling: str) -> nn.Module:
+        return TokenHead(hidden_size, task.num_labels)
+
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
+
+    def unpad(self, logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
+        return unpad_tokens(logits, batch)
+
+    def decode(self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task) -> list[list[str]]:
+        predicted: list[list[str]] = [[task.labels[0]] * len(ex["tokens"]) for ex in examples]
+        for f, lg in zip(features, logits):
+            tags = lg.argmax(-1).tolist()
+            for k, pos in enumerate(f["word_positions"]):
+                if pos >= 0:
+                    predicted[f["example_index"]][f["first_word"] + k] = task.labels[tags[pos]]
+        return predicted
+
+    def references(self, examples: Sequence[Example], task: Task) -> list[list[str]]:
+        return [[task.labels[t] for t in ex["tags"]] for ex in examples]
+
+    def chance(self, examples: Sequence[Example], task: Task) -> float | None:
+        return None

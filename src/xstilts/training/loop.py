@@ -1,0 +1,364 @@
+"""The training loop shared by both phases: single- or multi-task, with English-dev model
+selection, checkpoints that resume exactly, and a divergence guard.
+
+Determinism: the data order of each task in each epoch and the task sampled at each step are pure
+functions of (seed, task, epoch) and (seed, step), so a resumed run only needs the step counter,
+the per-task stream positions, the optimizer/scheduler states and the torch RNG state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from xstilts.errors import CheckpointError, XStiltsError
+from xstilts.evaluation.predict import evaluate
+from xstilts.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from xstilts.kinds import handler_for
+from xstilts.kinds.base import Feature
+from xstilts.models.model import XStiltsModel
+from xstilts.tasks.base import Example, Task
+from xstilts.training.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(XStiltsError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    learning_rate: float = 1e-5
+    batch_size: int = 32
+    max_steps: int = 1000
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    gradient_accumulation: int = 1
+    eval_every: int = 200
+    patience: int | None = None  # evaluations without improvement before stopping early
+    checkpoint_every: int | None = None  # steps between resumable checkpoints; default: every evaluation
+    seed: int = 0
+    precision: str = "no"  # no | bf16 | fp16 (autocast)
+    sampling: str = "proportional"  # proportional | temperature | uniform (multi-task)
+    temperature: float = 2.0
+    max_examples_per_task: int | None = None  # cap on each task's share of the sampling weights
+    freeze_embeddings: bool = False
+    length_grouping: bool = True
+    eval_batch_size: int = 64
+
+
+@dataclass
+class TaskData:
+    task: Task
+    train: list[Feature]
+    dev_examples: list[Example]
+    dev_features: list[Feature]
+
+
+@dataclass
+class TrainOutcome:
+    best_score: float
+    best_step: int
+    steps: int
+    history: list[dict] = field(default_factory=list)
+    task_steps: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    resumed_from: int | None = None
+
+
+# -- sampling -------------------------------------------------------------------------------------
+def task_probabilities(sizes: Sequence[int], how: str, temperature: float = 2.0, cap: int | None = None) -> np.ndarray:
+    """Probability of sampling each task at a step: proportional to size, temperature-scaled
+    (size ** (1/T)), or uniform; sizes are first capped at `cap` if given."""
+    s = np.asarray([min(n, cap) if cap else n for n in sizes], dtype=np.float64)
+    if how == "uniform":
+        w = np.ones_like(s)
+    elif how == "proportional":
+        w = s
+    elif how == "temperature":
+        w = s ** (1.0 / temperature)
+    else:
+        raise XStiltsError(f"sampling: {how!r} is not one of proportional, temperature, uniform")
+    return w / w.sum()
+
+
+def task_for_step(seed: int, step: int, probabilities: np.ndarray) -> int:
+    if len(probabilities) == 1:
+        return 0
+    rng = np.random.default_rng([seed, 104729, step])
+    return int(rng.choice(len(probabilities), p=probabilities))
+
+
+class BatchStream:
+    """Batches of one task's training features in a deterministic order per (seed, epoch).
+
+    With length grouping, each window of 50 batches is sorted by length before it is cut into
+    batches (less padding), and the batches are then shuffled.
+    """
+
+    def __init__(self, features: Sequence[Feature], batch_size: int, seed: int, task_index: int, length_grouping: bool) -> None:
+        self.features = features
+        self.batch_size = batch_size
+        self.seed = seed
+        self.task_index = task_index
+        self.length_grouping = length_grouping
+        self.epoch = 0
+        self.position = 0
+        self._batches: list[list[int]] = self._epoch_batches(0)
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.task_index, epoch])
+        order = rng.permutation(len(self.features)).tolist()
+        if self.length_grouping:
+            window = self.batch_size * 50
+            lengths = [_feature_length(f) for f in self.features]
+            order = [i for s in range(0, len(order), window) for i in sorted(order[s : s + window], key=lambda j: lengths[j])]
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        if self.length_grouping:
+            perm = rng.permutation(len(batches)).tolist()
+            batches = [batches[p] for p in perm]
+        return batches
+
+    def next(self) -> list[int]:
+        if self.position >= len(self._batches):
+            self.epoch += 1
+            self.position = 0
+            self._batches = self._epoch_batches(self.epoch)
+        batch = self._batches[self.position]
+        self.position += 1
+        return batch
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
+        self._batches = self._epoch_batches(self.epoch)
+
+
+def _feature_length(f: Feature) -> int:
+    ids = f["input_ids"]
+    return max(len(r) for r in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+def steps_for_epochs(n_examples: int, batch_size: int, epochs: float, accumulation: int = 1) -> int:
+    return max(1, math.ceil(n_examples / (batch_size * accumulation) * epochs))
+
+
+# -- the loop -------------------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, model: XStiltsModel, data: Sequence[TaskData], settings: TrainSettings, work_dir: Path, device: torch.device | None = None, on_event: Callable[[dict], None] | None = None) -> None:
+        if not data:
+            raise XStiltsError("nothing to train: no tasks")
+        self.model = model
+        self.data = list(data)
+        self.settings = settings
+        self.work_dir = Path(work_dir)
+        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.on_event = on_event or (lambda e: None)
+        self.probabilities = task_probabilities([len(d.train) for d in self.data], settings.sampling, settings.temperature, settings.max_examples_per_task)
+        self.streams = [BatchStream(d.train, settings.batch_size, settings.seed, i, settings.length_grouping) for i, d in enumerate(self.data)]
+        for d in self.data:
+            if not model.has_head(d.task.name):
+                model.add_head(d.task)
+        if settings.freeze_embeddings:
+            for p in model.body.get_input_embeddings().parameters():
+                p.requires_grad_(False)
+        model.to(self.device)
+        self.optimizer = self._make_optimizer()
+        warmup = int(settings.warmup_ratio * settings.max_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _linear_schedule(warmup, settings.max_steps))
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=self.settings.learning_rate, fused=fused)
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    @property
+    def best_dir(self) -> Path:
+        return self.work_dir / "best"
+
+    def _latest_checkpoint(self) -> Path | None:
+        pointer = self.work_dir / "LATEST"
+        if not pointer.exists():
+            return None
+        path = self.work_dir / pointer.read_text().strip()
+        return path if (path / "state.json").exists() else None
+
+    def _save_checkpoint(self, step: int, state: dict) -> None:
+        name = f"checkpoint-{step:07d}"
+        target = self.work_dir / name
+        if not target.exists():
+            with atomic_dir(target) as tmp:
+                self.model.save(tmp / "model")
+                torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+                rng = {"torch": torch.get_rng_state()}
+                if torch.cuda.is_available():
+                    rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+                save_file(rng, str(tmp / "rng.safetensors"))
+                atomic_write_json(tmp / "scheduler.json", self.scheduler.state_dict())
+                atomic_write_json(tmp / "state.json", state)
+        atomic_write_text(self.work_dir / "LATEST", name)
+        for old in self.work_dir.glob("checkpoint-*"):
+            if old.name != name and ".tmp-" not in old.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _restore(self, path: Path) -> dict:
+        from xstilts.models.model import read_manifest, verify_checksums
+
+        state = read_json(path / "state.json")
+        manifest = read_manifest(path / "model")
+        verify_checksums(path / "model", manifest)
+        weights: dict[str, torch.Tensor] = {}
+        for shard in sorted((path / "model" / "body").glob("*.safetensors")):
+            weights |= load_file(str(shard))
+        missing, unexpected = self.model.body.load_state_dict(weights, strict=False)
+        if unexpected or [m for m in missing if "position_ids" not in m]:
+            raise CheckpointError(f"{path}: body weights do not match the model ({len(missing)} missing, {len(unexpected)} unexpected)")
+        heads = load_file(str(path / "model" / "heads.safetensors"))
+        self.model.heads.load_state_dict(heads)
+        self.model.to(self.device)
+        # Optimizer state holds only tensors and plain containers: safe to load with weights_only.
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location=self.device))
+        self.scheduler.load_state_dict(read_json(path / "scheduler.json"))
+        rng = load_file(str(path / "rng.safetensors"))
+        torch.set_rng_state(rng["torch"])
+        if torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([rng[k] for k in sorted(k for k in rng if k.startswith("cuda"))])
+        for stream, s in zip(self.streams, state["streams"]):
+            stream.restore(s)
+        return state
+
+    # -- evaluation -----------------------------------------------------------------------------------
+    def evaluate_dev(self) -> dict[str, float]:
+        scores = {}
+        for d in self.data:
+            result = evaluate(self.model, d.task, d.dev_examples, d.dev_features, batch_size=self.settings.eval_batch_size)
+            scores[d.task.name] = result.score
+        return scores
+
+    # -- main loop ------------------------------------------------------------------------------------
+    def train(self) -> TrainOutcome:
+        s = self.settings
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        step, best, best_step, history, stale = 0, -math.inf, -1, [], 0
+        task_steps = {d.task.name: 0 for d in self.data}
+        resumed_from = None
+        latest = self._latest_checkpoint()
+        if latest is not None:
+            state = self._restore(latest)
+            step, best, best_step, history, stale = state["step"], state["best"], state["best_step"], state["history"], state["stale"]
+            task_steps = state["task_steps"]
+            resumed_from = step
+            log.info("resumed %s at step %d (best dev %.2f at step %d)", self.work_dir, step, best, best_step)
+        else:
+            torch.manual_seed(s.seed)
+        checkpoint_every = s.checkpoint_every or s.eval_every
+        autocast = _autocast(self.device, s.precision)
+        scaler = torch.amp.GradScaler(enabled=s.precision == "fp16" and self.device.type == "cuda")
+        self.model.train()
+        bar = progress_bar(total=s.max_steps, description=f"training {'+'.join(task_steps)}")
+        bar.update(step)
+        recent: list[float] = []
+        while step < s.max_steps:
+            t = task_for_step(s.seed, step, self.probabilities)
+            d, handler = self.data[t], handler_for(self.data[t].task)
+            for _ in range(s.gradient_accumulation):
+                idx = self.streams[t].next()
+                batch = {k: v.to(self.device) for k, v in handler.collate([d.train[i] for i in idx], self.model.input_format.pad_id).items()}
+                with autocast:
+                    loss = handler.loss(self.model(d.task.name, batch), batch)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"{self.work_dir}: loss is {loss.item()} at step {step} (task {d.task.name}, training features {idx[:8]}"
+                        f"{'…' if len(idx) > 8 else ''}); the last good checkpoint is kept"
+                    )
+                scaler.scale(loss / s.gradient_accumulation).backward()
+            scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.max_grad_norm)
+            scaler.step(self.optimizer)
+            scaler.update()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            step += 1
+            task_steps[d.task.name] += 1
+            recent = (recent + [loss.item()])[-20:]
+            bar.update(1, loss=sum(recent) / len(recent))
+            if step % s.eval_every == 0 or step == s.max_steps:
+                dev = self.evaluate_dev()
+                score = float(np.mean(list(dev.values())))
+                entry = {"step": step, "dev": dev, "score": score, "loss": sum(recent) / len(recent)}
+                history.append(entry)
+                self.on_event(entry)
+                if score > best:
+                    best, best_step, stale = score, step, 0
+                    self._save_best(step, score)
+                else:
+                    stale += 1
+                if s.patience is not None and stale >= s.patience:
+                    log.info("early stop at step %d: %d evaluations without improvement", step, stale)
+                    step = s.max_steps
+            if step % checkpoint_every == 0 or step >= s.max_steps:
+                self._save_checkpoint(step, {
+                    "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
+                    "task_steps": task_steps, "streams": [st.state() for st in self.streams], "settings": asdict(s),
+                })
+        bar.close()
+        return TrainOutcome(best, best_step, step, history, task_steps, time.time() - started, resumed_from)
+
+    def _save_best(self, step: int, score: float) -> None:
+        target = self.work_dir / f"best-{step:07d}"
+        with atomic_dir(target) as tmp:
+            self.model.save(tmp, extra={"selected_step": step, "dev_score": score})
+        atomic_write_text(self.work_dir / "BEST", target.name)
+        for old in self.work_dir.glob("best-*"):
+            if old.name != target.name and ".tmp-" not in old.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def best_checkpoint(self) -> Path:
+        pointer = self.work_dir / "BEST"
+        if not pointer.exists():
+            raise CheckpointError(f"{self.work_dir}: training produced no best checkpoint")
+        return self.work_dir / pointer.read_text().strip()
+
+
+def _linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    if precision == "no":
+        return torch.autocast(device_type=device.type, enabled=False)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if dtype is None:
+        raise XStiltsError(f"precision: {precision!r} is not one of no, bf16, fp16")
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def history_json(outcome: TrainOutcome) -> str:
+    return json.dumps(asdict(outcome), indent=1)
