@@ -20,6 +20,7 @@ How `xstilts select --model M --target T` is meant to use it, for candidates I_1
    (rank average by default), and `Ranking.to_frame(model=M, target=T)` to `validate_ranking`
    against a finished grid's gains.
 """
+from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment, linear_cka
 from xstilts.selection.estimators import (
     HScoreResult,
     LogMEResult,
@@ -30,14 +31,31 @@ from xstilts.selection.estimators import (
     nearest_centre_accuracy,
     shrinkage_h_score,
 )
+from xstilts.selection.task_similarity import (
+    FeatureReference,
+    TaskEmbedding,
+    TaskSimilarity,
+    fit_reference,
+    task_embedding,
+    task_similarity,
+)
 
 __all__ = [
+    "AlignmentResult",
+    "FeatureReference",
     "HScoreResult",
     "LogMEResult",
     "NearestCentreResult",
+    "TaskEmbedding",
+    "TaskSimilarity",
+    "crosslingual_alignment",
+    "fit_reference",
     "h_score",
+    "linear_cka",
     "log_evidence",
     "logme",
     "nearest_centre_accuracy",
     "shrinkage_h_score",
+    "task_embedding",
+    "task_similarity",
 ]
