@@ -20,6 +20,7 @@ How `xstilts select --model M --target T` is meant to use it, for candidates I_1
    (rank average by default), and `Ranking.to_frame(model=M, target=T)` to `validate_ranking`
    against a finished grid's gains.
 """
+
 from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment, linear_cka
 from xstilts.selection.estimators import (
     HScoreResult,
@@ -39,6 +40,7 @@ from xstilts.selection.task_similarity import (
     task_embedding,
     task_similarity,
 )
+from xstilts.selection.validation import ValidationReport, validate_ranking
 
 __all__ = [
     "AlignmentResult",
@@ -48,6 +50,7 @@ __all__ = [
     "NearestCentreResult",
     "TaskEmbedding",
     "TaskSimilarity",
+    "ValidationReport",
     "crosslingual_alignment",
     "fit_reference",
     "h_score",
@@ -58,4 +61,5 @@ __all__ = [
     "shrinkage_h_score",
     "task_embedding",
     "task_similarity",
+    "validate_ranking",
 ]
