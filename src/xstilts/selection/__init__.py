@@ -32,6 +32,7 @@ from xstilts.selection.estimators import (
     nearest_centre_accuracy,
     shrinkage_h_score,
 )
+from xstilts.selection.ranking import Estimate, Ranking, measure, rank_candidates
 from xstilts.selection.task_similarity import (
     FeatureReference,
     TaskEmbedding,
@@ -44,10 +45,12 @@ from xstilts.selection.validation import ValidationReport, validate_ranking
 
 __all__ = [
     "AlignmentResult",
+    "Estimate",
     "FeatureReference",
     "HScoreResult",
     "LogMEResult",
     "NearestCentreResult",
+    "Ranking",
     "TaskEmbedding",
     "TaskSimilarity",
     "ValidationReport",
@@ -57,7 +60,9 @@ __all__ = [
     "linear_cka",
     "log_evidence",
     "logme",
+    "measure",
     "nearest_centre_accuracy",
+    "rank_candidates",
     "shrinkage_h_score",
     "task_embedding",
     "task_similarity",
