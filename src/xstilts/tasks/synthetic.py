@@ -1,0 +1,1 @@
+"""Synthetic benchmark tasks (placeholder; the lead's module replaces this file)."""
