@@ -341,16 +341,16 @@ def example_id(row: Row, key: str | None, index: int, context: ConvertContext) -
     return f"{context.task.name}-{context.split}-{context.language}-{index}"
 
 
-def label_index(value: Any, labels: Sequence[str], field_name: str = "label", offset: int = 0) -> int:
-    """A label given as index (int or numeric string, minus `offset`) or as label name."""
+def label_index(value: Any, labels: Sequence[str], field_name: str = "label") -> int:
+    """A label given as its index (int or numeric string) or as its name."""
     if isinstance(value, bool):
         raise RowError(field_name, f"label {value!r} is not a label")
     if isinstance(value, int):
-        index = value - offset
+        index = value
     elif isinstance(value, str) and value.strip() in labels:
         return labels.index(value.strip())
     elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        index = int(value.strip()) - offset
+        index = int(value.strip())
     else:
         shown = "empty" if value in ("", None) else repr(value)
         raise RowError(field_name, f"label {shown} is not one of {', '.join(labels)} (unlabelled split?)")

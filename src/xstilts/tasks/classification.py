@@ -16,33 +16,23 @@ from xstilts.tasks.registry import register
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI ClassLabel order
 
 
-def pair_converter(first: str, second: str | None, id_key: str | None = "idx", label_offset: int = 0):
-    """Rows with text columns `first` (and `second`) and a `label` column."""
+def pair_converter(first: str, second: str | None, id_key: str | None = "idx", label_key: str = "label"):
+    """Rows with text columns `first` (and `second`) and a label column."""
 
     def convert(row: Row, index: int, context: ConvertContext) -> Example:
-        labels = context.task.labels
         return {
             "id": example_id(row, id_key, index, context),
             "text": text(row, first),
             "text_pair": text(row, second) if second else None,
-            "label": label_index(row["label"], labels, offset=label_offset),
+            "label": label_index(_nli_spelling(row[label_key]), context.task.labels, label_key),
         }
 
     return rowwise(convert)
 
 
-def _xnli_label(value: object) -> object:
-    # XNLI-MT and XTREME's files spell one label "contradictory".
+def _nli_spelling(value: object) -> object:
+    # XNLI-MT's MultiNLI files and XTREME's translations spell one label "contradictory".
     return "contradiction" if value == "contradictory" else value
-
-
-def _xnli_row(row: Row, index: int, context: ConvertContext) -> Example:
-    return {
-        "id": example_id(row, "id", index, context),
-        "text": text(row, "sentence1"),
-        "text_pair": text(row, "sentence2"),
-        "label": label_index(_xnli_label(row["gold_label"]), context.task.labels, "gold_label"),
-    }
 
 
 # --- original files --------------------------------------------------------------------------
@@ -215,7 +205,7 @@ register(Task(
     metric="accuracy",
     labels=NLI_LABELS,
     source=DatasetSource(
-        convert=rowwise(_xnli_row),
+        convert=pair_converter("sentence1", "sentence2", id_key=None, label_key="gold_label"),
         hub=Hub("google/xtreme", "XNLI", language_of=lambda row: row["language"]),
         splits={"validation": ("validation",), "test": ("test",)},
         readers=(_three_column_tsv("sentence1", "sentence2", "gold_label"),),

@@ -18,8 +18,14 @@ from xstilts.tasks.benchmarks import PAPER, XCOPA_LANGUAGES, XTREME_R, jiant_int
 from xstilts.tasks.registry import register
 
 
-def _choice_labels(count: int) -> tuple[str, ...]:
-    return tuple(str(i) for i in range(count))
+def choice_index(value: object, count: int, field_name: str = "label", offset: int = 0) -> int:
+    """The index of the right choice, given as int or numeric string counted from `offset`."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value - offset < count:
+        shown = "empty" if value in ("", None) else repr(value)
+        raise RowError(field_name, f"label {shown} is not a choice {offset}..{count - 1 + offset} (unlabelled split?)")
+    return value - offset
 
 
 def _choices(row: Row, keys: tuple[str, ...]) -> list[str]:
@@ -42,7 +48,7 @@ def _cosmosqa(row: Row, index: int, context: ConvertContext) -> Example:
     return {
         "id": example_id(row, "id", index, context), "context": text(row, "context"), "question": text(row, "question"),
         "choices": _choices(row, ("answer0", "answer1", "answer2", "answer3")),
-        "label": label_index(row["label"], _choice_labels(4)),
+        "label": choice_index(row["label"], 4),
     }
 
 
@@ -52,14 +58,14 @@ def _hellaswag(row: Row, index: int, context: ConvertContext) -> Example:
     return {
         "id": example_id(row, "ind", index, context), "context": text(row, "ctx_a"), "question": "",
         "choices": [f"{start} {ending}".strip() for ending in row["endings"]],
-        "label": label_index(row["label"], _choice_labels(len(row["endings"]))),
+        "label": choice_index(row["label"], len(row["endings"])),
     }
 
 
 def _siqa(row: Row, index: int, context: ConvertContext) -> Example:
     # The hub's labels are "1".."3"; the original files name the answer by letter in "correct".
     if "label" in row:
-        label = label_index(row["label"], _choice_labels(3), offset=1)
+        label = choice_index(row["label"], 3, offset=1)
     else:
         label = label_index(row["correct"], ("A", "B", "C"), "correct")
     return {
@@ -77,7 +83,7 @@ def _copa(row: Row, index: int, context: ConvertContext) -> Example:
         # google-research/xtreme's run_xcopa.py phrases the relation as a question.
         "question": f"What was the {relation}?",
         "choices": _choices(row, ("choice1", "choice2")),
-        "label": label_index(row["label"], _choice_labels(2)),
+        "label": choice_index(row["label"], 2),
     }
 
 
