@@ -103,3 +103,10 @@ def test_xcopa_siqa_hellaswag_originals(original_fixtures):
 def test_environment_variables_point_at_local_files(original_fixtures, monkeypatch, variable):
     monkeypatch.setenv(variable, str(original_fixtures if variable == "XSTILTS_DATA_DIR" else original_fixtures / "pawsx"))
     assert len(load_examples("pawsx", "validation", "es")) == 2
+
+
+def test_xnli_folder_is_not_read_as_mnli_dev(original_fixtures):
+    from xstilts.errors import DataError
+
+    with pytest.raises(DataError, match="no validation file"):
+        load_examples("mnli", "validation", "en", data_dir=original_fixtures / "xnli")

@@ -67,7 +67,7 @@ def resolve_task(task: Task | str, data_dir: Path | str | None = None) -> Task:
         return task
     folder = task_folder(task, source, Path(data_dir) if data_dir else None)
     if folder is None:
-        raise DataError(f"{task.name}: its label set comes from the data; {source._local_hint(task)}")
+        raise DataError(f"{task.name}: its label set comes from the data; {source.local_hint(task)}")
     return dataclasses.replace(task, labels=source.data_labels(folder))
 
 

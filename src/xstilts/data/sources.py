@@ -150,8 +150,8 @@ class DatasetSource:
             return self._read_local(task, folder, split, language)
         hub = self.hub_by_language.get(language, self.hub)
         if hub is None:
-            raise DataError(f"{task.name}: no local files found for {split}/{language}; {self._local_hint(task)}")
-        return read_hub(hub, self.splits[split], language, task, self._local_hint(task))
+            raise DataError(f"{task.name}: no local files found for {split}/{language}; {self.local_hint(task)}")
+        return read_hub(hub, self.splits[split], language, task, self.local_hint(task))
 
     def _read_local(self, task: Task, folder: Path, split: str, language: str) -> Rows:
         for reader in self.readers:
@@ -166,7 +166,7 @@ class DatasetSource:
             f"{_expected_names(self, split, language)}"
         )
 
-    def _local_hint(self, task: Task) -> str:
+    def local_hint(self, task: Task) -> str:
         env = task_env_var(task)
         where = f"point the task at local files with data_dir=..., {env}=<folder> or {DATA_ROOT_ENV}=<root>"
         how = f" ({self.obtain})" if self.obtain else ""

@@ -41,10 +41,12 @@ def _xtreme_split(split: str) -> str:
     return "dev" if split == "validation" else split
 
 
-def _three_column_tsv(first: str, second: str, label: str):
+def _three_column_tsv(first: str, second: str, label: str, splits: tuple[str, ...] = ("train", "validation", "test")):
     """Reader of XTREME's `download/<task>/<split>-<lang>.tsv`: sentence, sentence, label."""
 
     def read(folder: Path, split: str, language: str) -> Rows | None:
+        if split not in splits:
+            return None
         path = first_file(folder, [f"{_xtreme_split(split)}-{language}.tsv"])
         if path is None:
             return None
@@ -117,8 +119,8 @@ register(Task(
                 {"train": "train.tsv", "validation": "dev_matched.tsv", "validation_matched": "dev_matched.tsv",
                  "validation_mismatched": "dev_mismatched.tsv"},
             ),
-            # XTREME's download/xnli/train-en.tsv is MNLI's training set.
-            _three_column_tsv("premise", "hypothesis", "label"),
+            # XTREME's download/xnli/train-en.tsv is MNLI's training set (its dev-en.tsv is XNLI's).
+            _three_column_tsv("premise", "hypothesis", "label", splits=("train",)),
         ),
         folder_names=("MNLI",),
         local_formats="GLUE MNLI/{train,dev_matched,dev_mismatched}.tsv or XTREME xnli/train-en.tsv",

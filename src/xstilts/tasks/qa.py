@@ -173,8 +173,8 @@ register(Task(
         hub=Hub("google/xtreme", "MLQA.{lang}.{lang}"),
         splits={"validation": ("validation",), "test": ("test",)},
         readers=(_squad_files({
-            "validation": ["dev-context-{lang}-question-{lang}.json", "dev/dev-context-{lang}-question-{lang}.json"],
-            "test": ["test-context-{lang}-question-{lang}.json", "test/test-context-{lang}-question-{lang}.json"],
+            "validation": [f"{prefix}dev-context-{{lang}}-question-{{lang}}.json" for prefix in ("", "dev/", "MLQA_V1/dev/")],
+            "test": [f"{prefix}test-context-{{lang}}-question-{{lang}}.json" for prefix in ("", "test/", "MLQA_V1/test/")],
         }),),
         folder_names=("MLQA_V1",),
         translations=_released_squad_translation("squad.translate.train.en-{lang}.json"),
