@@ -1,6 +1,7 @@
 """The hub path runs `datasets.load_dataset`; a local repository folder stands in for the hub."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +15,7 @@ def repo(tmp_path, monkeypatch):
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
-    from conftest import FIXTURES
-
-    return str(FIXTURES / "hub_repo" / "xtreme")
+    return str(Path(__file__).resolve().parents[1] / "fixtures" / "hub_repo" / "xtreme")
 
 
 def test_config_and_language_filter(repo):
