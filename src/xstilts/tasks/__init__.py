@@ -30,7 +30,7 @@ def _load_builtin() -> None:
 
 
 # Modules declaring real tasks; each registers its tasks on import.
-_BUILTIN_MODULES: list[str] = []
+_BUILTIN_MODULES: list[str] = ["classification", "multiple_choice", "qa", "tagging", "retrieval"]
 
 __all__ = [
     "Example", "Hyperparameters", "Role", "Source", "Task", "TaskKind", "TASKS", "register",

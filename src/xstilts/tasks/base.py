@@ -25,6 +25,7 @@ class TaskKind(str, Enum):
 class Role(str, Enum):
     INTERMEDIATE = "intermediate"  # English task trained between pretraining and the target
     TARGET = "target"  # task evaluated zero-shot in every language
+    AUXILIARY = "auxiliary"  # English task used only as a stage of a target's training (SIQa, COPA)
 
 
 # Canonical example schemas, one per kind. Loaders convert every dataset into these.
@@ -79,9 +80,11 @@ class Task:
     labels: tuple[str, ...] = ()  # label names for classification / tagging
     num_choices: int | None = None  # multiple choice
     train_task: str | None = None  # target whose English training data is another task's (XNLI <- mnli)
+    train_first: tuple[str, ...] = ()  # tasks trained, in order, before the English training set (XCOPA: siqa)
     train_split: str = "train"
-    dev_split: str = "validation"  # English dev set used for model selection
+    dev_split: str = "validation"  # this task's English dev split used for model selection
     eval_split: str = "validation"  # split evaluated in every language (XTREME test labels are hidden)
+    eval_split_overrides: Mapping[str, str] = field(default_factory=dict)  # language -> split (no dev set)
     benchmarks: tuple[str, ...] = ()  # e.g. ("xtreme", "xtreme-r")
     benchmark_languages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     hyperparameters: Hyperparameters = Hyperparameters()
@@ -95,6 +98,10 @@ class Task:
     def trainable(self) -> bool:
         """Retrieval tasks have no training data: they embed with the intermediate checkpoint."""
         return self.kind is not TaskKind.RETRIEVAL
+
+    def eval_split_for(self, language: str) -> str:
+        """The split evaluated in `language` (UD-POS kk/th/tl/yo have only a test set)."""
+        return self.eval_split_overrides.get(language, self.eval_split)
 
     def languages_for(self, benchmark: str | None = None) -> tuple[str, ...]:
         if benchmark and benchmark in self.benchmark_languages:

@@ -1,0 +1,366 @@
+"""Where task examples come from: Hugging Face hub datasets and local files.
+
+Every task's `source` is a `DatasetSource`: a declaration of the hub dataset (id, config, split
+names), the local file layouts it accepts, and one converter from the dataset's own rows to the
+canonical example schema of the task's kind (`xstilts.tasks.base`).
+
+Local files win over the hub. They are looked up in a *task folder*, found in this order:
+  1. `data_dir` given to `load_examples` (its sub-folder named after the task, or a sub-folder
+     named as in google-research/xtreme's `download/` tree, or `data_dir` itself);
+  2. the environment variable `XSTILTS_DATA_<TASK>` (e.g. `XSTILTS_DATA_CCG`), the task folder;
+  3. the environment variable `XSTILTS_DATA_DIR`, a root searched like `data_dir`.
+In the task folder, a dataset's original files are read by its `readers`; otherwise files in the
+hub schema (same column names and nesting as the hub dataset) named `<split>-<lang>.<ext>`,
+`<lang>/<split>.<ext>` or, for English-only tasks, `<split>.<ext>`, with ext jsonl, json (a list
+of records), parquet or tsv (with a header row).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xstilts.errors import DataError
+from xstilts.tasks.base import Example, Task
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]  # one record in a dataset's own (hub) schema
+
+STANDARD_SPLITS: Mapping[str, tuple[str, ...]] = {
+    "train": ("train",), "validation": ("validation",), "test": ("test",),
+}
+HUB_SCHEMA_EXTENSIONS = ("jsonl", "json", "parquet", "tsv")
+DATA_ROOT_ENV = "XSTILTS_DATA_DIR"
+
+
+class RowError(ValueError):
+    """A converter's complaint about one field of one row."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
+@dataclass(frozen=True)
+class ConvertContext:
+    """What a converter may need besides the rows."""
+
+    task: Task
+    split: str
+    language: str
+    origin: str
+    lenient: bool = False  # machine-translated data: drop rows whose answer cannot be located
+
+
+Convert = Callable[[Sequence[Row], ConvertContext], list[Example]]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows read from one place; `convert` overrides the source's converter when the reader
+    already produced another schema (e.g. canonical retrieval examples)."""
+
+    rows: list[Row]
+    origin: str
+    convert: Convert | None = None
+
+
+# A reader of a dataset's original files: (task folder, split, language) -> rows, or None when
+# its files are not in that folder.
+Reader = Callable[[Path, str, str], Rows | None]
+# A reader of XTREME's released translate-train files: (folder, language) -> rows or None.
+TranslationReader = Callable[[Path, str], Rows | None]
+
+
+@dataclass(frozen=True)
+class Hub:
+    """One dataset on the Hugging Face hub, loaded with `datasets.load_dataset`."""
+
+    path: str
+    config: str | None = None  # may contain "{lang}"
+    revision: str | None = None
+    language_of: Callable[[Row], str] | None = None  # rows of several languages in one config
+
+    def config_for(self, language: str) -> str | None:
+        return self.config.format(lang=language) if self.config else None
+
+    def describe(self) -> str:
+        return f"hub {self.path}" + (f" ({self.config})" if self.config else "")
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A task's data: hub dataset and/or local files, and the converter to canonical examples.
+
+    `splits` maps xstilts split names to the hub's split names (several are concatenated, as
+    ANLI's three rounds). `splits_by_language` lists the splits of languages that lack some.
+    `hub_by_language` sends some languages to another hub dataset, or to none (local files only).
+    """
+
+    convert: Convert
+    hub: Hub | None = None
+    hub_by_language: Mapping[str, Hub | None] = field(default_factory=dict)
+    splits: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(STANDARD_SPLITS))
+    splits_by_language: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    readers: tuple[Reader, ...] = ()
+    folder_names: tuple[str, ...] = ()  # sub-folders of a data root, beside the task's own name
+    local_formats: str = ""  # one line naming the original files understood, for messages
+    obtain: str = ""  # how to get the files when there is no hub dataset
+    translations: TranslationReader | None = None
+    translation_files: str = ""  # the released translate-train file names, for messages
+    data_labels: Callable[[Path], tuple[str, ...]] | None = None  # label set read from the data
+
+    # --- Source protocol -------------------------------------------------------------------
+    def describe(self) -> str:
+        parts = []
+        if self.hub:
+            parts.append(self.hub.describe())
+        others = sorted({h.path for h in self.hub_by_language.values() if h and h.path != getattr(self.hub, "path", None)})
+        parts.extend(f"hub {p} (some languages)" for p in others)
+        if self.local_formats:
+            parts.append(f"local {self.local_formats}")
+        return "; ".join(parts) if parts else "local files"
+
+    def load(self, task: Task, split: str, language: str, data_dir: Path | None) -> list[Example]:
+        rows = self.read_rows(task, split, language, data_dir)
+        context = ConvertContext(task=task, split=split, language=language, origin=rows.origin)
+        return (rows.convert or self.convert)(rows.rows, context)
+
+    # --- splits ------------------------------------------------------------------------------
+    def split_names(self, language: str | None = None) -> tuple[str, ...]:
+        if language is not None and language in self.splits_by_language:
+            return self.splits_by_language[language]
+        return tuple(self.splits)
+
+    def all_split_names(self) -> tuple[str, ...]:
+        return tuple(self.splits)
+
+    # --- reading -----------------------------------------------------------------------------
+    def read_rows(self, task: Task, split: str, language: str, data_dir: Path | None) -> Rows:
+        folder = task_folder(task, self, data_dir)
+        if folder is not None:
+            return self._read_local(task, folder, split, language)
+        hub = self.hub_by_language.get(language, self.hub)
+        if hub is None:
+            raise DataError(f"{task.name}: no local files found for {split}/{language}; {self.local_hint(task)}")
+        return read_hub(hub, self.splits[split], language, task, self.local_hint(task))
+
+    def _read_local(self, task: Task, folder: Path, split: str, language: str) -> Rows:
+        for reader in self.readers:
+            found = reader(folder, split, language)
+            if found is not None:
+                return found
+        found = read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
+        if found is not None:
+            return found
+        raise DataError(
+            f"{task.name}: no {split} file for language {language!r} in {folder}; expected "
+            f"{_expected_names(self, split, language)}"
+        )
+
+    def local_hint(self, task: Task) -> str:
+        env = task_env_var(task)
+        where = f"point the task at local files with data_dir=..., {env}=<folder> or {DATA_ROOT_ENV}=<root>"
+        how = f" ({self.obtain})" if self.obtain else ""
+        return f"{where}{how}"
+
+
+def _expected_names(source: DatasetSource, split: str, language: str) -> str:
+    generic = f"{split}-{language}.jsonl|json|parquet|tsv in the hub schema"
+    return f"{source.local_formats} or {generic}" if source.local_formats else generic
+
+
+# --- where the local files are ---------------------------------------------------------------
+
+def task_env_var(task: Task) -> str:
+    return "XSTILTS_DATA_" + re.sub(r"[^A-Za-z0-9]", "_", task.name).upper()
+
+
+def task_folder(task: Task, source: DatasetSource, data_dir: Path | None) -> Path | None:
+    """The folder holding the task's local files, or None to use the hub."""
+    if data_dir is not None:
+        return _folder_under_root(Path(data_dir), task, source)
+    per_task = os.environ.get(task_env_var(task))
+    if per_task:
+        path = Path(per_task)
+        if not path.is_dir():
+            raise DataError(f"{task.name}: {task_env_var(task)}={per_task} is not a folder")
+        return path
+    root = os.environ.get(DATA_ROOT_ENV)
+    if root:
+        folder = _folder_under_root(Path(root), task, source, must_exist=False)
+        return folder
+    return None
+
+
+def _folder_under_root(root: Path, task: Task, source: DatasetSource, must_exist: bool = True) -> Path | None:
+    if not root.is_dir():
+        raise DataError(f"{task.name}: data folder {root} does not exist")
+    for name in (task.name, *source.folder_names):
+        if (root / name).is_dir():
+            return root / name
+    # A shared root without this task's folder falls back to the hub; an explicit data_dir is
+    # taken as the task folder itself.
+    return root if must_exist else None
+
+
+# --- hub ---------------------------------------------------------------------------------------
+
+def read_hub(hub: Hub, hub_splits: Sequence[str], language: str, task: Task, local_hint: str) -> Rows:
+    import datasets  # heavy import, only when the hub is used
+
+    config = hub.config_for(language)
+    rows: list[Row] = []
+    for hub_split in hub_splits:
+        try:
+            dataset = datasets.load_dataset(hub.path, config, split=hub_split, revision=hub.revision)
+        except Exception as err:  # datasets raises many types (offline, missing, scripts, auth)
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            what = f"{hub.path}" + (f" config {config}" if config else "") + f" split {hub_split}"
+            raise DataError(f"{task.name}: could not load hub dataset {what} ({reason}); {local_hint}") from None
+        rows.extend(dataset.to_list())
+    if hub.language_of is not None:
+        rows = [r for r in rows if hub.language_of(r) == language]
+    where = f"hub {hub.path}" + (f"/{config}" if config else "") + f" [{'+'.join(hub_splits)}]"
+    return Rows(rows, where)
+
+
+# --- local files in the hub schema -------------------------------------------------------------
+
+def read_hub_schema_files(folder: Path, split: str, language: str, english_only: bool = False) -> Rows | None:
+    stems = [f"{split}-{language}", f"{language}/{split}"]
+    if english_only:
+        stems.append(split)
+    for stem in stems:
+        for ext in HUB_SCHEMA_EXTENSIONS:
+            path = folder / f"{stem}.{ext}"
+            if path.is_file():
+                return Rows(read_records(path), str(path))
+    return None
+
+
+def read_records(path: Path) -> list[Row]:
+    """Records of a JSONL, JSON (list of records), parquet or header-TSV file."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return read_jsonl(path)
+    if suffix == ".json":
+        data = read_json(path)
+        if not isinstance(data, list):
+            raise DataError(f"{path}: expected a JSON list of records")
+        return data
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as err:
+            raise DataError(f"{path}: unreadable parquet file ({err})") from None
+    if suffix == ".tsv":
+        with path.open(encoding="utf-8", newline="") as f:
+            return [dict(r) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    raise DataError(f"{path}: unsupported file type {suffix!r}; use jsonl, json, parquet or tsv")
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    return rows
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def read_tsv_rows(path: Path) -> list[list[str]]:
+    """Rows of a header-less TSV file, cells unquoted (XTREME writes with csv's default quoting)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        return [row for row in csv.reader(f, delimiter="\t") if row]
+
+
+def first_file(folder: Path, names: Iterable[str]) -> Path | None:
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+# --- converters --------------------------------------------------------------------------------
+
+def rowwise(convert_row: Callable[[Row, int, ConvertContext], Example | None]) -> Convert:
+    """A converter applying `convert_row` to each row; a row it returns None for is dropped."""
+
+    def convert(rows: Sequence[Row], context: ConvertContext) -> list[Example]:
+        examples = []
+        dropped = 0
+        for index, row in enumerate(rows):
+            try:
+                example = convert_row(row, index, context)
+            except KeyError as err:
+                raise DataError(f"{_where(context)}: row {index} has no column {err.args[0]!r}") from None
+            except RowError as err:
+                raise DataError(f"{_where(context)}: row {index} column {err.field_name!r}: {err}") from None
+            if example is None:
+                dropped += 1
+            else:
+                examples.append(example)
+        if dropped:
+            logger.warning("%s: dropped %d of %d rows whose answer is not in the context", _where(context), dropped, len(rows))
+        return examples
+
+    return convert
+
+
+def _where(context: ConvertContext) -> str:
+    return f"{context.origin} [{context.task.name} {context.split}/{context.language}]"
+
+
+def example_id(row: Row, key: str | None, index: int, context: ConvertContext) -> str:
+    """The row's own id when it has one, else one built from task, split, language and index."""
+    if key and row.get(key) not in (None, ""):
+        return str(row[key])
+    return f"{context.task.name}-{context.split}-{context.language}-{index}"
+
+
+def label_index(value: Any, labels: Sequence[str], field_name: str = "label") -> int:
+    """A label given as its index (int or numeric string) or as its name."""
+    if isinstance(value, bool):
+        raise RowError(field_name, f"label {value!r} is not a label")
+    if isinstance(value, int):
+        index = value
+    elif isinstance(value, str) and value.strip() in labels:
+        return labels.index(value.strip())
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        index = int(value.strip())
+    else:
+        shown = "empty" if value in ("", None) else repr(value)
+        raise RowError(field_name, f"label {shown} is not one of {', '.join(labels)} (unlabelled split?)")
+    if not 0 <= index < len(labels):
+        raise RowError(field_name, f"label {value!r} is out of range (unlabelled split?); labels: {', '.join(labels)}")
+    return index
+
+
+def text(row: Row, key: str) -> str:
+    value = row[key]
+    if not isinstance(value, str):
+        raise RowError(key, f"expected a string, got {type(value).__name__}")
+    return value
