@@ -28,6 +28,7 @@ class Language:
     script: str  # ISO 15924
     joshi_class: int | None = None
     synthetic: bool = False
+    distance: float | None = None  # synthetic languages: designed distance from English, 0 = English
 
 
 def _lang(code: str, name: str, iso3: str, family: str, genus: str, script: str, joshi: int | None) -> Language:

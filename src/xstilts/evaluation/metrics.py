@@ -75,7 +75,7 @@ def f1_seqeval(predictions: Sequence[Sequence[str]], references: Sequence[Sequen
     }
 
 
-@register("retrieval_accuracy", primary="accuracy", description="share of queries whose top candidate is gold")
+@register("tatoeba_accuracy", primary="accuracy", description="share of queries whose nearest candidate is gold")
 def retrieval_accuracy(predictions: dict[str, list[str]], references: dict[str, list[str]]) -> dict[str, float]:
     missing = [q for q in references if q not in predictions]
     if missing:

@@ -8,10 +8,18 @@ from pathlib import Path
 
 from xstilts.data.schema import validate_examples
 from xstilts.errors import unknown_name
+from xstilts.languages import Language, register_language
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
 from xstilts.tasks.registry import register
 
 LANGUAGES = ("en", "clo", "scr", "ord")
+
+for _language in (
+    Language("clo", "Synthetic close (English cognates)", "", "Synthetic-Germanic", "Synthetic-Anglic", "Latn", None, True, 1.0),
+    Language("scr", "Synthetic other-script", "", "Synthetic", "Synthetic-Greek", "Grek", None, True, 2.0),
+    Language("ord", "Synthetic verb-final", "", "Synthetic", "Synthetic-SOV", "Latn", None, True, 3.0),
+):
+    register_language(_language)
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,9 @@ class SyntheticSource:
 
     def describe(self) -> str:
         return "synthetic (generated offline)"
+
+    def split_names(self, language: str) -> tuple[str, ...]:
+        return ("train", "validation") if language == "en" else ("validation",)
 
     def load(self, task: Task, split: str, language: str, data_dir: Path | None) -> list[Example]:
         from xstilts.synthetic.benchmark import SyntheticBenchmark
@@ -73,7 +84,7 @@ register(Task(
     description="extractive QA, who/what questions over two or three sentences (XQuAD-like)",
 ))
 register(Task(
-    name="syn-tatoeba", kind=TaskKind.RETRIEVAL, role=Role.TARGET, languages=LANGUAGES[1:], metric="retrieval_accuracy",
+    name="syn-tatoeba", kind=TaskKind.RETRIEVAL, role=Role.TARGET, languages=LANGUAGES[1:], metric="tatoeba_accuracy",
     source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=Hyperparameters(max_length=48),
     description="parallel-sentence retrieval into English, no training data (Tatoeba-like)",
 ))
