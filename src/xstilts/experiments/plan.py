@@ -1,0 +1,126 @@
+"""Expanding a spec into stages with content-addressed ids.
+
+Three kinds of stage:
+  intermediate  base model + English intermediate condition          -> checkpoint
+  target        intermediate checkpoint (or base model) + English target training -> checkpoint
+  evaluate      checkpoint + every language of a target               -> predictions and scores
+Retrieval targets have no target stage: they evaluate the intermediate checkpoint directly.
+
+A stage's id hashes everything that determines its output (model, seed, tasks, settings, data,
+its parent's id) and nothing that is only a label, so an intermediate checkpoint is trained once
+and shared by every target, every spec and every rerun that needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from xstilts.config import to_dict
+from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec, PhaseSettings
+from xstilts.tasks import get_task
+
+# Bump when a change to the pipeline changes what a stage produces for the same inputs.
+PIPELINE_VERSION = 1
+
+StageKind = Literal["intermediate", "target", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    kind: StageKind
+    model: ModelSpec
+    seed: int
+    condition: ConditionSpec
+    task: str | None  # target task (target and evaluate stages)
+    parent: str | None  # id of the stage whose checkpoint this one starts from; None: the base model
+    settings: PhaseSettings | None  # training overrides (intermediate and target stages)
+
+    @property
+    def label(self) -> str:
+        parts = [self.kind, self.model.name, self.condition.name]
+        if self.task:
+            parts.append(self.task)
+        return "/".join(parts) + f"/seed{self.seed}"
+
+    def describe(self) -> dict:
+        return {
+            "id": self.id, "kind": self.kind, "model": self.model.name, "condition": self.condition.name,
+            "task": self.task, "seed": self.seed, "parent": self.parent,
+        }
+
+
+def _hash(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _data_fingerprint(task_names: list[str], model: ModelSpec) -> dict:
+    """What identifies the data behind the tasks: the synthetic benchmark's spec where used."""
+    from xstilts.synthetic.benchmark import SyntheticSpec
+
+    synthetic = model.path.startswith("synthetic:") or any("synthetic" in get_task(t).benchmarks for t in task_names)
+    return {"synthetic": SyntheticSpec().fingerprint} if synthetic else {}
+
+
+def _model_key(model: ModelSpec) -> dict:
+    key = to_dict(model)
+    key.pop("name")
+    return key
+
+
+def _condition_key(condition: ConditionSpec) -> dict:
+    key = to_dict(condition)
+    key.pop("name")
+    return key
+
+
+def phase_settings(spec: ExperimentSpec, phase: str, task_names: list[str]) -> PhaseSettings:
+    settings = getattr(spec.training, phase)
+    for name in task_names:
+        settings = settings.merged(spec.training.tasks.get(name))
+    return settings
+
+
+def plan(spec: ExperimentSpec) -> list[Stage]:
+    """Every stage of the grid, parents before children, without duplicates."""
+    stages: dict[str, Stage] = {}
+    targets = spec.target_names()
+    for model in spec.models:
+        for seed in spec.seeds:
+            for condition in spec.conditions():
+                parent = None
+                if not condition.is_baseline:
+                    settings = phase_settings(spec, "intermediate", condition.tasks)
+                    key = {
+                        "v": PIPELINE_VERSION, "kind": "intermediate", "model": _model_key(model), "seed": seed,
+                        "condition": _condition_key(condition), "settings": to_dict(settings), "data_dir": spec.data_dir,
+                        "data": _data_fingerprint(condition.tasks, model),
+                    }
+                    parent = _add(stages, Stage(_hash(key), "intermediate", model, seed, condition, None, None, settings))
+                for target in targets:
+                    task = get_task(target)
+                    source = parent
+                    if task.trainable:
+                        settings = phase_settings(spec, "target", [target])
+                        key = {
+                            "v": PIPELINE_VERSION, "kind": "target", "model": _model_key(model), "seed": seed,
+                            "parent": parent, "task": target, "settings": to_dict(settings), "data_dir": spec.data_dir,
+                            "data": _data_fingerprint([target], model),
+                        }
+                        source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, settings))
+                    key = {
+                        "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
+                        "parent": source, "task": target, "evaluation": to_dict(spec.evaluation), "data_dir": spec.data_dir,
+                        "data": _data_fingerprint([target], model),
+                    }
+                    _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None))
+    return list(stages.values())
+
+
+def _add(stages: dict[str, Stage], stage: Stage) -> str:
+    # The same id can arise from two conditions with equal content but different names: keep the first.
+    stages.setdefault(stage.id, stage)
+    return stage.id

@@ -1,0 +1,293 @@
+"""Running one stage: intermediate training, target training, or zero-shot evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xstilts import __version__
+from xstilts.data.loading import english_training, load_examples, load_translated_train
+from xstilts.errors import CheckpointError, ConfigError
+from xstilts.evaluation.predict import evaluate, featurize
+from xstilts.experiments.plan import Stage
+from xstilts.experiments.spec import ExperimentSpec, ModelSpec, PhaseSettings
+from xstilts.io import atomic_dir, atomic_write_json, write_jsonl
+from xstilts.kinds import FeaturizeOptions, handler_for
+from xstilts.models.backbone import BackboneOptions
+from xstilts.models.model import XStiltsModel, load_checkpoint, load_pretrained, read_manifest
+from xstilts.tasks import Task, get_task
+from xstilts.tasks.base import Hyperparameters
+from xstilts.training.loop import TaskData, Trainer, TrainSettings, steps_for_epochs
+
+log = logging.getLogger(__name__)
+
+# A run whose best English-dev score is within this many points of chance has collapsed.
+COLLAPSE_MARGIN = 2.0
+
+
+@dataclass
+class StageContext:
+    spec: ExperimentSpec
+    root: Path  # the experiment's output folder
+    device: torch.device
+
+    def stage_dir(self, stage_id: str) -> Path:
+        return self.root / "stages" / stage_id
+
+    def work_dir(self, stage_id: str) -> Path:
+        return self.root / "work" / stage_id
+
+    def checkpoint(self, stage_id: str) -> Path:
+        path = self.stage_dir(stage_id) / "checkpoint"
+        if not (path / "manifest.json").exists():
+            raise CheckpointError(f"{path}: checkpoint of stage {stage_id} is missing; was the stage run?")
+        return path
+
+
+def backbone_options(model: ModelSpec) -> BackboneOptions:
+    return BackboneOptions(
+        family=model.family, dtype=model.dtype, attn_implementation=model.attn_implementation,
+        gradient_checkpointing=model.gradient_checkpointing, trust_remote_code=model.trust_remote_code, revision=model.revision,
+    )
+
+
+def provenance(stage: Stage, ctx: StageContext, extra: dict | None = None) -> dict:
+    import datasets
+    import transformers
+
+    return {
+        "xstilts": __version__,
+        "pipeline": stage.describe(),
+        "spec": ctx.spec.name,
+        "spec_fingerprint": ctx.spec.fingerprint(),
+        "packages": {"torch": torch.__version__, "transformers": transformers.__version__, "datasets": datasets.__version__},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(0) if ctx.device.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        **(extra or {}),
+    }
+
+
+# -- settings ---------------------------------------------------------------------------------------
+def resolve_settings(hp: Hyperparameters, overrides: PhaseSettings | None, n_train: int, seed: int, model: ModelSpec) -> tuple[TrainSettings, FeaturizeOptions]:
+    o = overrides or PhaseSettings()
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(o, name)
+        return default if value is None else value
+
+    batch = pick("batch_size", hp.batch_size)
+    accumulation = pick("gradient_accumulation", hp.gradient_accumulation)
+    if o.max_steps is not None:
+        steps = o.max_steps
+    elif o.epochs is not None or hp.max_steps is None:
+        steps = steps_for_epochs(n_train, batch, pick("epochs", hp.epochs), accumulation)
+    else:
+        steps = hp.max_steps
+    per_epoch = steps_for_epochs(n_train, batch, 1.0, accumulation)
+    settings = TrainSettings(
+        learning_rate=pick("learning_rate", hp.learning_rate),
+        batch_size=batch,
+        max_steps=steps,
+        warmup_ratio=pick("warmup_ratio", hp.warmup_ratio),
+        weight_decay=pick("weight_decay", hp.weight_decay),
+        max_grad_norm=pick("max_grad_norm", 1.0),
+        gradient_accumulation=accumulation,
+        eval_every=min(pick("eval_every", hp.eval_every or per_epoch), steps),
+        patience=pick("patience", hp.patience),
+        checkpoint_every=o.checkpoint_every,
+        seed=seed,
+        precision=pick("precision", "no"),
+        freeze_embeddings=model.freeze_embeddings,
+    )
+    return settings, FeaturizeOptions(max_length=pick("max_length", hp.max_length))
+
+
+def _cap(examples: list, n: int | None) -> list:
+    return examples[:n] if n else examples
+
+
+# -- model loading ----------------------------------------------------------------------------------
+def load_start_model(stage: Stage, ctx: StageContext) -> tuple[XStiltsModel, dict]:
+    """The model a training stage starts from: the base model or the parent's checkpoint body."""
+    options = backbone_options(stage.model)
+    if stage.parent is None:
+        model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
+        return model, {"loaded": stage.model.path, "weights": "pretrained backbone", "heads": "none"}
+    path = ctx.checkpoint(stage.parent)
+    model = load_checkpoint(path, options, tasks=None, keep_heads=False)
+    dropped = [h["task"] for h in read_manifest(path)["heads"]]
+    return model, {"loaded": str(path), "weights": f"body of stage {stage.parent}", "heads": f"discarded {dropped}"}
+
+
+# -- intermediate ----------------------------------------------------------------------------------
+def run_intermediate(stage: Stage, ctx: StageContext) -> dict:
+    condition = stage.condition
+    model, loaded = load_start_model(stage, ctx)
+    data, settings_per_task = [], []
+    for name in condition.tasks:
+        task = get_task(name)
+        train = load_examples(task, task.train_split, "en", ctx.spec.data_dir)
+        if condition.translated:
+            for language in condition.translated:
+                train = train + load_translated_train(task, language, ctx.spec.data_dir)
+        hp = task.hyperparameters
+        cap = (stage.settings.max_train_examples if stage.settings else None) or hp.max_train_examples
+        train = _cap(train, cap)
+        dev = _cap(load_examples(task, task.dev_split, "en", ctx.spec.data_dir), stage.settings.max_dev_examples if stage.settings else None)
+        settings, options = resolve_settings(hp, stage.settings, len(train), stage.seed, stage.model)
+        settings_per_task.append(settings)
+        data.append(TaskData(task, featurize(model, task, train, options), dev, featurize(model, task, dev, options)))
+    first = settings_per_task[0]
+    steps = stage.settings.max_steps if stage.settings and stage.settings.max_steps else sum(s.max_steps for s in settings_per_task)
+    settings = dataclasses.replace(
+        first, max_steps=steps, eval_every=min(first.eval_every, steps), sampling=condition.sampling,
+        temperature=condition.temperature, max_examples_per_task=condition.max_examples_per_task,
+    )
+    if condition.lm_mix:
+        raise ConfigError(f"condition {condition.name!r}: lm_mix is not supported yet")
+    return _train_and_save(stage, ctx, model, data, settings, loaded)
+
+
+# -- target ----------------------------------------------------------------------------------------
+def run_target(stage: Stage, ctx: StageContext) -> dict:
+    target = get_task(stage.task or "")
+    model, loaded = load_start_model(stage, ctx)
+    outcome: dict[str, Any] = {"loaded": loaded, "phases": []}
+    phases = english_training(target)
+    for i, phase in enumerate(phases):
+        task = phase.task
+        _check_compatible(target, task)
+        train = _cap(load_examples(task, phase.train_split, "en", ctx.spec.data_dir), stage.settings.max_train_examples if stage.settings else None)
+        dev = _cap(load_examples(task, phase.dev_split, "en", ctx.spec.data_dir), stage.settings.max_dev_examples if stage.settings else None)
+        settings, options = resolve_settings(target.hyperparameters, stage.settings, len(train), stage.seed, stage.model)
+        # The head is the target's, trained on the English training task's data (XNLI <- MNLI).
+        head_task = dataclasses.replace(task, name=target.name, labels=target.labels or task.labels)
+        data = [TaskData(head_task, featurize(model, task, train, options), dev, featurize(model, task, dev, options))]
+        result = _train_and_save(stage, ctx, model, data, settings, loaded, phase_name=task.name, final=i == len(phases) - 1)
+        outcome["phases"].append(result)
+        model = load_checkpoint(Path(result["checkpoint"]), backbone_options(stage.model), tasks={target.name: target})
+    outcome |= outcome["phases"][-1]
+    return outcome
+
+
+def _check_compatible(target: Task, train_task: Task) -> None:
+    if train_task.kind is not target.kind:
+        raise ConfigError(f"{target.name}: trains on {train_task.name}, a {train_task.kind.value} task, but is {target.kind.value}")
+    if target.labels and train_task.labels and tuple(target.labels) != tuple(train_task.labels):
+        raise ConfigError(f"{target.name}: label set {target.labels} differs from its training task {train_task.name}'s {train_task.labels}")
+
+
+def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: list[TaskData], settings: TrainSettings, loaded: dict, phase_name: str = "", final: bool = True) -> dict:
+    """Train with collapse restarts; the best English-dev checkpoint becomes the stage's output."""
+    restarts = []
+    base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for attempt in range(ctx.spec.training.max_restarts + 1):
+        seed = settings.seed + 1000 * attempt
+        work = ctx.work_dir(stage.id) / f"{phase_name or 'train'}-seed{seed}"
+        if attempt:
+            model.load_state_dict(base_state)
+        trainer = Trainer(model, data, dataclasses.replace(settings, seed=seed), work, device=ctx.device)
+        outcome = trainer.train()
+        chance = _dev_chance(data)
+        collapsed = chance is not None and outcome.best_score <= chance + COLLAPSE_MARGIN
+        if not collapsed or attempt == ctx.spec.training.max_restarts:
+            break
+        log.warning("%s collapsed to chance (dev %.1f, chance %.1f) with seed %d; restarting with seed %d", stage.label, outcome.best_score, chance, seed, seed + 1000)
+        restarts.append({"seed": seed, "best_dev": outcome.best_score, "chance": chance})
+    best = trainer.best_checkpoint()
+    destination = ctx.stage_dir(stage.id) / ("checkpoint" if final else f"checkpoint-{phase_name}")
+    if not destination.exists():
+        with atomic_dir(destination) as tmp:
+            shutil.copytree(best, tmp, dirs_exist_ok=True)
+    return {
+        "checkpoint": str(destination),
+        "family": model.family.value,
+        "best_dev": outcome.best_score,
+        "best_step": outcome.best_step,
+        "steps": outcome.steps,
+        "seed_used": seed,
+        "restarts": restarts,
+        "collapsed": collapsed,
+        "history": outcome.history,
+        "task_steps": outcome.task_steps,
+        "resumed_from": outcome.resumed_from,
+        "seconds": round(outcome.seconds, 2),
+        "settings": dataclasses.asdict(trainer.settings),
+        "loaded": loaded,
+    }
+
+
+def _dev_chance(data: list[TaskData]) -> float | None:
+    chances = [handler_for(d.task).chance(d.dev_examples, d.task) for d in data]
+    if any(c is None for c in chances):
+        return None
+    return sum(chances) / len(chances)  # type: ignore[arg-type]
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
+    task = get_task(stage.task or "")
+    options = backbone_options(stage.model)
+    if stage.parent is None:
+        model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
+        loaded = stage.model.path
+    else:
+        path = ctx.checkpoint(stage.parent)
+        model = load_checkpoint(path, options, tasks={task.name: task})
+        loaded = str(path)
+        if task.trainable and not model.has_head(task.name):
+            raise CheckpointError(f"{path}: has no {task.name} head to evaluate")
+    model.to(ctx.device)
+    spec_eval = ctx.spec.evaluation
+    languages = spec_eval.languages or list(task.languages)
+    languages = [lang for lang in languages if lang in task.languages]
+    scores, summary = [], {}
+    started = time.time()
+    predictions_dir = ctx.stage_dir(stage.id)
+    with atomic_dir(predictions_dir) as tmp:
+        for language in languages:
+            split = spec_eval.split or task.eval_split_for(language)
+            examples = _cap(load_examples(task, split, language, ctx.spec.data_dir), spec_eval.max_examples)
+            result = evaluate(
+                model, task, examples, batch_size=spec_eval.batch_size,
+                options=FeaturizeOptions(max_length=task.hyperparameters.max_length),
+                retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling,
+            )
+            summary[language] = result.scores
+            for metric, value in result.scores.items():
+                scores.append({
+                    "task": task.name, "language": language, "split": split, "metric": metric, "value": float(value),
+                    "primary": metric == result.primary, "n_examples": result.n_examples, "chance": result.chance,
+                })
+            write_jsonl(tmp / "predictions" / f"{language}.jsonl", _prediction_rows(result))
+        atomic_write_json(tmp / "scores.json", summary)
+    outcome = {"family": model.family.value, "loaded": loaded, "languages": languages, "seconds": round(time.time() - started, 2)}
+    return outcome, scores
+
+
+def _prediction_rows(result: Any) -> list[dict]:
+    preds, refs, per = result.predictions, result.references, result.per_example
+    if isinstance(refs, dict):
+        keys = list(refs)
+        rows = [{"id": k, "prediction": preds.get(k), "gold": refs[k]} for k in keys]
+    else:
+        rows = [{"index": i, "prediction": p, "gold": r} for i, (p, r) in enumerate(zip(preds, refs))]
+    if per is not None:
+        for row, score in zip(rows, per):
+            row["score"] = score
+    return rows
+
+
+def stage_json(stage: Stage) -> str:
+    return json.dumps(stage.describe())
