@@ -114,7 +114,9 @@ def divergence_table(
     for target in select_targets(df, targets):
         grid = g.target_grid(df, target, examples, n_boot=n_boot, seed=seed)
         with_examples |= grid.replicates is not None
-        intermediates = sorted({i for _, i in zip(grid.runs["model"], grid.runs["intermediate"], strict=True)} - {baseline})
+        intermediates = sorted(
+            {i for _, i in zip(grid.runs["model"], grid.runs["intermediate"], strict=True)} - {baseline}
+        )
         for language, weights in units(grid, by):
             view = g.cell_view(grid, weights)
             fams = _family_models(view, family_of)
@@ -128,29 +130,40 @@ def divergence_table(
                 absent_family = [f for f, ms in fams.items() if not ms]
                 missing = _missing_models(view, fams, intermediate)
                 if absent_family or missing:
-                    why = (f"no {absent_family[0]} models scored on this target" if absent_family
-                           else f"no runs of {missing} for this condition: a family mean needs every model of the family")
+                    why = (
+                        f"no {absent_family[0]} models scored on this target"
+                        if absent_family
+                        else f"no runs of {missing} for this condition: a family mean needs every model of the family"
+                    )
                     rows.append(row | _nan_columns() | counts | {"testable": False, "ci_method": "", "note": why})
                     continue
                 res = {
                     name: g.contrast(view, divergence_coefficients(view, fams, intermediate, baseline, sign), **opts)
-                    for name, sign in (("encoder_gain", {"encoder": 1.0}), ("decoder_gain", {"decoder": 1.0}),
-                                       ("difference", {"encoder": 1.0, "decoder": -1.0}))
+                    for name, sign in (
+                        ("encoder_gain", {"encoder": 1.0}),
+                        ("decoder_gain", {"decoder": 1.0}),
+                        ("difference", {"encoder": 1.0, "decoder": -1.0}),
+                    )
                 }
                 for name, r in res.items():
                     row |= {name: r.estimate, f"{name}_low": r.interval.low, f"{name}_high": r.interval.high}
                 diff = res["difference"]
-                row |= {"p_value": diff.p_value} | counts | {
-                    "testable": bool(np.isfinite(diff.p_value)),
-                    "ci_method": diff.interval.method,
-                    "note": join_notes(*(r.interval.note for r in res.values())),
-                }
+                row |= (
+                    {"p_value": diff.p_value}
+                    | counts
+                    | {
+                        "testable": bool(np.isfinite(diff.p_value)),
+                        "ci_method": diff.interval.method,
+                        "note": join_notes(*(r.interval.note for r in res.values())),
+                    }
+                )
                 rows.append(row)
     frame = pd.DataFrame(rows)
     frame = add_corrections(frame)
     description = (
         "Difference between encoder and decoder models in the gain from each intermediate task "
-        f"(encoder minus decoder, each family's mean over its models), with {uncertainty_words(level, ci_method, with_examples)}; "
+        "(encoder minus decoder, each family's mean over its models), "
+        f"with {uncertainty_words(level, ci_method, with_examples)}; "
         "p-values test a zero difference and are adjusted across all cells by Holm (family-wise error) "
         "and Benjamini-Hochberg (false discovery rate)."
     )
@@ -238,19 +251,24 @@ def freedman_lane_test(
     fitted0 = mu0[cell_of_run]
     resid = y - fitted0
     observed = float(statistic(y[None])[0])
-    order = np.argsort(block_of_run, kind="stable")
-    sorted_blocks = block_of_run[order]
     exceed = 0
     chunk = max(1, 2_000_000 // max(y.size, 1))
     for start in range(0, n_permutations, chunk):
-        b = min(chunk, n_permutations - start)
-        # Adding 2*block to uniform keys keeps each block in place and shuffles within it.
-        within = np.argsort(rng.random((b, len(y))) + 2.0 * sorted_blocks[None, :], axis=1)
-        perm = np.empty_like(within)
-        perm[:, order] = order[within]
+        perm = within_block_permutations(block_of_run, min(chunk, n_permutations - start), rng)
         null = statistic(fitted0[None] + resid[perm])
         exceed += int((null >= observed * (1 - 1e-12)).sum())
     return observed, (1 + exceed) / (1 + n_permutations)
+
+
+def within_block_permutations(block: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n random permutations (n, len(block)) that move items only within their block:
+    perm[j, i] is the item whose value item i receives."""
+    order = np.argsort(block, kind="stable")
+    # Adding 2*block to uniform keys keeps each (sorted, contiguous) block in place and shuffles within it.
+    within = np.argsort(rng.random((n, block.size)) + 2.0 * block[order][None, :], axis=1)
+    perm = np.empty_like(within)
+    perm[:, order] = order[within]
+    return perm
 
 
 @dataclass(frozen=True)
@@ -300,16 +318,31 @@ def interaction_test(
 
 
 def _interaction_on_grid(
-    grid: g.TargetGrid, df: pd.DataFrame, baseline: str, intermediates: Sequence[str] | None,
-    per_language: bool, n_permutations: int, seed: int,
+    grid: g.TargetGrid,
+    df: pd.DataFrame,
+    baseline: str,
+    intermediates: Sequence[str] | None,
+    per_language: bool,
+    n_permutations: int,
+    seed: int,
 ) -> InteractionTest:
     family_of = dict(zip(df["model"], df["family"], strict=False))
     view = g.cell_view(grid, g.mean_weights(len(grid.languages)))
     fams = _family_models(view, family_of)
 
     def result(stat: float, p: float, used: Sequence[str], excluded: Sequence[str], note: str = "") -> InteractionTest:
-        return InteractionTest(INTERACTION_DESCRIPTION, grid.target, stat, p, n_permutations if math.isfinite(p) else 0,
-                               tuple(used), tuple(excluded), grid.n_runs, per_language, note)
+        return InteractionTest(
+            INTERACTION_DESCRIPTION,
+            grid.target,
+            stat,
+            p,
+            n_permutations if math.isfinite(p) else 0,
+            tuple(used),
+            tuple(excluded),
+            grid.n_runs,
+            per_language,
+            note,
+        )
 
     absent = [f for f, ms in fams.items() if not ms]
     if absent:
@@ -324,8 +357,13 @@ def _interaction_on_grid(
     if not used:
         return result(math.nan, math.nan, used, excluded, "no intermediate condition was run for every model")
     if single:
-        return result(math.nan, math.nan, used, excluded,
-                      f"single seed in every condition of {single}: interaction cannot be told from seed noise")
+        return result(
+            math.nan,
+            math.nan,
+            used,
+            excluded,
+            f"single seed in every condition of {single}: interaction cannot be told from seed noise",
+        )
     keep_cells = [c for c, (m, i) in enumerate(view.cells) if i in used or i == baseline]
     remap = {c: j for j, c in enumerate(keep_cells)}
     run_mask = np.isin(view.cell_of_run, keep_cells)
@@ -334,11 +372,19 @@ def _interaction_on_grid(
     block_of_cell = np.array([model_index[view.cells[c][0]] for c in keep_cells])
     contrasts = np.zeros((len(used), len(keep_cells)))
     for t, intermediate in enumerate(used):
-        for c, a in divergence_coefficients(view, fams, intermediate, baseline, {"encoder": 1.0, "decoder": -1.0}).items():
+        for c, a in divergence_coefficients(
+            view, fams, intermediate, baseline, {"encoder": 1.0, "decoder": -1.0}
+        ).items():
             contrasts[t, remap[c]] = a
     y = grid.scores[run_mask] if per_language else view.y[run_mask, None]
-    stat, p = freedman_lane_test(y, cell_of_run, block_of_cell, contrasts, n_permutations=n_permutations,
-                                 rng=np.random.default_rng(grid.seed + 2))
+    stat, p = freedman_lane_test(
+        y,
+        cell_of_run,
+        block_of_cell,
+        contrasts,
+        n_permutations=n_permutations,
+        rng=np.random.default_rng(grid.seed + 2),
+    )
     note = f"excluded (not run for every model): {excluded}" if excluded else ""
     if len(fams["encoder"]) == 1 and len(fams["decoder"]) == 1:
         note = join_notes(note, FIXED_MODELS_NOTE)
@@ -368,11 +414,20 @@ def interaction_tests(
         _interaction_on_grid(g.target_grid(df, t, seed=seed), df, baseline, None, per_language, n_permutations, seed)
         for t in select_targets(df, targets)
     )
-    frame = pd.DataFrame([
-        {"target": t.target, "statistic": t.statistic, "p_value": t.p_value, "n_intermediates": len(t.intermediates),
-         "n_runs": t.n_runs, "excluded": ", ".join(t.excluded), "note": t.note}
-        for t in tests
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "target": t.target,
+                "statistic": t.statistic,
+                "p_value": t.p_value,
+                "n_intermediates": len(t.intermediates),
+                "n_runs": t.n_runs,
+                "excluded": ", ".join(t.excluded),
+                "note": t.note,
+            }
+            for t in tests
+        ]
+    )
     frame = add_corrections(frame)
     description = INTERACTION_DESCRIPTION.replace("on this target", "on each target").rstrip(".") + (
         "; p-values adjusted across targets by Holm and Benjamini-Hochberg."
@@ -424,8 +479,16 @@ def family_label_test(scores: pd.DataFrame, target: str, *, baseline: str = BASE
         return float(((gains[is_enc].mean(axis=0) - gains[~is_enc].mean(axis=0)) ** 2).sum())
 
     if not used or n_enc == 0 or n_enc == len(models):
-        return FamilyLabelTest(FAMILY_LABEL_DESCRIPTION, target, math.nan, math.nan, n_lab, math.nan, tuple(used),
-                               "needs both families and at least one intermediate condition run for every model")
+        return FamilyLabelTest(
+            FAMILY_LABEL_DESCRIPTION,
+            target,
+            math.nan,
+            math.nan,
+            n_lab,
+            math.nan,
+            tuple(used),
+            "needs both families and at least one intermediate condition run for every model",
+        )
     null = np.array([stat(lab) for lab in labelings])
     observed = stat(np.arange(len(models)) < n_enc)
     p = float((null >= observed * (1 - 1e-12)).mean())
@@ -443,7 +506,9 @@ def family_label_test(scores: pd.DataFrame, target: str, *, baseline: str = BASE
 @dataclass(frozen=True)
 class RankAgreementTable:
     description: str
-    frame: pd.DataFrame  # target, n_intermediates, spearman, spearman_p, kendall, kendall_p, exact, min_attainable_p, note
+    frame: (
+        pd.DataFrame
+    )  # target, n_intermediates, spearman, spearman_p, kendall, kendall_p, exact, min_attainable_p, note
     results: dict[str, stats.RankAgreement]
 
 
@@ -481,22 +546,41 @@ def family_rank_agreement(
                 require_baseline(view, m, target, baseline)
             used = sorted(i for i in {i for _, i in view.cells} - {baseline} if not _missing_models(view, fams, i))
 
-        def family_gains(fam: str) -> np.ndarray:
-            return np.array([
-                np.mean([view.mean[view.cell(m, i)] - view.mean[view.cell(m, baseline)] for m in fams[fam]]) for i in used
-            ])
-
         if absent or not used:
             why = f"no {absent[0]} models on this target" if absent else "no intermediate condition run for every model"
-            res = stats.RankAgreement(RANK_DESCRIPTION, (), 0, math.nan, math.nan, math.nan, math.nan, False, 0, math.nan, False, why)
+            res = stats.RankAgreement(
+                RANK_DESCRIPTION, (), 0, math.nan, math.nan, math.nan, math.nan, False, 0, math.nan, False, why
+            )
         else:
-            res = stats.rank_agreement(family_gains("encoder"), family_gains("decoder"), labels=used,
-                                       n_permutations=n_permutations, seed=seed, description=RANK_DESCRIPTION)
+            enc, dec = (_family_mean_gains(view, fams[f], used, baseline) for f in ("encoder", "decoder"))
+            res = stats.rank_agreement(
+                enc, dec, labels=used, n_permutations=n_permutations, seed=seed, description=RANK_DESCRIPTION
+            )
         results[target] = res
-        rows.append({"target": target, "n_intermediates": res.n, "spearman": res.spearman, "spearman_p": res.spearman_p,
-                     "kendall": res.kendall, "kendall_p": res.kendall_p, "exact": res.exact,
-                     "min_attainable_p": res.min_attainable_p, "ties": res.ties, "note": res.note})
+        rows.append(
+            {
+                "target": target,
+                "n_intermediates": res.n,
+                "spearman": res.spearman,
+                "spearman_p": res.spearman_p,
+                "kendall": res.kendall,
+                "kendall_p": res.kendall_p,
+                "exact": res.exact,
+                "min_attainable_p": res.min_attainable_p,
+                "ties": res.ties,
+                "note": res.note,
+            }
+        )
     return RankAgreementTable(RANK_DESCRIPTION, pd.DataFrame(rows), results)
+
+
+def _family_mean_gains(view: g.CellView, models: list[str], intermediates: list[str], baseline: str) -> np.ndarray:
+    return np.array(
+        [
+            np.mean([view.mean[view.cell(m, i)] - view.mean[view.cell(m, baseline)] for m in models])
+            for i in intermediates
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -532,7 +616,7 @@ def mixed_model_interaction(
     coefficient is the encoder-minus-decoder gain difference. Needs statsmodels (extra 'stats')."""
     stats.check_level(level)
     df = validate_scores(scores)
-    fams = require_both_families(df, "the mixed model")
+    require_both_families(df, "the mixed model")
     empty = pd.DataFrame(columns=["intermediate", "difference", "low", "high", "p_value"])
 
     def unavailable(why: str) -> MixedModelResult:
@@ -557,14 +641,16 @@ def mixed_model_interaction(
     keep = runs["intermediate"].isin([*used, baseline]).to_numpy()
     runs, y = runs[keep].reset_index(drop=True), grid.scores[keep]
     n_runs, n_lang = y.shape
-    long = pd.DataFrame({
-        "run": np.repeat(np.arange(n_runs), n_lang),
-        "model": np.repeat(runs["model"].to_numpy(), n_lang),
-        "intermediate": np.repeat(runs["intermediate"].to_numpy(), n_lang),
-        "family": np.repeat(runs["family"].to_numpy(), n_lang),
-        "language": np.tile(np.array(grid.languages), n_runs),
-        "score": y.ravel(),
-    })
+    long = pd.DataFrame(
+        {
+            "run": np.repeat(np.arange(n_runs), n_lang),
+            "model": np.repeat(runs["model"].to_numpy(), n_lang),
+            "intermediate": np.repeat(runs["intermediate"].to_numpy(), n_lang),
+            "family": np.repeat(runs["family"].to_numpy(), n_lang),
+            "language": np.tile(np.array(grid.languages), n_runs),
+            "score": y.ravel(),
+        }
+    )
     profile = pd.get_dummies(long["model"] + "|" + long["language"], dtype=float)
     inter = pd.DataFrame({f"int[{i}]": (long["intermediate"] == i).astype(float) for i in used})
     code = np.where(long["family"] == "encoder", 0.5, -0.5)
@@ -576,9 +662,17 @@ def mixed_model_interaction(
         warnings.simplefilter("always")
         if several:
             cell = long["model"] + "|" + long["intermediate"]
-            model = MixedLM(long["score"], exog, groups=cell, exog_vc={"run": {
-                grp: pd.get_dummies(long.loc[cell == grp, "run"], dtype=float).to_numpy()
-                for grp in cell.unique()}})
+            model = MixedLM(
+                long["score"],
+                exog,
+                groups=cell,
+                exog_vc={
+                    "run": {
+                        grp: pd.get_dummies(long.loc[cell == grp, "run"], dtype=float).to_numpy()
+                        for grp in cell.unique()
+                    }
+                },
+            )
         else:
             model = MixedLM(long["score"], exog, groups=long["run"])
         try:
@@ -595,12 +689,26 @@ def mixed_model_interaction(
     from scipy import stats as sps
 
     q = sps.norm.ppf(0.5 + level / 2)
-    coefficients = pd.DataFrame({
-        "intermediate": used, "difference": beta, "low": beta - q * se, "high": beta + q * se,
-        "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
-    })
+    coefficients = pd.DataFrame(
+        {
+            "intermediate": used,
+            "difference": beta,
+            "low": beta - q * se,
+            "high": beta + q * se,
+            "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
+        }
+    )
     note = join_notes(*messages)
     if not several:
         note = join_notes(note, FIXED_MODELS_NOTE)
-    return MixedModelResult(MIXED_DESCRIPTION, target, True, coefficients, wald, len(used),
-                            float(sps.chi2.sf(wald, len(used))), bool(fit.converged), note)
+    return MixedModelResult(
+        MIXED_DESCRIPTION,
+        target,
+        True,
+        coefficients,
+        wald,
+        len(used),
+        float(sps.chi2.sf(wald, len(used))),
+        bool(fit.converged),
+        note,
+    )

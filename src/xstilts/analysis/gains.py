@@ -129,7 +129,11 @@ def gain_table(
                         "note": join_notes(score.interval.note, base.interval.note, gain.interval.note),
                     }
                     rows.append(row)
-    where = "per model, target and language" if by == "language" else "per model and target (mean over the target's languages)"
+    where = (
+        "per model, target and language"
+        if by == "language"
+        else "per model and target (mean over the target's languages)"
+    )
     description = (
         f"Gain in score of each intermediate task over no intermediate training ({baseline!r}), "
         f"{where}, with {uncertainty_words(level, ci_method, with_examples)}."
@@ -191,8 +195,16 @@ def transfer_gap_table(
         family = dict(zip(grid.runs["model"], grid.runs["family"], strict=False))
         gap_view = views["gap"]
         for (model, intermediate), c in gap_view.index.items():
-            row: dict[str, object] = {"model": model, "family": family[model], "intermediate": intermediate, "target": target}
-            results = {name: g.contrast(v, {c: 1.0}, level=level, ci_method=ci_method, variance=variance) for name, v in views.items()}
+            row: dict[str, object] = {
+                "model": model,
+                "family": family[model],
+                "intermediate": intermediate,
+                "target": target,
+            }
+            results = {
+                name: g.contrast(v, {c: 1.0}, level=level, ci_method=ci_method, variance=variance)
+                for name, v in views.items()
+            }
             for name, res in results.items():
                 row |= _ci_columns(name, res)
             change_note = ""
@@ -211,7 +223,8 @@ def transfer_gap_table(
             }
             rows.append(row)
     description = (
-        f"Gap between the English score and the mean zero-shot score over the other languages, "
-        f"and its change relative to no intermediate training, with {uncertainty_words(level, ci_method, with_examples)}."
+        "Gap between the English score and the mean zero-shot score over the other languages, "
+        "and its change relative to no intermediate training, "
+        f"with {uncertainty_words(level, ci_method, with_examples)}."
     )
     return GapTable(description, pd.DataFrame(rows), level, ci_method, tuple(notes))

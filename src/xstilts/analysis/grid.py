@@ -66,7 +66,7 @@ def target_grid(
     part = df[df["target"] == target]
     if part.empty:
         raise DataError(f"no scores for target {target!r}")
-    wide = part.pivot_table(index=list(RUN_COLUMNS), columns="language", values="score", aggfunc="first")
+    wide = part.set_index([*RUN_COLUMNS, "language"])["score"].unstack("language").sort_index()
     if wide.isna().any().any():
         holes = [(*run, lang) for run, row in wide.iterrows() for lang, v in row.items() if pd.isna(v)]
         raise DataError(
@@ -88,12 +88,18 @@ def target_grid(
 
 
 def _example_blocks(grid: TargetGrid, examples: ExampleScores, tolerance: float) -> list[np.ndarray] | None:
-    keys = [(m, i, grid.target, lang, int(s)) for m, i, s in grid.runs[list(RUN_COLUMNS)].itertuples(index=False) for lang in grid.languages]
+    keys = [
+        (m, i, grid.target, lang, int(s))
+        for m, i, s in grid.runs[list(RUN_COLUMNS)].itertuples(index=False)
+        for lang in grid.languages
+    ]
     present = [k in examples for k in keys]
     if not any(present):
         if any(k[2] == grid.target for k in examples):
             extra = [k for k in examples if k[2] == grid.target]
-            raise DataError(f"target {grid.target!r}: per-example scores match no scored run, e.g. {_listing(extra, 3)}")
+            raise DataError(
+                f"target {grid.target!r}: per-example scores match no scored run, e.g. {_listing(extra, 3)}"
+            )
         return None
     if not all(present):
         missing = [k for k, p in zip(keys, present, strict=True) if not p]
@@ -103,8 +109,12 @@ def _example_blocks(grid: TargetGrid, examples: ExampleScores, tolerance: float)
         )
     blocks = []
     for li, lang in enumerate(grid.languages):
-        arrays = [stats.as_example_array(examples[(m, i, grid.target, lang, int(s))], f"examples[{m}, {i}, {grid.target}, {lang}, {s}]")
-                  for m, i, s in grid.runs[list(RUN_COLUMNS)].itertuples(index=False)]
+        arrays = [
+            stats.as_example_array(
+                examples[(m, i, grid.target, lang, int(s))], f"examples[{m}, {i}, {grid.target}, {lang}, {s}]"
+            )
+            for m, i, s in grid.runs[list(RUN_COLUMNS)].itertuples(index=False)
+        ]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
             raise DataError(
@@ -167,11 +177,16 @@ def cell_view(grid: TargetGrid, language_weights: np.ndarray) -> CellView:
     ss = np.bincount(cell_of_run, weights=(y - mean[cell_of_run]) ** 2, minlength=p)
     boot_mean = hier = double_counted = None
     if grid.replicates is not None and grid.blocks is not None:
-        double_counted = np.array([
-            sum(w * w * stats.seed_example_variance(block[cell_of_run == c]) / (k[c] * block.shape[1])
-                for w, block in zip(language_weights, grid.blocks, strict=True) if w != 0.0)
-            for c in range(p)
-        ])
+        double_counted = np.array(
+            [
+                sum(
+                    w * w * stats.seed_example_variance(block[cell_of_run == c]) / (k[c] * block.shape[1])
+                    for w, block in zip(language_weights, grid.blocks, strict=True)
+                    if w != 0.0
+                )
+                for c in range(p)
+            ]
+        )
         yb = np.einsum("rlb,l->rb", grid.replicates, language_weights)
         onehot = np.zeros((p, len(y)))
         onehot[cell_of_run, np.arange(len(y))] = 1.0
@@ -211,7 +226,11 @@ def contrast(view: CellView, coef: dict[int, float], *, level: float, ci_method:
             note = "single seed in a condition: its seed variation is not covered"
         method = "hierarchical percentile bootstrap (seeds, then examples)"
         if stats._no_variation(estimate, boot):
-            return ContrastResult(estimate, stats.Interval(estimate, estimate, estimate, level, method, "no variation across resamples"), 1.0)
+            return ContrastResult(
+                estimate,
+                stats.Interval(estimate, estimate, estimate, level, method, "no variation across resamples"),
+                1.0,
+            )
         interval = stats._percentile_interval(estimate, boot, level, method, note)
         n = boot.size
         p = min(1.0, 2 * min((boot <= 0).mean(), (boot >= 0).mean()))
@@ -224,7 +243,9 @@ def contrast(view: CellView, coef: dict[int, float], *, level: float, ci_method:
     parts = stats.combine_components(estimate, seed_variance_parts(view, coef, variance), ex_var, level, label, double)
     interval = parts.interval
     if ci_method == "hierarchical":
-        interval = _with_note(interval, "no per-example scores: t-interval over seeds instead of the hierarchical bootstrap")
+        interval = _with_note(
+            interval, "no per-example scores: t-interval over seeds instead of the hierarchical bootstrap"
+        )
     return ContrastResult(estimate, interval, parts.p_value)
 
 

@@ -77,7 +77,10 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     dup = df.duplicated(list(KEY_COLUMNS), keep=False)
     if dup.any():
         rows = sorted({tuple(r) for r in df.loc[dup, list(KEY_COLUMNS)].itertuples(index=False)})
-        raise DataError(f"scores: {len(rows)} (model, intermediate, target, language, seed) keys appear twice, e.g. {_listing(rows, 3)}")
+        raise DataError(
+            f"scores: {len(rows)} (model, intermediate, target, language, seed) keys appear twice, "
+            f"e.g. {_listing(rows, 3)}"
+        )
     return df.sort_values(list(KEY_COLUMNS)).reset_index(drop=True)
 
 

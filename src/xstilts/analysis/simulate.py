@@ -79,8 +79,17 @@ def simulate_grid(
                             values = np.where(rng.random(n_examples) < p, 100.0, 0.0)
                             examples[(model, t, target, lang, s)] = values
                             score = float(values.mean())
-                        rows.append({"model": model, "family": family, "intermediate": t, "target": target,
-                                     "language": lang, "seed": s, "score": score})
+                        rows.append(
+                            {
+                                "model": model,
+                                "family": family,
+                                "intermediate": t,
+                                "target": target,
+                                "language": lang,
+                                "seed": s,
+                                "score": score,
+                            }
+                        )
     return SimulatedGrid(
         pd.DataFrame(rows),
         examples or None,

@@ -142,10 +142,16 @@ def difference_interval(
         df = a.size + b.size - 2
         se = math.sqrt(ss / df * (1 / a.size + 1 / b.size))
         return interval_from_se(
-            est, se, df, level, "pooled t-interval over seeds",
+            est,
+            se,
+            df,
+            level,
+            "pooled t-interval over seeds",
             "one side has a single seed: assumes equal seed variance in both conditions",
         )
-    return no_interval(est, level, "t-interval over seeds", "single seed on both sides: seed variation cannot be estimated")
+    return no_interval(
+        est, level, "t-interval over seeds", "single seed on both sides: seed variation cannot be estimated"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,7 +303,14 @@ def example_bootstrap_ci(
     boot = (sign[:, None, None] * reps).sum(axis=0).mean(axis=0)
     label = "paired " if base is not None else ""
     if _no_variation(estimate, boot):
-        return Interval(estimate, estimate, estimate, level, f"{label}bootstrap over examples", "no variation across resampled examples")
+        return Interval(
+            estimate,
+            estimate,
+            estimate,
+            level,
+            f"{label}bootstrap over examples",
+            "no variation across resampled examples",
+        )
     if method == "percentile":
         return _percentile_interval(estimate, boot, level, f"{label}percentile bootstrap over examples")
     accel = _stratified_acceleration(blocks, sign)
@@ -338,7 +351,10 @@ def _bca_interval(estimate: float, boot: np.ndarray, accel: float, level: float,
     below = (boot < estimate).mean() + 0.5 * (boot == estimate).mean()
     if not 0.0 < below < 1.0:
         return _percentile_interval(
-            estimate, boot, level, method.replace("BCa", "percentile"),
+            estimate,
+            boot,
+            level,
+            method.replace("BCa", "percentile"),
             "bias correction undefined (estimate outside all resamples): percentile interval",
         )
     z0 = sps.norm.ppf(below)
@@ -394,7 +410,9 @@ def hierarchical_bootstrap_ci(
     if min(k_c, k_b or k_c) == 1:
         note = "single seed on one side: seed variation not covered there"
     elif min(k_c, k_b or k_c) < 10:
-        note = f"few seeds ({min(k_c, k_b or k_c)}): seed resampling understates seed variance; interval likely too narrow"
+        note = (
+            f"few seeds ({min(k_c, k_b or k_c)}): seed resampling understates seed variance; interval likely too narrow"
+        )
     method = "hierarchical percentile bootstrap (seeds, then examples)"
     if _no_variation(estimate, boot):
         return Interval(estimate, estimate, estimate, level, method, "no variation across resamples")
@@ -441,7 +459,8 @@ def seeds_and_examples_interval(
     n_lang = len(cond)
     double_counted = sum(
         seed_example_variance(blocks[li]) / (blocks[li].shape[0] * blocks[li].shape[1]) / n_lang**2
-        for blocks in ([cond] + ([base] if base is not None else [])) for li in range(n_lang)
+        for blocks in ([cond] + ([base] if base is not None else []))
+        for li in range(n_lang)
     )
     return combine_components(
         estimate,
@@ -510,7 +529,9 @@ def combine_components(
     se = math.sqrt(sum(variances))
     df = satterthwaite_df(variances, dfs)
     if se == 0.0:
-        interval = Interval(estimate, estimate, estimate, level, method, note or "no variation across seeds or examples")
+        interval = Interval(
+            estimate, estimate, estimate, level, method, note or "no variation across seeds or examples"
+        )
     else:
         interval = interval_from_se(estimate, se, df, level, method, note)
     return Components(interval, se, df)
@@ -610,7 +631,9 @@ def rank_agreement(
     elif np.ptp(xa) == 0 or np.ptp(ya) == 0:
         undefined = "all values tied on one side: rank correlation undefined"
     if undefined:
-        return RankAgreement(description, names, n, math.nan, math.nan, math.nan, math.nan, False, 0, math.nan, ties, undefined)
+        return RankAgreement(
+            description, names, n, math.nan, math.nan, math.nan, math.nan, False, 0, math.nan, ties, undefined
+        )
 
     exact = n <= max_exact
     if exact:
@@ -627,13 +650,28 @@ def rank_agreement(
         return hits / null.size if exact else (hits + 1) / (null.size + 1)
 
     if exact:
-        min_p = float(min((np.abs(rho_null) >= np.abs(rho_null).max() - tol).mean(), (np.abs(tau_null) >= np.abs(tau_null).max() - tol).mean()))
+        min_p = float(
+            min(
+                (np.abs(rho_null) >= np.abs(rho_null).max() - tol).mean(),
+                (np.abs(tau_null) >= np.abs(tau_null).max() - tol).mean(),
+            )
+        )
     else:
         min_p = 1.0 / (n_permutations + 1)
     note = f"with {n} items no p-value below {min_p:.3g} is possible" if min_p > 0.01 else ""
     return RankAgreement(
-        description, names, n, rho, pvalue(rho_null, rho), tau, pvalue(tau_null, tau),
-        exact, int(perms.shape[0]), min_p, ties, note,
+        description,
+        names,
+        n,
+        rho,
+        pvalue(rho_null, rho),
+        tau,
+        pvalue(tau_null, tau),
+        exact,
+        int(perms.shape[0]),
+        min_p,
+        ties,
+        note,
     )
 
 
