@@ -266,3 +266,13 @@ def test_mixed_model_with_single_seeds_is_labelled():
     pytest.importorskip("statsmodels")
     res = mixed_model_interaction(simulate_grid(seeds=1, rng=51).scores, "task")
     assert not res.available and "single seed" in res.note
+
+
+def test_mixed_model_with_several_models_per_family():
+    pytest.importorskip("statsmodels")
+    sim = simulate_grid(encoders=("e1", "e2"), decoders=("d1", "d2"), interaction={"a": 4.0}, rng=52)
+    res = mixed_model_interaction(sim.scores, "task")
+    assert res.available and "deprecated" not in res.note
+    coef = res.coefficients.set_index("intermediate")
+    assert coef.loc["a", "low"] <= 4.0 <= coef.loc["a", "high"] and coef.loc["a", "p_value"] < 0.01
+    assert coef.loc["b", "low"] <= 0.0 <= coef.loc["b", "high"]

@@ -602,8 +602,9 @@ class MixedModelResult:
 
 MIXED_DESCRIPTION = (
     "Secondary check with a linear mixed model of per-language scores (fixed effects: each model's "
-    "language profile, intermediate task, and intermediate task x family; random intercept per run) "
-    "testing all encoder-minus-decoder gain differences jointly with a Wald test."
+    "language profile, intermediate task, and intermediate task x family; random intercept per run, "
+    "and per model x intermediate task when a family has several models) testing all "
+    "encoder-minus-decoder gain differences jointly with a Wald test."
 )
 
 
@@ -623,7 +624,7 @@ def mixed_model_interaction(
         return MixedModelResult(MIXED_DESCRIPTION, target, False, empty, math.nan, 0, math.nan, False, why)
 
     try:
-        from statsmodels.regression.mixed_linear_model import MixedLM
+        from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
     except ImportError:
         return unavailable("statsmodels is not installed (pip install 'xstilts[stats]'): mixed model skipped")
     grid = g.target_grid(df, target)
@@ -661,25 +662,22 @@ def mixed_model_interaction(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if several:
-            cell = long["model"] + "|" + long["intermediate"]
-            model = MixedLM(
-                long["score"],
-                exog,
-                groups=cell,
-                exog_vc={
-                    "run": {
-                        grp: pd.get_dummies(long.loc[cell == grp, "run"], dtype=float).to_numpy()
-                        for grp in cell.unique()
-                    }
-                },
-            )
+            # Random intercept per model x intermediate cell (model-specific gain deviations, so the
+            # family difference is judged against between-model variation) plus one per run.
+            cell = (long["model"] + "|" + long["intermediate"]).to_numpy()
+            groups = list(dict.fromkeys(cell))
+            run_mats = [pd.get_dummies(long.loc[cell == grp, "run"], dtype=float) for grp in groups]
+            vc = VCSpec(["run"], [[list(map(str, m.columns)) for m in run_mats]], [[m.to_numpy() for m in run_mats]])
+            model = MixedLM(long["score"], exog, groups=cell, exog_vc=vc)
         else:
             model = MixedLM(long["score"], exog, groups=long["run"])
         try:
             fit = model.fit(reml=True, method=["lbfgs", "bfgs", "cg"])
         except (np.linalg.LinAlgError, ValueError) as err:
             return unavailable(f"mixed model failed to fit: {err}")
-    messages = sorted({str(w.message).splitlines()[0] for w in caught})
+    # Keep statsmodels' own diagnostics (convergence, singular covariance); numpy's arithmetic
+    # warnings from inside the optimiser say nothing more.
+    messages = sorted({str(w.message).splitlines()[0] for w in caught if not issubclass(w.category, RuntimeWarning)})
     beta = fit.fe_params[diff_cols].to_numpy()
     cov = fit.cov_params().loc[diff_cols, diff_cols].to_numpy()
     se = np.sqrt(np.diag(cov))
