@@ -1,0 +1,712 @@
+"""Do encoder and decoder models respond differently to the same intermediate task?
+
+Four views of the architecture x intermediate-task interaction, per target:
+  divergence_table            encoder gain minus decoder gain per (intermediate, target) cell,
+                              interval, p-value, Holm and Benjamini-Hochberg across cells;
+  interaction_tests           omnibus permutation test (Freedman-Lane) over all intermediates;
+  family_label_test           exact test treating models as draws from their family;
+  family_rank_agreement       do the families order the intermediate tasks alike?
+  mixed_model_interaction     secondary: linear mixed model (statsmodels, optional).
+
+What is exchangeable under "no interaction" when each family has one model: the family label is
+carried by a single model, so permuting labels gives two orderings and no test; the inference is
+about these models (fixed), with runs (seeds) as the replication. A run is one checkpoint scored
+on every language, so its languages move together. Raw runs are not exchangeable across
+conditions under the null (conditions differ in their main effects), so the test permutes the
+residuals of the null (additive) model within each model (Freedman & Lane 1983), which allows
+each model its own seed noise; it is exact only asymptotically, and the tests check its false-
+positive rate by simulation. Sign-flipping per-seed double differences would be exact for
+symmetric noise but needs seeds paired across four cells and cannot reach p < 2^-(k-1): with
+five seeds nothing below 1/16.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xstilts.analysis import grid as g
+from xstilts.analysis import stats
+from xstilts.analysis.gains import BY_OPTIONS, join_notes, require_baseline, select_targets, uncertainty_words, units
+from xstilts.analysis.scores import BASELINE, ExampleScores, require_both_families, validate_scores
+from xstilts.errors import ConfigError
+
+FIXED_MODELS_NOTE = (
+    "models are treated as fixed: with one model per family this compares these two models, "
+    "not encoder and decoder architectures in general"
+)
+
+
+def _family_models(view: g.CellView, family_of: dict[str, str]) -> dict[str, list[str]]:
+    models = sorted({m for m, _ in view.cells})
+    return {f: [m for m in models if family_of[m] == f] for f in ("encoder", "decoder")}
+
+
+def divergence_coefficients(
+    view: g.CellView, fams: dict[str, list[str]], intermediate: str, baseline: str, sign: dict[str, float]
+) -> dict[int, float]:
+    """Cell weights of sum_f sign[f] * (mean over the family's models of the gain)."""
+    coef: dict[int, float] = {}
+    for fam, models in fams.items():
+        w = sign.get(fam, 0.0) / len(models) if models else 0.0
+        for m in models:
+            if w:
+                coef[view.cell(m, intermediate)] = coef.get(view.cell(m, intermediate), 0.0) + w
+                coef[view.cell(m, baseline)] = coef.get(view.cell(m, baseline), 0.0) - w
+    return coef
+
+
+def _missing_models(view: g.CellView, fams: dict[str, list[str]], intermediate: str) -> list[str]:
+    return [m for models in fams.values() for m in models if not view.has(m, intermediate)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-cell divergence
+
+
+@dataclass(frozen=True)
+class DivergenceTable:
+    """One row per (intermediate, target[, language]); `description` is one sentence."""
+
+    description: str
+    frame: pd.DataFrame
+    by: str
+    level: float
+    ci_method: str
+    notes: tuple[str, ...] = ()
+
+
+def divergence_table(
+    scores: pd.DataFrame,
+    examples: ExampleScores | None = None,
+    *,
+    by: str = "target",
+    baseline: str = BASELINE,
+    targets: Sequence[str] | None = None,
+    level: float = 0.95,
+    ci_method: str = "t",
+    variance: str = "pooled",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> DivergenceTable:
+    """Encoder-minus-decoder difference in gain per (intermediate, target[, language]).
+
+    A family's gain is the mean over its models of (condition - baseline). Columns: intermediate,
+    target, [language], encoder_gain/_low/_high, decoder_gain/_low/_high, difference/_low/_high,
+    p_value (two-sided, difference = 0), p_holm, p_bh (adjusted across all testable rows),
+    n_encoder_models, n_decoder_models, testable, ci_method, note. A row is untestable (NaN
+    numbers, reason in `note`) when a model lacks the condition or the seeds give no interval.
+    """
+    g.check_options(ci_method, variance, level)
+    if by not in BY_OPTIONS:
+        raise ConfigError(f"by must be one of {list(BY_OPTIONS)}, got {by!r}")
+    df = validate_scores(scores)
+    require_both_families(df, "the divergence table")
+    family_of = dict(zip(df["model"], df["family"], strict=False))
+    rows, with_examples = [], False
+    opts = {"level": level, "ci_method": ci_method, "variance": variance}
+    for target in select_targets(df, targets):
+        grid = g.target_grid(df, target, examples, n_boot=n_boot, seed=seed)
+        with_examples |= grid.replicates is not None
+        intermediates = sorted(
+            {i for _, i in zip(grid.runs["model"], grid.runs["intermediate"], strict=True)} - {baseline}
+        )
+        for language, weights in units(grid, by):
+            view = g.cell_view(grid, weights)
+            fams = _family_models(view, family_of)
+            for m in fams["encoder"] + fams["decoder"]:
+                require_baseline(view, m, target, baseline)
+            for intermediate in intermediates:
+                row: dict[str, object] = {"intermediate": intermediate, "target": target}
+                if by == "language":
+                    row["language"] = language
+                counts = {"n_encoder_models": len(fams["encoder"]), "n_decoder_models": len(fams["decoder"])}
+                absent_family = [f for f, ms in fams.items() if not ms]
+                missing = _missing_models(view, fams, intermediate)
+                if absent_family or missing:
+                    why = (
+                        f"no {absent_family[0]} models scored on this target"
+                        if absent_family
+                        else f"no runs of {missing} for this condition: a family mean needs every model of the family"
+                    )
+                    rows.append(row | _nan_columns() | counts | {"testable": False, "ci_method": "", "note": why})
+                    continue
+                res = {
+                    name: g.contrast(view, divergence_coefficients(view, fams, intermediate, baseline, sign), **opts)
+                    for name, sign in (
+                        ("encoder_gain", {"encoder": 1.0}),
+                        ("decoder_gain", {"decoder": 1.0}),
+                        ("difference", {"encoder": 1.0, "decoder": -1.0}),
+                    )
+                }
+                for name, r in res.items():
+                    row |= {name: r.estimate, f"{name}_low": r.interval.low, f"{name}_high": r.interval.high}
+                diff = res["difference"]
+                row |= (
+                    {"p_value": diff.p_value}
+                    | counts
+                    | {
+                        "testable": bool(np.isfinite(diff.p_value)),
+                        "ci_method": diff.interval.method,
+                        "note": join_notes(*(r.interval.note for r in res.values())),
+                    }
+                )
+                rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame = add_corrections(frame)
+    description = (
+        "Difference between encoder and decoder models in the gain from each intermediate task "
+        "(encoder minus decoder, each family's mean over its models), "
+        f"with {uncertainty_words(level, ci_method, with_examples)}; "
+        "p-values test a zero difference and are adjusted across all cells by Holm (family-wise error) "
+        "and Benjamini-Hochberg (false discovery rate)."
+    )
+    notes = (FIXED_MODELS_NOTE,) if not frame.empty else ()
+    return DivergenceTable(description, frame, by, level, ci_method, notes)
+
+
+def _nan_columns() -> dict[str, float]:
+    names = ("encoder_gain", "decoder_gain", "difference")
+    return {f"{n}{s}": math.nan for n in names for s in ("", "_low", "_high")} | {"p_value": math.nan}
+
+
+def add_corrections(frame: pd.DataFrame, p_column: str = "p_value") -> pd.DataFrame:
+    """Add p_holm and p_bh over the rows with a finite p-value; untestable rows get NaN (their
+    note says why) and do not count towards the number of tests."""
+    frame = frame.copy()
+    frame["p_holm"] = math.nan
+    frame["p_bh"] = math.nan
+    if frame.empty:
+        return frame
+    ok = np.isfinite(frame[p_column].to_numpy(dtype=np.float64))
+    if ok.any():
+        p = frame.loc[ok, p_column].to_numpy(dtype=np.float64)
+        frame.loc[ok, "p_holm"] = stats.holm(p)
+        frame.loc[ok, "p_bh"] = stats.benjamini_hochberg(p)
+    return frame
+
+
+# ----------------------------------------------------------------------------------------------
+# Omnibus permutation test
+
+
+def freedman_lane_test(
+    y: np.ndarray,
+    cell_of_run: np.ndarray,
+    block_of_cell: np.ndarray,
+    contrasts: np.ndarray,
+    *,
+    n_permutations: int,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Permutation test of H0: contrasts @ cell_means = 0 (for every column of y).
+
+    y: (R, L) per-run responses; cell_of_run: (R,) cell index; block_of_cell: (P,) exchangeability
+    block (the model) of each cell; contrasts: (q, P). Statistic: sum over contrasts and columns of
+    z^2, z = estimate / standard error from the within-cell variance pooled per block. Residuals of
+    the null-constrained cell-means fit are permuted within blocks and added back to the null fit
+    (Freedman-Lane). Returns (statistic, p) with p = (1 + #{T* >= T}) / (1 + n_permutations).
+    """
+    y = y.reshape(len(y), -1)
+    n_cells = len(block_of_cell)
+    k = np.bincount(cell_of_run, minlength=n_cells).astype(np.float64)
+    avg = np.zeros((n_cells, len(y)))
+    avg[cell_of_run, np.arange(len(y))] = 1.0 / k[cell_of_run]
+    block_of_run = block_of_cell[cell_of_run]
+    n_blocks = int(block_of_cell.max()) + 1
+    run_block = np.zeros((n_blocks, len(y)))
+    run_block[block_of_run, np.arange(len(y))] = 1.0
+    cell_block = np.zeros((n_blocks, n_cells))
+    cell_block[block_of_cell, np.arange(n_cells)] = 1.0
+    df_block = run_block.sum(axis=1) - cell_block.sum(axis=1)
+    var_weight = contrasts**2 / k  # (q, P)
+
+    def statistic(ys: np.ndarray) -> np.ndarray:  # ys (b, R, L) -> (b,)
+        mu = np.einsum("pr,brl->bpl", avg, ys)
+        ss = np.einsum("gr,brl->bgl", run_block, ys**2) - np.einsum("gp,bpl->bgl", cell_block, k[None, :, None] * mu**2)
+        s2 = np.maximum(ss, 0.0) / df_block[None, :, None]
+        var = np.einsum("tp,bpl->btl", var_weight, s2[:, block_of_cell, :])
+        est = np.einsum("tp,bpl->btl", contrasts, mu)
+        z2 = np.divide(est**2, var, out=np.zeros_like(est), where=var > 0)
+        return z2.sum(axis=(1, 2))
+
+    # Null fit: cell means closest to the observed ones subject to contrasts @ mu = 0, weighted by
+    # each cell mean's variance (its model's pooled seed variance / k), column by column. Unweighted,
+    # the constraint would move a quiet model's cells as much as a noisy one's, leaking the noisy
+    # model's noise into the quiet model's residuals and inflating the false-positive rate.
+    mu = avg @ y
+    resid_full = y - mu[cell_of_run]
+    s2 = (run_block @ resid_full**2) / np.maximum(df_block, 1)[:, None]  # (blocks, L)
+    mu0 = np.empty_like(mu)
+    for col in range(y.shape[1]):
+        w = np.diag(np.maximum(s2[block_of_cell, col], 1e-12) / k)
+        middle = np.linalg.pinv(contrasts @ w @ contrasts.T)
+        mu0[:, col] = mu[:, col] - w @ contrasts.T @ middle @ contrasts @ mu[:, col]
+    fitted0 = mu0[cell_of_run]
+    resid = y - fitted0
+    observed = float(statistic(y[None])[0])
+    exceed = 0
+    chunk = max(1, 2_000_000 // max(y.size, 1))
+    for start in range(0, n_permutations, chunk):
+        perm = within_block_permutations(block_of_run, min(chunk, n_permutations - start), rng)
+        null = statistic(fitted0[None] + resid[perm])
+        exceed += int((null >= observed * (1 - 1e-12)).sum())
+    return observed, (1 + exceed) / (1 + n_permutations)
+
+
+def within_block_permutations(block: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n random permutations (n, len(block)) that move items only within their block:
+    perm[j, i] is the item whose value item i receives."""
+    order = np.argsort(block, kind="stable")
+    # Adding 2*block to uniform keys keeps each (sorted, contiguous) block in place and shuffles within it.
+    within = np.argsort(rng.random((n, block.size)) + 2.0 * block[order][None, :], axis=1)
+    perm = np.empty_like(within)
+    perm[:, order] = order[within]
+    return perm
+
+
+@dataclass(frozen=True)
+class InteractionTest:
+    """Omnibus test of architecture x intermediate task on one target."""
+
+    description: str
+    target: str
+    statistic: float
+    p_value: float  # NaN only when untestable, and `note` says why
+    n_permutations: int
+    intermediates: tuple[str, ...]
+    excluded: tuple[str, ...]
+    n_runs: int
+    per_language: bool
+    note: str = ""
+
+
+INTERACTION_DESCRIPTION = (
+    "Whether the gains from intermediate tasks differ between encoder and decoder models on this "
+    "target beyond seed-to-seed noise (a Freedman-Lane permutation test over fine-tuning runs, "
+    "within each model, of the encoder-minus-decoder gain differences of all intermediate tasks at once)."
+)
+
+
+def interaction_test(
+    scores: pd.DataFrame,
+    target: str,
+    *,
+    baseline: str = BASELINE,
+    intermediates: Sequence[str] | None = None,
+    per_language: bool = False,
+    n_permutations: int = 4999,
+    seed: int = 0,
+) -> InteractionTest:
+    """Freedman-Lane permutation test of no architecture x intermediate interaction on `target`.
+
+    The response is each run's target score (mean over languages), or with per_language=True each
+    language separately (the statistic sums over languages; runs keep their languages together).
+    Intermediates missing for any model are excluded and listed. Runs are the unit: the test
+    conditions on the test set (per-example noise is in the runs' scores as scored).
+    """
+    df = validate_scores(scores)
+    require_both_families(df, "the interaction test")
+    grid = g.target_grid(df, target)
+    return _interaction_on_grid(grid, df, baseline, intermediates, per_language, n_permutations, seed)
+
+
+def _interaction_on_grid(
+    grid: g.TargetGrid,
+    df: pd.DataFrame,
+    baseline: str,
+    intermediates: Sequence[str] | None,
+    per_language: bool,
+    n_permutations: int,
+    seed: int,
+) -> InteractionTest:
+    family_of = dict(zip(df["model"], df["family"], strict=False))
+    view = g.cell_view(grid, g.mean_weights(len(grid.languages)))
+    fams = _family_models(view, family_of)
+
+    def result(stat: float, p: float, used: Sequence[str], excluded: Sequence[str], note: str = "") -> InteractionTest:
+        return InteractionTest(
+            INTERACTION_DESCRIPTION,
+            grid.target,
+            stat,
+            p,
+            n_permutations if math.isfinite(p) else 0,
+            tuple(used),
+            tuple(excluded),
+            grid.n_runs,
+            per_language,
+            note,
+        )
+
+    absent = [f for f, ms in fams.items() if not ms]
+    if absent:
+        return result(math.nan, math.nan, (), (), f"no {absent[0]} models scored on target {grid.target!r}")
+    for m in fams["encoder"] + fams["decoder"]:
+        require_baseline(view, m, grid.target, baseline)
+    candidates = sorted({i for _, i in view.cells} - {baseline}) if intermediates is None else list(intermediates)
+    used = [i for i in candidates if not _missing_models(view, fams, i)]
+    excluded = [i for i in candidates if i not in used]
+    models = fams["encoder"] + fams["decoder"]
+    single = [m for m in models if all(view.k[c] == 1 for c in range(len(view.cells)) if view.cells[c][0] == m)]
+    if not used:
+        return result(math.nan, math.nan, used, excluded, "no intermediate condition was run for every model")
+    if single:
+        return result(
+            math.nan,
+            math.nan,
+            used,
+            excluded,
+            f"single seed in every condition of {single}: interaction cannot be told from seed noise",
+        )
+    keep_cells = [c for c, (m, i) in enumerate(view.cells) if i in used or i == baseline]
+    remap = {c: j for j, c in enumerate(keep_cells)}
+    run_mask = np.isin(view.cell_of_run, keep_cells)
+    cell_of_run = np.array([remap[c] for c in view.cell_of_run[run_mask]])
+    model_index = {m: j for j, m in enumerate(models)}
+    block_of_cell = np.array([model_index[view.cells[c][0]] for c in keep_cells])
+    contrasts = np.zeros((len(used), len(keep_cells)))
+    for t, intermediate in enumerate(used):
+        for c, a in divergence_coefficients(
+            view, fams, intermediate, baseline, {"encoder": 1.0, "decoder": -1.0}
+        ).items():
+            contrasts[t, remap[c]] = a
+    y = grid.scores[run_mask] if per_language else view.y[run_mask, None]
+    stat, p = freedman_lane_test(
+        y,
+        cell_of_run,
+        block_of_cell,
+        contrasts,
+        n_permutations=n_permutations,
+        rng=np.random.default_rng(grid.seed + 2),
+    )
+    note = f"excluded (not run for every model): {excluded}" if excluded else ""
+    if len(fams["encoder"]) == 1 and len(fams["decoder"]) == 1:
+        note = join_notes(note, FIXED_MODELS_NOTE)
+    return result(stat, p, used, excluded, note)
+
+
+@dataclass(frozen=True)
+class InteractionTable:
+    description: str
+    frame: pd.DataFrame  # target, statistic, p_value, p_holm, p_bh, n_intermediates, n_runs, excluded, note
+    tests: tuple[InteractionTest, ...] = field(default=())
+
+
+def interaction_tests(
+    scores: pd.DataFrame,
+    *,
+    baseline: str = BASELINE,
+    targets: Sequence[str] | None = None,
+    per_language: bool = False,
+    n_permutations: int = 4999,
+    seed: int = 0,
+) -> InteractionTable:
+    """`interaction_test` for every target, with Holm and Benjamini-Hochberg across targets."""
+    df = validate_scores(scores)
+    require_both_families(df, "the interaction test")
+    tests = tuple(
+        _interaction_on_grid(g.target_grid(df, t, seed=seed), df, baseline, None, per_language, n_permutations, seed)
+        for t in select_targets(df, targets)
+    )
+    frame = pd.DataFrame(
+        [
+            {
+                "target": t.target,
+                "statistic": t.statistic,
+                "p_value": t.p_value,
+                "n_intermediates": len(t.intermediates),
+                "n_runs": t.n_runs,
+                "excluded": ", ".join(t.excluded),
+                "note": t.note,
+            }
+            for t in tests
+        ]
+    )
+    frame = add_corrections(frame)
+    description = INTERACTION_DESCRIPTION.replace("on this target", "on each target").rstrip(".") + (
+        "; p-values adjusted across targets by Holm and Benjamini-Hochberg."
+    )
+    return InteractionTable(description, frame, tests)
+
+
+# ----------------------------------------------------------------------------------------------
+# Models as draws from their family
+
+
+@dataclass(frozen=True)
+class FamilyLabelTest:
+    description: str
+    target: str
+    statistic: float
+    p_value: float
+    n_labelings: int
+    min_attainable_p: float
+    intermediates: tuple[str, ...]
+    note: str = ""
+
+
+FAMILY_LABEL_DESCRIPTION = (
+    "Whether encoder and decoder models differ in their gains from intermediate tasks more than "
+    "when the family labels are reassigned among the models (an exact test that treats models as "
+    "draws from their family and so needs several models per family)."
+)
+
+
+def family_label_test(scores: pd.DataFrame, target: str, *, baseline: str = BASELINE) -> FamilyLabelTest:
+    """Exact permutation of family labels among models; statistic sum_t (mean_enc - mean_dec)^2
+    of the model-level gains (seed means of the target score). The smallest possible p-value is
+    reported: with 2 + 2 models there are 6 labelings and p cannot go below 1/3."""
+    df = validate_scores(scores)
+    fams = require_both_families(df, "the family-label test")
+    grid = g.target_grid(df, target)
+    view = g.cell_view(grid, g.mean_weights(len(grid.languages)))
+    models = [m for m in fams["encoder"] + fams["decoder"] if any(mm == m for mm, _ in view.cells)]
+    for m in models:
+        require_baseline(view, m, target, baseline)
+    n_enc = sum(1 for m in models if m in fams["encoder"])
+    used = sorted(i for i in {i for _, i in view.cells} - {baseline} if all(view.has(m, i) for m in models))
+    gains = np.array([[view.mean[view.cell(m, i)] - view.mean[view.cell(m, baseline)] for i in used] for m in models])
+    labelings = [np.isin(np.arange(len(models)), comb) for comb in itertools.combinations(range(len(models)), n_enc)]
+    n_lab = len(labelings)
+
+    def stat(is_enc: np.ndarray) -> float:
+        return float(((gains[is_enc].mean(axis=0) - gains[~is_enc].mean(axis=0)) ** 2).sum())
+
+    if not used or n_enc == 0 or n_enc == len(models):
+        return FamilyLabelTest(
+            FAMILY_LABEL_DESCRIPTION,
+            target,
+            math.nan,
+            math.nan,
+            n_lab,
+            math.nan,
+            tuple(used),
+            "needs both families and at least one intermediate condition run for every model",
+        )
+    null = np.array([stat(lab) for lab in labelings])
+    observed = stat(np.arange(len(models)) < n_enc)
+    p = float((null >= observed * (1 - 1e-12)).mean())
+    min_p = float((null >= null.max() * (1 - 1e-12)).mean())
+    note = ""
+    if min_p > 0.05:
+        note = f"only {n_lab} labelings of {len(models)} models: no p-value below {min_p:.3g} is possible"
+    return FamilyLabelTest(FAMILY_LABEL_DESCRIPTION, target, observed, p, n_lab, min_p, tuple(used), note)
+
+
+# ----------------------------------------------------------------------------------------------
+# Rank agreement of intermediate tasks between families
+
+
+@dataclass(frozen=True)
+class RankAgreementTable:
+    description: str
+    frame: (
+        pd.DataFrame
+    )  # target, n_intermediates, spearman, spearman_p, kendall, kendall_p, exact, min_attainable_p, note
+    results: dict[str, stats.RankAgreement]
+
+
+RANK_DESCRIPTION = (
+    "Whether encoder and decoder models rank the intermediate tasks alike by their mean gain on each "
+    "target (Spearman's rho and Kendall's tau-b, 1 = same order, -1 = reversed, with permutation "
+    "p-values against no association; seed noise in the gains pulls agreement towards zero)."
+)
+
+
+def family_rank_agreement(
+    scores: pd.DataFrame,
+    *,
+    baseline: str = BASELINE,
+    targets: Sequence[str] | None = None,
+    n_permutations: int = 9999,
+    seed: int = 0,
+) -> RankAgreementTable:
+    """Per target, rank agreement between the encoder family's and the decoder family's mean gain
+    (target score, seed means, averaged over the family's models) over the intermediate conditions
+    run for every model."""
+    df = validate_scores(scores)
+    require_both_families(df, "rank agreement between families")
+    family_of = dict(zip(df["model"], df["family"], strict=False))
+    results: dict[str, stats.RankAgreement] = {}
+    rows = []
+    for target in select_targets(df, targets):
+        grid = g.target_grid(df, target)
+        view = g.cell_view(grid, g.mean_weights(len(grid.languages)))
+        fams = _family_models(view, family_of)
+        absent = [f for f, ms in fams.items() if not ms]
+        used: list[str] = []
+        if not absent:
+            for m in fams["encoder"] + fams["decoder"]:
+                require_baseline(view, m, target, baseline)
+            used = sorted(i for i in {i for _, i in view.cells} - {baseline} if not _missing_models(view, fams, i))
+
+        if absent or not used:
+            why = f"no {absent[0]} models on this target" if absent else "no intermediate condition run for every model"
+            res = stats.RankAgreement(
+                RANK_DESCRIPTION, (), 0, math.nan, math.nan, math.nan, math.nan, False, 0, math.nan, False, why
+            )
+        else:
+            enc, dec = (_family_mean_gains(view, fams[f], used, baseline) for f in ("encoder", "decoder"))
+            res = stats.rank_agreement(
+                enc, dec, labels=used, n_permutations=n_permutations, seed=seed, description=RANK_DESCRIPTION
+            )
+        results[target] = res
+        rows.append(
+            {
+                "target": target,
+                "n_intermediates": res.n,
+                "spearman": res.spearman,
+                "spearman_p": res.spearman_p,
+                "kendall": res.kendall,
+                "kendall_p": res.kendall_p,
+                "exact": res.exact,
+                "min_attainable_p": res.min_attainable_p,
+                "ties": res.ties,
+                "note": res.note,
+            }
+        )
+    return RankAgreementTable(RANK_DESCRIPTION, pd.DataFrame(rows), results)
+
+
+def _family_mean_gains(view: g.CellView, models: list[str], intermediates: list[str], baseline: str) -> np.ndarray:
+    return np.array(
+        [
+            np.mean([view.mean[view.cell(m, i)] - view.mean[view.cell(m, baseline)] for m in models])
+            for i in intermediates
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Mixed-effects model (secondary)
+
+
+@dataclass(frozen=True)
+class MixedModelResult:
+    description: str
+    target: str
+    available: bool
+    coefficients: pd.DataFrame  # intermediate, difference, low, high, p_value (encoder minus decoder gain)
+    wald_statistic: float
+    df: int
+    p_value: float
+    converged: bool
+    note: str = ""
+
+
+MIXED_DESCRIPTION = (
+    "Secondary check with a linear mixed model of per-language scores (fixed effects: each model's "
+    "language profile, intermediate task, and intermediate task x family; random intercept per run, "
+    "and per model x intermediate task when a family has several models) testing all "
+    "encoder-minus-decoder gain differences jointly with a Wald test."
+)
+
+
+def mixed_model_interaction(
+    scores: pd.DataFrame, target: str, *, baseline: str = BASELINE, level: float = 0.95
+) -> MixedModelResult:
+    """Fit score ~ model:language + intermediate + intermediate:family_code with a random
+    intercept per run (per model x intermediate cell, with a run variance component, when a
+    family has several models), family_code = +1/2 encoder, -1/2 decoder, so each interaction
+    coefficient is the encoder-minus-decoder gain difference. Needs statsmodels (extra 'stats')."""
+    stats.check_level(level)
+    df = validate_scores(scores)
+    require_both_families(df, "the mixed model")
+    empty = pd.DataFrame(columns=["intermediate", "difference", "low", "high", "p_value"])
+
+    def unavailable(why: str) -> MixedModelResult:
+        return MixedModelResult(MIXED_DESCRIPTION, target, False, empty, math.nan, 0, math.nan, False, why)
+
+    try:
+        from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+    except ImportError:
+        return unavailable("statsmodels is not installed (pip install 'xstilts[stats]'): mixed model skipped")
+    grid = g.target_grid(df, target)
+    view = g.cell_view(grid, g.mean_weights(len(grid.languages)))
+    family_of = dict(zip(df["model"], df["family"], strict=False))
+    fam_models = _family_models(view, family_of)
+    for m in fam_models["encoder"] + fam_models["decoder"]:
+        require_baseline(view, m, target, baseline)
+    used = sorted(i for i in {i for _, i in view.cells} - {baseline} if not _missing_models(view, fam_models, i))
+    if not used:
+        return unavailable("no intermediate condition run for every model")
+    if view.k.max() < 2:
+        return unavailable("single seed per condition: run-level variance cannot be separated from the interaction")
+    runs = grid.runs.reset_index(drop=True)
+    keep = runs["intermediate"].isin([*used, baseline]).to_numpy()
+    runs, y = runs[keep].reset_index(drop=True), grid.scores[keep]
+    n_runs, n_lang = y.shape
+    long = pd.DataFrame(
+        {
+            "run": np.repeat(np.arange(n_runs), n_lang),
+            "model": np.repeat(runs["model"].to_numpy(), n_lang),
+            "intermediate": np.repeat(runs["intermediate"].to_numpy(), n_lang),
+            "family": np.repeat(runs["family"].to_numpy(), n_lang),
+            "language": np.tile(np.array(grid.languages), n_runs),
+            "score": y.ravel(),
+        }
+    )
+    profile = pd.get_dummies(long["model"] + "|" + long["language"], dtype=float)
+    inter = pd.DataFrame({f"int[{i}]": (long["intermediate"] == i).astype(float) for i in used})
+    code = np.where(long["family"] == "encoder", 0.5, -0.5)
+    diff_cols = [f"diff[{i}]" for i in used]
+    diffs = pd.DataFrame({c: inter[f"int[{i}]"] * code for c, i in zip(diff_cols, used, strict=True)})
+    exog = pd.concat([profile, inter, diffs], axis=1)
+    several = max(len(fam_models["encoder"]), len(fam_models["decoder"])) > 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if several:
+            # Random intercept per model x intermediate cell (model-specific gain deviations, so the
+            # family difference is judged against between-model variation) plus one per run.
+            cell = (long["model"] + "|" + long["intermediate"]).to_numpy()
+            groups = list(dict.fromkeys(cell))
+            run_mats = [pd.get_dummies(long.loc[cell == grp, "run"], dtype=float) for grp in groups]
+            vc = VCSpec(["run"], [[list(map(str, m.columns)) for m in run_mats]], [[m.to_numpy() for m in run_mats]])
+            model = MixedLM(long["score"], exog, groups=cell, exog_vc=vc)
+        else:
+            model = MixedLM(long["score"], exog, groups=long["run"])
+        try:
+            fit = model.fit(reml=True, method=["lbfgs", "bfgs", "cg"])
+        except (np.linalg.LinAlgError, ValueError) as err:
+            return unavailable(f"mixed model failed to fit: {err}")
+    # Keep statsmodels' own diagnostics (convergence, singular covariance); numpy's arithmetic
+    # warnings from inside the optimiser say nothing more.
+    messages = sorted({str(w.message).splitlines()[0] for w in caught if not issubclass(w.category, RuntimeWarning)})
+    beta = fit.fe_params[diff_cols].to_numpy()
+    cov = fit.cov_params().loc[diff_cols, diff_cols].to_numpy()
+    se = np.sqrt(np.diag(cov))
+    if not np.isfinite(se).all():
+        return unavailable("mixed model gave no standard errors (singular fit)")
+    wald = float(beta @ np.linalg.solve(cov, beta))
+    from scipy import stats as sps
+
+    q = sps.norm.ppf(0.5 + level / 2)
+    coefficients = pd.DataFrame(
+        {
+            "intermediate": used,
+            "difference": beta,
+            "low": beta - q * se,
+            "high": beta + q * se,
+            "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
+        }
+    )
+    note = join_notes(*messages)
+    if not several:
+        note = join_notes(note, FIXED_MODELS_NOTE)
+    return MixedModelResult(
+        MIXED_DESCRIPTION,
+        target,
+        True,
+        coefficients,
+        wald,
+        len(used),
+        float(sps.chi2.sf(wald, len(used))),
+        bool(fit.converged),
+        note,
+    )
