@@ -54,6 +54,9 @@ def configure_logging(quiet: bool, verbose: bool) -> None:
     for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "matplotlib", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ["XSTILTS_QUIET"] = "1" if quiet else ""
 
 

@@ -39,6 +39,15 @@ class BackboneOptions:
     revision: str | None = None
 
 
+def quiet_transformers() -> None:
+    """Silence per-load reports and progress bars unless the user asked for verbose output."""
+    import transformers
+
+    if os.environ.get("TRANSFORMERS_VERBOSITY", "error") == "error":
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+
+
 def detect_family(config: Any, override: str = "auto", where: str = "") -> Family:
     if override in (Family.ENCODER.value, Family.DECODER.value):
         return Family(override)
@@ -126,6 +135,7 @@ def load_body(name_or_path: str, options: BackboneOptions) -> Any:
     """The backbone without any task or LM head (`AutoModel`)."""
     from transformers import AutoModel
 
+    quiet_transformers()
     if options.trust_remote_code:
         log.warning("loading %s with trust_remote_code=True: it runs code from the model repository", name_or_path)
     try:
