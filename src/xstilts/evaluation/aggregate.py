@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from xstilts.errors import DataError
+from xstilts.errors import DataError, UnknownNameError
 from xstilts.evaluation.benchmarks import QA_TASKS, Benchmark, canonical_task, get_benchmark
 
 Scores = Mapping[str, Mapping[str, Mapping[str, float]]]  # task -> language -> metric -> value
@@ -67,7 +67,7 @@ def headline_name(task: str, qa_headline: QaHeadline = "mean_em_f1") -> str:
 def _official_name(task: str) -> str:
     try:
         return canonical_task(task)
-    except Exception:
+    except UnknownNameError:
         return task
 
 
@@ -201,7 +201,7 @@ def benchmark_score(
     for name, per_language in scores.items():
         try:
             task = canonical_task(name)
-        except Exception:
+        except UnknownNameError:
             ignored.append(name)
             continue
         if task not in bench.languages:
