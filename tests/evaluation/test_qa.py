@@ -96,3 +96,11 @@ def test_inconsistent_inputs_are_refused() -> None:
         postprocess_qa(examples, [window("f", WORDS)], [logits(8)], [logits(8)])
     with pytest.raises(ValueError, match="8 start logits but 7 end"):
         postprocess_qa(examples, [window("e", WORDS)], [logits(8)], [logits(7)])
+
+
+def test_starts_without_maximum_context_are_skipped_when_marked() -> None:
+    features = [window("e", WORDS)]
+    features[0]["token_is_max_context"] = {"3": False, "4": True, "5": True, "6": True}
+    start = logits(8, t3=9.0, t4=1.0)
+    end = logits(8, t4=9.0)
+    assert postprocess_qa([{"id": "e", "context": CONTEXT}], features, [start], [end]) == {"e": "beta"}

@@ -237,3 +237,13 @@ def test_bucc_procedure_end_to_end() -> None:
     assert len(result.test_pairs) == 25
     with pytest.raises(DataError, match="needs gold pairs"):
         bucc_evaluate(BuccSplit([], [], np.zeros((0, 2)), [], [], np.zeros((0, 2))), split(2, 2))
+
+
+def test_faiss_backend_agrees_when_installed() -> None:
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(3)
+    q, c = rng.normal(size=(20, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    torch_sims, torch_idx = knn(q, c, 4)
+    faiss_sims, faiss_idx = knn(q, c, 4, backend="faiss")
+    assert torch.equal(torch_idx, faiss_idx)
+    assert torch.allclose(torch_sims, faiss_sims, atol=1e-5)

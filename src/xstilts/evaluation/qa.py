@@ -4,9 +4,11 @@ The behaviour users know from the transformers `run_qa` example (SQuAD v1.1, no 
 an example's context is split into overlapping windows ("features"); every window proposes its
 `n_best` most likely start tokens and `n_best` most likely end tokens; a (start, end) pair is a
 valid span when both tokens belong to the context (their offset is not None), end >= start, and it
-covers at most `max_answer_length` tokens. The answer is the valid span with the highest
-start_logit + end_logit over all windows of the example, cut from the context by character
-offsets. An example without any valid span gets the empty string.
+covers at most `max_answer_length` tokens, and, when the feature has "token_is_max_context"
+({str(token index): bool}), its start token is marked True there. The answer is the valid span
+with the highest start_logit + end_logit over all windows of the example, cut from the context
+by character offsets. An example without any valid span gets the empty string (run_qa writes the
+placeholder "empty" instead).
 
 Ties are broken deterministically: among equal logits the lower token index is proposed first,
 and among equal span scores the first one found (window order, then start rank, then end rank)
@@ -64,6 +66,7 @@ def postprocess_qa(
                 np.asarray(start_logits[index], dtype=np.float64),
                 np.asarray(end_logits[index], dtype=np.float64),
                 offsets,
+                features[index].get("token_is_max_context"),
                 n_best,
                 max_answer_length,
             )
@@ -76,7 +79,12 @@ def postprocess_qa(
 
 
 def _best_span_in_window(
-    start_logits: np.ndarray, end_logits: np.ndarray, offsets: Offsets, n_best: int, max_answer_length: int
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: Offsets,
+    max_context: Mapping[str, bool] | None,
+    n_best: int,
+    max_answer_length: int,
 ) -> tuple[float, int, int] | None:
     """(score, start token, end token) of the best valid span of one window, or None."""
     if len(start_logits) != len(end_logits):
@@ -85,6 +93,8 @@ def _best_span_in_window(
     ends = _top_indices(end_logits, n_best)
     in_context = np.array([_is_context(offsets, i) for i in range(len(start_logits))], dtype=bool)
     starts_ok, ends_ok = in_context[starts], in_context[ends]
+    if max_context is not None:
+        starts_ok &= np.array([bool(max_context.get(str(i), False)) for i in starts], dtype=bool)
     length = ends[None, :] - starts[:, None] + 1
     valid = starts_ok[:, None] & ends_ok[None, :] & (length >= 1) & (length <= max_answer_length)
     if not valid.any():

@@ -1,15 +1,17 @@
 """Nearest-neighbour retrieval for BUCC, Tatoeba, LAReQA and Mewsli-X, as XTREME does it.
 
-Everything runs on torch tensors, on CPU or GPU, block by block: a query block times a candidate
-block of similarities is the largest thing ever held, so 100k x 100k sentences fit in a few
-hundred MB. faiss is used instead when asked (`backend="faiss"`) and importable.
+Everything runs on torch tensors, on CPU or GPU (pass `device=`, or give tensors already there),
+block by block: one [query block x candidate block] matrix of similarities (64 MB) is the largest
+thing held, so 100k x 100k sentences need no 40 GB matrix. With `backend="faiss"` an exact faiss
+index is used instead, when faiss is installed. Results come back on the CPU.
 
 Ties. The official scripts use faiss, whose order among equal similarities depends on its code
-path. Here ties are always broken the same way: a lower candidate index wins. (For Tatoeba's top-1
-search this is what faiss's L2 index does too.)
+path. Here ties are always broken the same way: the lower candidate index wins (for Tatoeba's
+top-1 search this is also what faiss's L2 index does). "Equal" means equal as computed: identical
+vectors can get similarities that differ in the last bit from different positions of a block.
 
 BUCC (the LASER procedure xtreme's `utils_retrieve.py` adapts):
-1. Sentences with identical text are embedded once (`unique` side by side).
+1. Each distinct sentence text is kept once, on each side, before searching.
 2. k = 4 nearest neighbours by cosine in both directions; each sentence's neighbourhood mean.
 3. Each of a source sentence's k neighbours is scored by the ratio margin
    cos(x, y) / ((mean_k(x) + mean_k(y)) / 2); same backwards. The best-scoring neighbour is kept.
@@ -176,13 +178,6 @@ def tatoeba_predictions(source: ArrayLike, english: ArrayLike, **knn_options) ->
     """XTREME's Tatoeba predictions: for every English sentence (in file order), the index of its
     nearest source-language sentence by cosine. Gold is the index of its translation."""
     return nearest_neighbour(english, source, **knn_options)
-
-
-def tatoeba_accuracy(predictions: Sequence[int], gold: Sequence[int]) -> float:
-    """Percentage of sentences whose nearest neighbour is their translation."""
-    from xstilts.evaluation.metrics import accuracy
-
-    return accuracy(list(predictions), list(gold))["accuracy"]
 
 
 # --- ranking (LAReQA, Mewsli-X) -------------------------------------------------------------
