@@ -126,9 +126,10 @@ def test_hand_written_files(tmp_path: Path) -> None:
     # chunks: gold {NOUN 0-1, SYM 3, PUNCT 4}, predicted {NOUN 0-1, SYM 3, SYM 4}: 2 of 3
     assert score_file("udpos", pred, gold)["f1"] == pytest.approx(200 / 3)
 
-    pred = write(tmp_path / "p" / "mewslix" / "test-en.json", json.dumps({"a": ["Q1", "Q2"], "b": ["Q9"]}))
+    pred = write(tmp_path / "p" / "mewslix" / "test-en.json", json.dumps({"a": ["Q9", "Q2", "Q1"], "b": ["Q9"]}))
     gold = write(tmp_path / "g" / "mewslix" / "test-en.json", json.dumps({"a": [" Q2 ", "Q1"], "b": ["Q9"]}))
-    # Mewsli-X reads only the first gold id, stripped: ranks 2 and 1
+    # Mewsli-X reads only the first gold id, stripped: ranks 2 and 1 (all golds: 1/6 and 1;
+    # unstripped: 0 and 1)
     assert score_file("mewslix", pred, gold) == {"map@20": pytest.approx(75.0)}
 
     pred = write(tmp_path / "p" / "xcopa" / "test-it.jsonl", '{"label": 1}\n{"idx": 1, "label": 0}\n')
