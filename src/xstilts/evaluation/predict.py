@@ -66,7 +66,7 @@ def _length(feature: Feature) -> int:
     return max(len(r) for r in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
-def evaluate(model: XStiltsModel, task: Task, examples: Sequence[Example], features: Sequence[Feature] | None = None, batch_size: int = 64, options: FeaturizeOptions | None = None, retrieval_layer: int | None = None, retrieval_pooling: str = "mean") -> Evaluation:
+def evaluate(model: XStiltsModel, task: Task, examples: Sequence[Example], features: Sequence[Feature] | None = None, batch_size: int = 64, options: FeaturizeOptions | None = None, retrieval_layer: int | None = None, retrieval_pooling: str = "mean", language: str = "en") -> Evaluation:
     handler = handler_for(task)
     if features is None:
         features = featurize(model, task, examples, options or FeaturizeOptions(max_length=task.hyperparameters.max_length))
@@ -74,7 +74,7 @@ def evaluate(model: XStiltsModel, task: Task, examples: Sequence[Example], featu
     predictions = handler.decode(outputs, features, examples, task)
     references = handler.references(examples, task)
     metric = get_metric(task.metric)
-    scores = metric(predictions, references)
+    scores = metric(predictions, references, language=language)
     return Evaluation(
         task=task.name,
         scores=scores,

@@ -37,14 +37,15 @@ class RetrievalHandler(KindHandler):
 
     def decode(self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task) -> dict[str, list[str]]:
         """`logits` are the sentence embeddings; returns each query's top candidates, best first."""
-        from xstilts.evaluation.retrieval import cosine_top_k
+        from xstilts.evaluation.retrieval import rank_candidates
 
         queries = [i for i, ex in enumerate(examples) if ex["side"] == "query"]
         candidates = [i for i, ex in enumerate(examples) if ex["side"] == "candidate"]
         emb = torch.stack([l.float() for l in logits])
-        scores, idx = cosine_top_k(emb[queries], emb[candidates], min(TOP_K, len(candidates)))
-        cand_ids = [examples[i]["id"] for i in candidates]
-        return {examples[q]["id"]: [cand_ids[j] for j in row] for q, row in zip(queries, idx.tolist())}
+        return rank_candidates(
+            emb[queries], emb[candidates], [examples[i]["id"] for i in queries], [examples[i]["id"] for i in candidates],
+            k=min(TOP_K, len(candidates)),
+        )
 
     def references(self, examples: Sequence[Example], task: Task) -> dict[str, list[str]]:
         return {ex["id"]: list(ex["gold"]) for ex in examples if ex["side"] == "query"}
