@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from xstilts.evaluation.metrics import get_metric
+from xstilts.evaluation.per_example import per_example_scores
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.kinds.base import Feature
 from xstilts.models.model import XStiltsModel
@@ -24,7 +25,7 @@ class Evaluation:
     references: Any
     n_examples: int
     chance: float | None = None
-    per_example: list[float] | None = None
+    per_example: list | None = None
 
     @property
     def score(self) -> float:
@@ -83,5 +84,5 @@ def evaluate(model: XStiltsModel, task: Task, examples: Sequence[Example], featu
         references=references,
         n_examples=len(references),
         chance=handler.chance(examples, task),
-        per_example=handler.per_example_scores(predictions, references, task),
+        per_example=per_example_scores(metric, predictions, references, language),
     )

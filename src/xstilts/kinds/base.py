@@ -60,10 +60,6 @@ class KindHandler(ABC):
         """The score of a uniform random guess, for the report; None where not meaningful."""
         return None
 
-    def per_example_scores(self, predictions: Any, references: Any, task: Task) -> list[float] | None:
-        """Per-example scores (same scale as the metric) for bootstrap intervals, where defined."""
-        return None
-
     def unpad(self, logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
         """Split batch logits into per-feature tensors (token-level kinds drop padding positions)."""
         return list(logits)

@@ -52,6 +52,3 @@ class ClassificationHandler(KindHandler):
 
     def chance(self, examples: Sequence[Example], task: Task) -> float:
         return 100.0 / task.num_labels
-
-    def per_example_scores(self, predictions: Any, references: Any, task: Task) -> list[float]:
-        return [100.0 * (p == r) for p, r in zip(predictions, references)]

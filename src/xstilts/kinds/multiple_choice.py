@@ -62,6 +62,3 @@ class MultipleChoiceHandler(KindHandler):
 
     def chance(self, examples: Sequence[Example], task: Task) -> float:
         return 100.0 * sum(1.0 / len(ex["choices"]) for ex in examples) / len(examples)
-
-    def per_example_scores(self, predictions: Any, references: Any, task: Task) -> list[float]:
-        return [100.0 * (p == r) for p, r in zip(predictions, references)]

@@ -53,6 +53,3 @@ class RetrievalHandler(KindHandler):
     def chance(self, examples: Sequence[Example], task: Task) -> float:
         n = sum(ex["side"] == "candidate" for ex in examples)
         return 100.0 / max(n, 1)
-
-    def per_example_scores(self, predictions: Any, references: Any, task: Task) -> list[float]:
-        return [100.0 * (bool(predictions[q]) and predictions[q][0] in gold) for q, gold in references.items()]
