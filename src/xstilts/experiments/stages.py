@@ -154,9 +154,18 @@ def run_intermediate(stage: Stage, ctx: StageContext) -> dict:
         first, max_steps=steps, eval_every=min(first.eval_every, steps), sampling=condition.sampling,
         temperature=condition.temperature, max_examples_per_task=condition.max_examples_per_task,
     )
+    lm = None
     if condition.lm_mix:
-        raise ConfigError(f"condition {condition.name!r}: lm_mix is not supported yet")
-    return _train_and_save(stage, ctx, model, data, settings, loaded)
+        from xstilts.models.backbone import resolve_model_path
+        from xstilts.training.lm import LMData, attach_lm_head, lm_features, read_corpus
+
+        mix = condition.lm_mix
+        attach_lm_head(model, resolve_model_path(stage.model.path))
+        # Enough documents for every LM step of the run, and never fewer than 1,000.
+        wanted = max(1000, int(settings.max_steps * mix.ratio * settings.batch_size * 2))
+        lm = LMData(lm_features(model, read_corpus(mix.corpus, limit=wanted), mix.max_length), mix.ratio, mix.mask_rate)
+        loaded["lm_head"] = f"pretrained LM head of {stage.model.path} ({mix.ratio:.0%} of steps, corpus {mix.corpus})"
+    return _train_and_save(stage, ctx, model, data, settings, loaded, lm=lm)
 
 
 # -- target ----------------------------------------------------------------------------------------
@@ -188,16 +197,20 @@ def _check_compatible(target: Task, train_task: Task) -> None:
         raise ConfigError(f"{target.name}: label set {target.labels} differs from its training task {train_task.name}'s {train_task.labels}")
 
 
-def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: list[TaskData], settings: TrainSettings, loaded: dict, phase_name: str = "", final: bool = True) -> dict:
+def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: list[TaskData], settings: TrainSettings, loaded: dict, phase_name: str = "", final: bool = True, lm: Any = None) -> dict:
     """Train with collapse restarts; the best English-dev checkpoint becomes the stage's output."""
     restarts = []
+    if stage.model.lora is not None:
+        lora = stage.model.lora
+        trainable = model.apply_lora(lora.r, lora.alpha, lora.dropout, lora.target_modules)
+        loaded["lora"] = f"r={lora.r} alpha={lora.alpha}: {trainable} trainable backbone parameters; merged into the saved checkpoint"
     base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for attempt in range(ctx.spec.training.max_restarts + 1):
         seed = settings.seed + 1000 * attempt
         work = ctx.work_dir(stage.id) / f"{phase_name or 'train'}-seed{seed}"
         if attempt:
             model.load_state_dict(base_state)
-        trainer = Trainer(model, data, dataclasses.replace(settings, seed=seed), work, device=ctx.device)
+        trainer = Trainer(model, data, dataclasses.replace(settings, seed=seed), work, device=ctx.device, lm=lm)
         outcome = trainer.train()
         chance = _dev_chance(data)
         collapsed = chance is not None and outcome.best_score <= chance + COLLAPSE_MARGIN

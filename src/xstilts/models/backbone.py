@@ -149,6 +149,10 @@ def load_body(name_or_path: str, options: BackboneOptions) -> Any:
         )
     except (OSError, ValueError) as err:
         raise _hub_error(name_or_path, err) from None
+    if getattr(model, "pooler", None) is not None:
+        # BERT-style poolers are unused (heads pool themselves); untrained, they would only
+        # receive weight decay and, under DDP, count as parameters without gradients.
+        model.pooler = None
     if options.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model

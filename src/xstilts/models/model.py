@@ -30,6 +30,7 @@ from xstilts.tasks.base import Task
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+LM_TASK = "__lm__"  # forward() name of the language-modelling objective (LM-mixing baseline)
 FORMAT_VERSION = 1
 
 
@@ -96,6 +97,9 @@ class XStiltsModel(nn.Module):
         return dropped
 
     def forward(self, task_name: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of `task_name`'s head; for LM_TASK, the language-modelling loss."""
+        if task_name == LM_TASK:
+            return self.lm_model(**batch).loss
         ids, mask = batch["input_ids"], batch["attention_mask"]
         choices = ids.dim() == 3
         if choices:
@@ -114,11 +118,30 @@ class XStiltsModel(nn.Module):
             raise CheckpointError(f"retrieval layer {layer} does not exist: the model has {self.num_layers} layers (0..{self.num_layers})")
         return pool(out.hidden_states[layer], batch["attention_mask"], pooling)
 
+    def plain_body(self) -> nn.Module:
+        """The backbone as a plain Hugging Face model: LoRA adapters merged into a copy of it."""
+        if hasattr(self.body, "merge_and_unload"):
+            import copy
+
+            return copy.deepcopy(self.body).merge_and_unload()
+        return self.body
+
+    def apply_lora(self, r: int, alpha: int, dropout: float, target_modules: list[str] | None) -> int:
+        """Wrap the backbone with LoRA adapters (peft); returns the number of trainable parameters."""
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+        try:
+            self.body = get_peft_model(self.body, config)
+        except ValueError as err:
+            raise CheckpointError(f"{self.base_model}: LoRA cannot be applied ({str(err).splitlines()[0]}); set lora.target_modules") from None
+        return sum(p.numel() for p in self.body.parameters() if p.requires_grad)
+
     # -- checkpoints --------------------------------------------------------------------------------
     def save(self, directory: Path, extra: dict | None = None) -> None:
         directory = Path(directory)
         body_dir = directory / "body"
-        self.body.save_pretrained(str(body_dir), safe_serialization=True)
+        self.plain_body().save_pretrained(str(body_dir), safe_serialization=True)
         self.tokenizer.save_pretrained(str(body_dir))
         heads = {f"{name}.{k}": v.detach().contiguous().cpu() for name, head in self.heads.items() for k, v in head.state_dict().items()}
         save_file(heads, str(directory / "heads.safetensors"))

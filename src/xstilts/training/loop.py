@@ -20,15 +20,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from xstilts.errors import CheckpointError, XStiltsError
 from xstilts.evaluation.predict import evaluate
-from xstilts.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from xstilts.io import atomic_dir, atomic_write_json, atomic_write_text, read_json, sha256_file
 from xstilts.kinds import handler_for
 from xstilts.kinds.base import Feature
-from xstilts.models.model import XStiltsModel
+from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.tasks.base import Example, Task
+from xstilts.training.lm import LMData, lm_batch
 from xstilts.training.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ class BatchStream:
     """
 
     def __init__(self, features: Sequence[Feature], batch_size: int, seed: int, task_index: int, length_grouping: bool) -> None:
+        if not features:
+            raise XStiltsError(f"task {task_index}: no training features")
         self.features = features
         self.batch_size = batch_size
         self.seed = seed
@@ -159,28 +162,62 @@ def steps_for_epochs(n_examples: int, batch_size: int, epochs: float, accumulati
 
 
 # -- the loop -------------------------------------------------------------------------------------
+def make_accelerator(precision: str, device: torch.device | None) -> Any:
+    """An `accelerate.Accelerator` for this run; in a single process its state is reset so that runs
+    with different precisions can follow each other (a multi-process launch keeps its state)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    mixed = {"no": "no", "bf16": "bf16", "fp16": "fp16"}.get(precision)
+    if mixed is None:
+        raise XStiltsError(f"precision: {precision!r} is not one of no, bf16, fp16")
+    cpu = device is not None and device.type == "cpu"
+    if PartialState._shared_state and PartialState().num_processes == 1:
+        AcceleratorState._reset_state(True)
+    return Accelerator(mixed_precision=mixed, cpu=cpu)
+
+
 class Trainer:
-    def __init__(self, model: XStiltsModel, data: Sequence[TaskData], settings: TrainSettings, work_dir: Path, device: torch.device | None = None, on_event: Callable[[dict], None] | None = None) -> None:
+    """Trains `model` on one or more tasks (and optionally an LM objective) with accelerate:
+    the same code runs on CPU, one GPU, or several processes launched by `accelerate launch`
+    (each process takes its slice of every global batch; the main process evaluates and saves)."""
+
+    def __init__(self, model: XStiltsModel, data: Sequence[TaskData], settings: TrainSettings, work_dir: Path, device: torch.device | None = None, on_event: Callable[[dict], None] | None = None, lm: LMData | None = None) -> None:
         if not data:
             raise XStiltsError("nothing to train: no tasks")
         self.model = model
         self.data = list(data)
         self.settings = settings
         self.work_dir = Path(work_dir)
-        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.on_event = on_event or (lambda e: None)
-        self.probabilities = task_probabilities([len(d.train) for d in self.data], settings.sampling, settings.temperature, settings.max_examples_per_task)
-        self.streams = [BatchStream(d.train, settings.batch_size, settings.seed, i, settings.length_grouping) for i, d in enumerate(self.data)]
+        self.lm = lm
+        self.accelerator = make_accelerator(settings.precision, device)
+        self.device = self.accelerator.device
+        self.processes = self.accelerator.num_processes
+        probabilities = task_probabilities([len(d.train) for d in self.data], settings.sampling, settings.temperature, settings.max_examples_per_task)
+        if lm is not None:
+            if not 0 < lm.ratio < 1:
+                raise XStiltsError(f"lm_mix.ratio: must be between 0 and 1, got {lm.ratio}")
+            probabilities = np.append(probabilities * (1 - lm.ratio), lm.ratio)
+        self.probabilities = probabilities
+        global_batch = settings.batch_size * self.processes
+        feature_sets = [d.train for d in self.data] + ([lm.features] if lm else [])
+        self.streams = [BatchStream(f, global_batch, settings.seed, i, settings.length_grouping) for i, f in enumerate(feature_sets)]
+        torch.manual_seed(settings.seed)  # fresh heads are a function of the seed
         for d in self.data:
             if not model.has_head(d.task.name):
                 model.add_head(d.task)
         if settings.freeze_embeddings:
             for p in model.body.get_input_embeddings().parameters():
                 p.requires_grad_(False)
-        model.to(self.device)
         self.optimizer = self._make_optimizer()
         warmup = int(settings.warmup_ratio * settings.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _linear_schedule(warmup, settings.max_steps))
+        self.wrapped, self.optimizer = self.accelerator.prepare(model, self.optimizer)
+
+    @property
+    def names(self) -> list[str]:
+        return [d.task.name for d in self.data] + ([LM_TASK] if self.lm else [])
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         decay, no_decay = [], []
@@ -209,34 +246,28 @@ class Trainer:
         target = self.work_dir / name
         if not target.exists():
             with atomic_dir(target) as tmp:
-                self.model.save(tmp / "model")
+                # The raw state (LoRA adapters unmerged, LM head included) so that training resumes exactly.
+                save_model(self.model, str(tmp / "model.safetensors"))
                 torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
                 rng = {"torch": torch.get_rng_state()}
                 if torch.cuda.is_available():
                     rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
                 save_file(rng, str(tmp / "rng.safetensors"))
                 atomic_write_json(tmp / "scheduler.json", self.scheduler.state_dict())
-                atomic_write_json(tmp / "state.json", state)
+                atomic_write_json(tmp / "state.json", state | {"model_sha256": sha256_file(tmp / "model.safetensors")})
         atomic_write_text(self.work_dir / "LATEST", name)
         for old in self.work_dir.glob("checkpoint-*"):
             if old.name != name and ".tmp-" not in old.name:
                 shutil.rmtree(old, ignore_errors=True)
 
     def _restore(self, path: Path) -> dict:
-        from xstilts.models.model import read_manifest, verify_checksums
-
         state = read_json(path / "state.json")
-        manifest = read_manifest(path / "model")
-        verify_checksums(path / "model", manifest)
-        weights: dict[str, torch.Tensor] = {}
-        for shard in sorted((path / "model" / "body").glob("*.safetensors")):
-            weights |= load_file(str(shard))
-        missing, unexpected = self.model.body.load_state_dict(weights, strict=False)
-        if unexpected or [m for m in missing if "position_ids" not in m]:
-            raise CheckpointError(f"{path}: body weights do not match the model ({len(missing)} missing, {len(unexpected)} unexpected)")
-        heads = load_file(str(path / "model" / "heads.safetensors"))
-        self.model.heads.load_state_dict(heads)
-        self.model.to(self.device)
+        if sha256_file(path / "model.safetensors") != state.get("model_sha256"):
+            raise CheckpointError(f"{path / 'model.safetensors'}: checksum mismatch (file damaged or partly written)")
+        try:
+            load_model(self.model, str(path / "model.safetensors"), device=str(self.device))
+        except RuntimeError as err:
+            raise CheckpointError(f"{path}: saved weights do not match the model ({str(err).splitlines()[0]})") from None
         # Optimizer state holds only tensors and plain containers: safe to load with weights_only.
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location=self.device))
         self.scheduler.load_state_dict(read_json(path / "scheduler.json"))
@@ -250,6 +281,7 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------------------------
     def evaluate_dev(self) -> dict[str, float]:
+        """Primary English-dev score of every task (main process, unwrapped model)."""
         scores = {}
         for d in self.data:
             result = evaluate(self.model, d.task, d.dev_examples, d.dev_features, batch_size=self.settings.eval_batch_size)
@@ -259,10 +291,11 @@ class Trainer:
     # -- main loop ------------------------------------------------------------------------------------
     def train(self) -> TrainOutcome:
         s = self.settings
+        acc = self.accelerator
         self.work_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
         step, best, best_step, history, stale = 0, -math.inf, -1, [], 0
-        task_steps = {d.task.name: 0 for d in self.data}
+        task_steps = dict.fromkeys(self.names, 0)
         resumed_from = None
         latest = self._latest_checkpoint()
         if latest is not None:
@@ -274,57 +307,86 @@ class Trainer:
         else:
             torch.manual_seed(s.seed)
         checkpoint_every = s.checkpoint_every or s.eval_every
-        autocast = _autocast(self.device, s.precision)
-        scaler = torch.amp.GradScaler(enabled=s.precision == "fp16" and self.device.type == "cuda")
-        self.model.train()
-        bar = progress_bar(total=s.max_steps, description=f"training {'+'.join(task_steps)}")
+        self.wrapped.train()
+        bar = progress_bar(total=s.max_steps, description=f"training {'+'.join(task_steps)}", enabled=acc.is_main_process)
         bar.update(step)
         recent: list[float] = []
         while step < s.max_steps:
             t = task_for_step(s.seed, step, self.probabilities)
-            d, handler = self.data[t], handler_for(self.data[t].task)
+            name = self.names[t]
             for _ in range(s.gradient_accumulation):
-                idx = self.streams[t].next()
-                batch = {k: v.to(self.device) for k, v in handler.collate([d.train[i] for i in idx], self.model.input_format.pad_id).items()}
-                with autocast:
-                    loss = handler.loss(self.model(d.task.name, batch), batch)
+                idx = self._local_slice(self.streams[t].next())
+                batch = {k: v.to(self.device) for k, v in self._collate(t, idx).items()}
+                with acc.autocast():
+                    loss = self._loss(t, batch)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
-                        f"{self.work_dir}: loss is {loss.item()} at step {step} (task {d.task.name}, training features {idx[:8]}"
+                        f"{self.work_dir}: loss is {loss.item()} at step {step} (task {name}, training features {idx[:8]}"
                         f"{'…' if len(idx) > 8 else ''}); the last good checkpoint is kept"
                     )
-                scaler.scale(loss / s.gradient_accumulation).backward()
-            scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.max_grad_norm)
-            scaler.step(self.optimizer)
-            scaler.update()
+                acc.backward(loss / s.gradient_accumulation)
+            if s.max_grad_norm:
+                acc.clip_grad_norm_(self.wrapped.parameters(), s.max_grad_norm)
+            self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             step += 1
-            task_steps[d.task.name] += 1
+            task_steps[name] += 1
             recent = (recent + [loss.item()])[-20:]
             bar.update(1, loss=sum(recent) / len(recent))
             if step % s.eval_every == 0 or step == s.max_steps:
-                dev = self.evaluate_dev()
-                score = float(np.mean(list(dev.values())))
-                entry = {"step": step, "dev": dev, "score": score, "loss": sum(recent) / len(recent)}
-                history.append(entry)
-                self.on_event(entry)
-                if score > best:
-                    best, best_step, stale = score, step, 0
-                    self._save_best(step, score)
-                else:
-                    stale += 1
+                if acc.is_main_process:
+                    dev = self.evaluate_dev()
+                    score = float(np.mean(list(dev.values())))
+                    entry = {"step": step, "dev": dev, "score": score, "loss": sum(recent) / len(recent)}
+                    history.append(entry)
+                    self.on_event(entry)
+                    if score > best:
+                        best, best_step, stale = score, step, 0
+                        self._save_best(step, score)
+                    else:
+                        stale += 1
+                best, best_step, stale = self._broadcast((best, best_step, stale))
                 if s.patience is not None and stale >= s.patience:
                     log.info("early stop at step %d: %d evaluations without improvement", step, stale)
                     step = s.max_steps
             if step % checkpoint_every == 0 or step >= s.max_steps:
-                self._save_checkpoint(step, {
-                    "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
-                    "task_steps": task_steps, "streams": [st.state() for st in self.streams], "settings": asdict(s),
-                })
+                if acc.is_main_process:
+                    self._save_checkpoint(step, {
+                        "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
+                        "task_steps": task_steps, "streams": [st.state() for st in self.streams], "settings": asdict(s),
+                    })
+                acc.wait_for_everyone()
         bar.close()
         return TrainOutcome(best, best_step, step, history, task_steps, time.time() - started, resumed_from)
+
+    def _local_slice(self, global_batch: list[int]) -> list[int]:
+        """This process's share of a global batch (all of it in a single process)."""
+        if self.processes == 1:
+            return global_batch
+        per = math.ceil(len(global_batch) / self.processes)
+        i = self.accelerator.process_index
+        return global_batch[i * per : (i + 1) * per] or global_batch[-1:]
+
+    def _collate(self, t: int, idx: list[int]) -> dict[str, torch.Tensor]:
+        if t == len(self.data):
+            assert self.lm is not None
+            return lm_batch(self.model, [self.lm.features[i] for i in idx], self.lm.mask_rate)
+        d = self.data[t]
+        return handler_for(d.task).collate([d.train[i] for i in idx], self.model.input_format.pad_id)
+
+    def _loss(self, t: int, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if t == len(self.data):
+            return self.wrapped(LM_TASK, batch)
+        d = self.data[t]
+        return handler_for(d.task).loss(self.wrapped(d.task.name, batch), batch)
+
+    def _broadcast(self, values: tuple) -> tuple:
+        if self.processes == 1:
+            return values
+        from accelerate.utils import broadcast_object_list
+
+        return tuple(broadcast_object_list(list(values)))
 
     def _save_best(self, step: int, score: float) -> None:
         target = self.work_dir / f"best-{step:07d}"
@@ -349,15 +411,6 @@ def _linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return factor
-
-
-def _autocast(device: torch.device, precision: str) -> Any:
-    if precision == "no":
-        return torch.autocast(device_type=device.type, enabled=False)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    if dtype is None:
-        raise XStiltsError(f"precision: {precision!r} is not one of no, bf16, fp16")
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def history_json(outcome: TrainOutcome) -> str:
