@@ -1,0 +1,54 @@
+"""`xstilts synthetic`: build the offline benchmark and pretrain its tiny models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("synthetic", help="build the synthetic benchmark, pretrain its tiny encoder and decoder")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("info", help="show the benchmark's fingerprint, cache folder and what is built")
+    sub.add_parser("build", help="generate every task's data, the pretraining corpus and the tokenizer")
+    pre = sub.add_parser("pretrain", help="pretrain the tiny models (cached; shipped copies are used when they match)")
+    pre.add_argument("--family", choices=["encoder", "decoder", "both"], default="both")
+    pre.add_argument("--ship", action="store_true", help="copy the results into the package (xstilts/synthetic/pretrained/) for the demo")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xstilts.synthetic.benchmark import SyntheticBenchmark
+    from xstilts.synthetic.pretrain import SHIPPED_DIR, ensure_pretrained
+    from xstilts.synthetic.tasks import GENERATORS
+
+    bench = SyntheticBenchmark()
+    if args.action == "info":
+        info = {
+            "fingerprint": bench.spec.fingerprint,
+            "cache": str(bench.root),
+            "tasks_built": [t for t in GENERATORS if (bench.data_dir(t) / "DONE").exists()],
+            "tokenizer": (bench.root / "tokenizer" / "DONE").exists(),
+            "pretrained": {f: (bench.model_dir(f) / "DONE").exists() for f in ("encoder", "decoder")},
+            "shipped": {f: (SHIPPED_DIR / bench.spec.fingerprint / f / "DONE").exists() for f in ("encoder", "decoder")},
+        }
+        print(json.dumps(info, indent=1))
+        return 0
+    if args.action == "build":
+        for task in GENERATORS:
+            bench.ensure_task_data(task)
+        print(f"synthetic benchmark {bench.spec.fingerprint}: data, corpus and tokenizer in {bench.root} (tokenizer: {bench.tokenizer_dir()})")
+        return 0
+    families = ["encoder", "decoder"] if args.family == "both" else [args.family]
+    for family in families:
+        path = ensure_pretrained(family)
+        line = f"synthetic {family}: {path}"
+        if args.ship:
+            target = SHIPPED_DIR / bench.spec.fingerprint / family
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(path, target)
+            line += f" (shipped to {target})"
+        print(line)
+    return 0
