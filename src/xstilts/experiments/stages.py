@@ -17,7 +17,7 @@ import torch
 from xstilts import __version__
 from xstilts.data.loading import english_training, load_examples, load_translated_train
 from xstilts.errors import CheckpointError, ConfigError
-from xstilts.evaluation.predict import evaluate, featurize
+from xstilts.evaluation.predict import evaluate
 from xstilts.experiments.plan import Stage
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec, PhaseSettings
 from xstilts.io import atomic_dir, atomic_write_json, write_jsonl
@@ -39,6 +39,17 @@ class StageContext:
     spec: ExperimentSpec
     root: Path  # the experiment's output folder
     device: torch.device
+
+    @property
+    def feature_cache(self) -> Path:
+        from xstilts.synthetic.benchmark import cache_root
+
+        return cache_root() / "features"
+
+    def features(self, model: XStiltsModel, task: Task, examples: list, options: FeaturizeOptions) -> list:
+        from xstilts.data.cache import cached_features
+
+        return cached_features(model, task, examples, options, self.feature_cache)
 
     def stage_dir(self, stage_id: str) -> Path:
         return self.root / "stages" / stage_id
@@ -147,7 +158,7 @@ def run_intermediate(stage: Stage, ctx: StageContext) -> dict:
         dev = _cap(load_examples(task, task.dev_split, "en", ctx.spec.data_dir), stage.settings.max_dev_examples if stage.settings else None)
         settings, options = resolve_settings(hp, stage.settings, len(train), stage.seed, stage.model)
         settings_per_task.append(settings)
-        data.append(TaskData(task, featurize(model, task, train, options), dev, featurize(model, task, dev, options)))
+        data.append(TaskData(task, ctx.features(model, task, train, options), dev, ctx.features(model, task, dev, options)))
     first = settings_per_task[0]
     steps = stage.settings.max_steps if stage.settings and stage.settings.max_steps else sum(s.max_steps for s in settings_per_task)
     settings = dataclasses.replace(
@@ -182,7 +193,7 @@ def run_target(stage: Stage, ctx: StageContext) -> dict:
         settings, options = resolve_settings(target.hyperparameters, stage.settings, len(train), stage.seed, stage.model)
         # The head is the target's, trained on the English training task's data (XNLI <- MNLI).
         head_task = dataclasses.replace(task, name=target.name, labels=target.labels or task.labels)
-        data = [TaskData(head_task, featurize(model, task, train, options), dev, featurize(model, task, dev, options))]
+        data = [TaskData(head_task, ctx.features(model, task, train, options), dev, ctx.features(model, task, dev, options))]
         result = _train_and_save(stage, ctx, model, data, settings, loaded, phase_name=task.name, final=i == len(phases) - 1)
         outcome["phases"].append(result)
         model = load_checkpoint(Path(result["checkpoint"]), backbone_options(stage.model), tasks={target.name: target})
@@ -265,6 +276,10 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
     spec_eval = ctx.spec.evaluation
     languages = spec_eval.languages or list(task.languages)
     languages = [lang for lang in languages if lang in task.languages]
+    from xstilts.experiments.plan import phase_settings
+
+    # Evaluate with the sequence length the target was trained with.
+    max_length = phase_settings(ctx.spec, "target", [task.name]).max_length or task.hyperparameters.max_length
     scores, summary = [], {}
     started = time.time()
     predictions_dir = ctx.stage_dir(stage.id)
@@ -272,9 +287,9 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
         for language in languages:
             split = spec_eval.split or task.eval_split_for(language)
             examples = _cap(load_examples(task, split, language, ctx.spec.data_dir), spec_eval.max_examples)
+            features = ctx.features(model, task, examples, FeaturizeOptions(max_length=max_length))
             result = evaluate(
-                model, task, examples, batch_size=spec_eval.batch_size,
-                options=FeaturizeOptions(max_length=task.hyperparameters.max_length),
+                model, task, examples, features, batch_size=spec_eval.batch_size,
                 retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
             )
             summary[language] = result.scores
