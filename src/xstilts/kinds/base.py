@@ -70,6 +70,19 @@ def unpad_tokens(logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
     return [logits[i, : int(n)] for i, n in enumerate(lengths)]
 
 
+def trim_offsets(text: str, offsets: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """Token character spans without surrounding whitespace (byte-level BPE tokenizers such as
+    GPT-2's report ' word' with the space included)."""
+    out = []
+    for s, e in offsets:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        out.append((s, e))
+    return out
+
+
 def pad_ids(rows: Sequence[Sequence[int]], pad_id: int, value_dtype: torch.dtype = torch.long) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=value_dtype)

@@ -12,7 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from xstilts.data.formatting import InputFormat
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, unpad_tokens
+from xstilts.errors import ConfigError
+from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, trim_offsets, unpad_tokens
 from xstilts.tasks.base import Example, Task, TaskKind
 
 
@@ -27,10 +28,14 @@ class SpanExtractionHandler(KindHandler):
         features = []
         for i, ex in enumerate(examples):
             q = questions[i][: options.max_query_length]
-            ctx_ids, ctx_offsets = contexts["input_ids"][i], contexts["offset_mapping"][i]
+            ctx_ids = contexts["input_ids"][i]
+            ctx_offsets = trim_offsets(ex["context"], contexts["offset_mapping"][i])
             budget = options.max_length - fmt.pair_overhead - len(q)
             if budget < 8:
-                raise ValueError(f"max_length {options.max_length} leaves no room for the context")
+                raise ConfigError(
+                    f"{task.name}: max_length {options.max_length} leaves {budget} tokens for the context after a "
+                    f"{len(q)}-token question; raise max_length"
+                )
             step = max(budget - options.stride, 1)
             answer = _char_span(ex)
             start = 0
@@ -96,7 +101,7 @@ def _token_span(offsets: list[tuple[int, int] | None], answer: tuple[int, int] |
     start_char, end_char = answer
     start = end = None
     for j, off in enumerate(offsets):
-        if off is None:
+        if off is None or off[0] == off[1]:
             continue
         s, e = off
         if start is None and e > start_char:

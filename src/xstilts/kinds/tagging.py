@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from xstilts.data.formatting import InputFormat
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, unpad_tokens
+from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, trim_offsets, unpad_tokens
 from xstilts.tasks.base import Example, Task, TaskKind
 
 IGNORE = -100
@@ -24,10 +24,11 @@ def first_subword_positions(words: Sequence[str], tokenizer: Any) -> tuple[list[
     for w in words:
         starts.append(len(text))
         text += w + " "
-    enc = tokenizer(text.rstrip(), add_special_tokens=False, return_offsets_mapping=True)
+    text = text.rstrip()
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     pieces: list[list[int]] = [[] for _ in words]
     w = 0
-    for t, (s, e) in enumerate(enc["offset_mapping"]):
+    for t, (s, e) in enumerate(trim_offsets(text, enc["offset_mapping"])):
         if e <= s:
             continue
         while w + 1 < len(words) and s >= starts[w + 1]:
