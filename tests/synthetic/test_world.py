@@ -1,0 +1,85 @@
+import random
+
+from xstilts.synthetic.benchmark import SyntheticBenchmark, SyntheticSpec
+from xstilts.synthetic.tasks import GENERATORS, NLI_LABELS, nli_hypothesis
+from xstilts.synthetic.world import LANGUAGES, NAMES, World, cognate
+
+
+def test_languages_realise_the_same_meaning_at_graded_distances():
+    world, rng = World(0), random.Random(0)
+    shared = {lang: 0 for lang in LANGUAGES}
+    total = 0
+    for _ in range(200):
+        p = world.random_proposition(rng)
+        words = {lang: world.realise(p, lang).tokens for lang in LANGUAGES}
+        lemmas = {lang: sorted(w.lemma for w in world.realise(p, lang).words if w.lemma not in ("", "does")) for lang in LANGUAGES}
+        assert all(lemmas[lang] == lemmas["en"] for lang in LANGUAGES)  # the same meaning, word for word
+        en = set(words["en"])
+        for lang in LANGUAGES:
+            shared[lang] += len(en & set(words[lang]))
+        total += len(en)
+    assert shared["en"] == total
+    assert shared["clo"] > 0.3 * total  # cognates: many identical words
+    assert shared["scr"] < shared["clo"] and shared["ord"] < shared["clo"]
+
+
+def test_other_script_language_uses_greek_letters_except_names():
+    world, rng = World(0), random.Random(1)
+    for _ in range(50):
+        for w in world.realise(world.random_proposition(rng), "scr").tokens:
+            assert w in NAMES or w in ".,?" or all("\u0370" <= c <= "\u03ff" for c in w), w
+
+
+def test_verb_final_language_puts_the_verb_last():
+    world, rng = World(0), random.Random(2)
+    for _ in range(50):
+        p = world.random_proposition(rng, place_rate=0.0, negation_rate=0.0)
+        s = world.realise(p, "ord")
+        assert s.words[-2].pos == "VERB" and s.words[-1].text == "."
+
+
+def test_cognates_are_systematic():
+    assert cognate("the") == "ze" and cognate("watch") == "vattj" and cognate("dog") == "dog"
+
+
+def test_nli_labels_follow_monotonicity_under_negation():
+    world, rng = World(0), random.Random(3)
+    for _ in range(100):
+        p = world.random_proposition(rng)
+        h = nli_hypothesis(p, "contradiction", rng, world)
+        assert h.negated != p.negated and h.obj == p.obj
+        h = nli_hypothesis(p, "entailment", rng, world)
+        if p.negated:  # adding information to a negated claim is entailed
+            assert (h.place or not p.place) and (h.obj.adjective or not p.obj.adjective)
+        else:  # dropping information from an affirmative claim is entailed
+            assert (not h.place or p.place) and (not h.obj.adjective or p.obj.adjective)
+
+
+def test_generators_are_deterministic_and_evaluation_splits_parallel():
+    for name, gen in GENERATORS.items():
+        a = gen(World(0), random.Random(5), 20, LANGUAGES)
+        b = gen(World(0), random.Random(5), 20, LANGUAGES)
+        assert a == b, name
+        ids = [[ex["id"].split("-")[-1] for ex in a[lang]] for lang in LANGUAGES]
+        assert all(i == ids[0] for i in ids), name
+
+
+def test_qa_answers_are_exact_spans_in_every_language():
+    data = GENERATORS["syn-qa"](World(0), random.Random(6), 30, LANGUAGES)
+    for lang in LANGUAGES:
+        for ex in data[lang]:
+            start, text = ex["answers"]["answer_start"][0], ex["answers"]["text"][0]
+            assert ex["context"][start : start + len(text)] == text
+
+
+def test_benchmark_cache_is_keyed_by_spec(tmp_path):
+    a = SyntheticBenchmark(SyntheticSpec(), root=tmp_path)
+    b = SyntheticBenchmark(SyntheticSpec(seed=1), root=tmp_path)
+    assert a.root != b.root
+    first = a.load("syn-para", "validation", "scr")
+    assert (a.data_dir("syn-para") / "DONE").exists()
+    assert a.load("syn-para", "validation", "scr") == first
+    assert b.load("syn-para", "validation", "scr") != first
+    assert a.load("syn-para", "train", "scr") == []  # targets train in English only
+    assert len(a.load("syn-para", "train", "en")) == a.spec.sizes["syn-para"]["train"]
+    assert len(NLI_LABELS) == 3
