@@ -21,9 +21,10 @@ from xstilts.synthetic.world import LANGUAGES, World, code_switch
 log = logging.getLogger(__name__)
 
 # Bump when the generators change what they produce for the same spec.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+INTERMEDIATE_TASKS = ("syn-nli", "syn-mc", "syn-squad", "syn-topic")
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ class SyntheticSpec:
         default_factory=lambda: {
             "syn-nli": {"train": 6000, "validation": 300},
             "syn-mc": {"train": 3000, "validation": 300},
+            "syn-squad": {"train": 5000, "validation": 300},
             "syn-topic": {"train": 6000, "validation": 300},
             "syn-para": {"train": 400, "validation": 300},
+            "syn-copa": {"train": 300, "validation": 300},
             "syn-pos": {"train": 200, "validation": 300},
             "syn-qa": {"train": 400, "validation": 300},
             "syn-tatoeba": {"validation": 300},
@@ -100,7 +103,7 @@ class SyntheticBenchmark:
         if (target / "DONE").exists():
             return target
         with atomic_dir(target) as tmp:
-            languages = ("en",) if task in ("syn-nli", "syn-mc", "syn-topic") else LANGUAGES
+            languages = ("en",) if task in INTERMEDIATE_TASKS else LANGUAGES
             if task == "syn-tatoeba":
                 languages = tuple(lang for lang in LANGUAGES if lang != "en")
             for split, n in self.spec.sizes[task].items():

@@ -6,12 +6,15 @@ are paired across languages.
 
 Intermediate tasks (English only, ample data):
   syn-nli    sentence-pair entailment with negation and monotonicity (under negation, adding a
-             modifier is entailed and dropping one is not) — teaches what the paraphrase task needs.
+             modifier is entailed and dropping one is not) — teaches what paraphrase and COPA need.
   syn-mc     multiple choice: which of four sentences follows from the context.
+  syn-squad  extractive QA over longer contexts, mostly "where ...?" questions — teaches span
+             selection (as SQuAD does for TyDiQA).
   syn-topic  single-sentence topic of the object (person/animal/vehicle/food/object) — expected
-             not to help the structural targets.
+             not to help any target (the control).
 Targets (small English training sets, evaluation in every language):
   syn-para     paraphrase identification, PAWS-like: negatives swap roles or flip negation.
+  syn-copa     two-choice plausibility: which alternative follows from the premise (XCOPA-like).
   syn-pos      part-of-speech tagging.
   syn-qa       extractive QA over two or three sentences ("who ...?", "what ...?").
   syn-tatoeba  parallel-sentence retrieval into English, no training data.
@@ -136,6 +139,25 @@ def gen_mc(world: World, rng: random.Random, n: int, languages: tuple[str, ...])
     return out
 
 
+def gen_copa(world: World, rng: random.Random, n: int, languages: tuple[str, ...]) -> dict[str, list[Example]]:
+    out: dict[str, list[Example]] = {lang: [] for lang in languages}
+    for i in range(n):
+        p = world.random_proposition(rng)
+        good = nli_hypothesis(p, "entailment", rng, world)
+        bad = nli_hypothesis(p, rng.choice(("contradiction", "neutral")), rng, world)
+        label = i % 2
+        choices = [bad, good] if label == 1 else [good, bad]
+        for lang in languages:
+            out[lang].append({
+                "id": f"{i}",
+                "context": world.realise(p, lang).text,
+                "question": "",
+                "choices": [world.realise(c, lang).text for c in choices],
+                "label": label,
+            })
+    return out
+
+
 def gen_topic(world: World, rng: random.Random, n: int, languages: tuple[str, ...]) -> dict[str, list[Example]]:
     out: dict[str, list[Example]] = {lang: [] for lang in languages}
     for i in range(n):
@@ -184,31 +206,43 @@ def gen_pos(world: World, rng: random.Random, n: int, languages: tuple[str, ...]
 
 
 def gen_qa(world: World, rng: random.Random, n: int, languages: tuple[str, ...]) -> dict[str, list[Example]]:
+    return _qa(world, rng, n, languages, sentences=(2, 3), asks=("subject", "object"), place_rate=0.3)
+
+
+def gen_squad(world: World, rng: random.Random, n: int, languages: tuple[str, ...]) -> dict[str, list[Example]]:
+    return _qa(world, rng, n, languages, sentences=(3, 4, 5), asks=("place", "place", "subject", "object"), place_rate=0.8)
+
+
+def _qa(world: World, rng: random.Random, n: int, languages: tuple[str, ...], sentences: tuple[int, ...], asks: tuple[str, ...], place_rate: float) -> dict[str, list[Example]]:
+    """Contexts of several sentences with different verbs; the question asks one role of one of
+    them (`asks` lists the roles to draw from; "place" only targets sentences that have one)."""
     out: dict[str, list[Example]] = {lang: [] for lang in languages}
     for i in range(n):
         props: list[Proposition] = []
-        while len(props) < rng.choice((2, 3)):
-            p = world.random_proposition(rng, place_rate=0.3)
+        count = rng.choice(sentences)
+        while len(props) < count:
+            p = world.random_proposition(rng, place_rate=place_rate)
             if all(p.verb != q.verb for q in props):
                 props.append(p)
-        target = rng.randrange(len(props))
-        asks = rng.choice(("subject", "object"))
+        role = rng.choice(asks)
+        candidates = [j for j, p in enumerate(props) if role != "place" or p.place]
+        if not candidates:
+            role, candidates = "subject", list(range(len(props)))
+        target = rng.choice(candidates)
         for lang in languages:
-            sentences = [world.realise(p, lang) for p in props]
-            context, start = "", 0
-            for j, s in enumerate(sentences):
+            context, start, answer = "", 0, ""
+            for j, p in enumerate(props):
+                sentence = world.realise(p, lang)
                 if j == target:
-                    begin, end = s.span_of(asks)
-                    start, answer = len(context) + begin, s.text[begin:end]
-                context += s.text + " "
-            out[lang].append(
-                {
-                    "id": f"{i}",
-                    "context": context.rstrip(),
-                    "question": world.question(props[target], asks, lang),
-                    "answers": {"text": [answer], "answer_start": [start]},
-                }
-            )
+                    begin, end = sentence.span_of(role)
+                    start, answer = len(context) + begin, sentence.text[begin:end]
+                context += sentence.text + " "
+            out[lang].append({
+                "id": f"{i}",
+                "context": context.rstrip(),
+                "question": world.question(props[target], role, lang),
+                "answers": {"text": [answer], "answer_start": [start]},
+            })
     return out
 
 
@@ -239,8 +273,10 @@ Generator = Callable[[World, random.Random, int, tuple[str, ...]], dict[str, lis
 GENERATORS: dict[str, Generator] = {
     "syn-nli": gen_nli,
     "syn-mc": gen_mc,
+    "syn-squad": gen_squad,
     "syn-topic": gen_topic,
     "syn-para": gen_para,
+    "syn-copa": gen_copa,
     "syn-pos": gen_pos,
     "syn-qa": gen_qa,
     "syn-tatoeba": gen_tatoeba,

@@ -34,7 +34,7 @@ VERBS = "see find like watch hold carry push pull follow paint wash feed help ca
 NAMES = "Anna Boris Carla David Elena Felix Greta Hugo Irene Jonas Klara Liam Marta Nico Olga Pavel".split()
 PLACES = "park house garden school market river forest city farm shop".split()
 PREPOSITIONS = "in near behind at".split()
-FUNCTION_WORDS = ("the", "does", "not", "who", "what", "whom", "and", "?", ".", ",")
+FUNCTION_WORDS = ("the", "does", "not", "who", "what", "where", "and", "?", ".", ",")
 
 LANGUAGES = ("en", "clo", "scr", "ord")
 
@@ -142,7 +142,7 @@ def _invent_words(lemmas: list[str], rng: random.Random, onsets: str, vowels: st
 
 
 def _all_lemmas() -> list[str]:
-    return NOUNS + ADJECTIVES + VERBS + PLACES + PREPOSITIONS + ["the", "does", "not", "who", "what", "whom", "and"]
+    return NOUNS + ADJECTIVES + VERBS + PLACES + PREPOSITIONS + ["the", "does", "not", "who", "what", "where", "and"]
 
 
 def build_lexicons(seed: int) -> dict[str, Lexicon]:
@@ -244,14 +244,15 @@ class World:
         return [verb, neg] if language == "ord" else [neg, verb]
 
     def question(self, p: Proposition, asks: str, language: str) -> str:
-        """A question whose answer is the subject ('who') or the object ('what') of `p`."""
-        lex = self.lexicons[language]
-        if asks == "subject":
-            rest = self.realise(replace(p, subject=Entity(name="\0")), language)
-            words = [lex["who"] if w.text == "\0" else w.text for w in rest.words[:-1]]
-        else:
-            rest = self.realise(replace(p, obj=Entity(name="\0")), language)
-            words = [lex["what"] if w.text == "\0" else w.text for w in rest.words[:-1]]
+        """A question about the subject ('who'), the object ('what') or the place ('where') of `p`:
+        the asked phrase is replaced in place by the question word."""
+        wh = self.lexicons[language][{"subject": "who", "object": "what", "place": "where"}[asks]]
+        words: list[str] = []
+        for w in self.realise(p, language).words[:-1]:
+            if w.role != asks:
+                words.append(w.text)
+            elif not words or words[-1] != wh:
+                words.append(wh)
         return " ".join(words + ["?"])
 
 

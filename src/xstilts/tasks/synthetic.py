@@ -64,6 +64,11 @@ register(Task(
     description="English multiple choice: which sentence follows from the context (HellaSwag-like)",
 ))
 register(Task(
+    name="syn-squad", kind=TaskKind.SPAN_EXTRACTION, role=Role.INTERMEDIATE, languages=("en",), metric="squad",
+    source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=INTERMEDIATE_HP,
+    description="English extractive QA over longer contexts, mostly where-questions (SQuAD-like)",
+))
+register(Task(
     name="syn-topic", kind=TaskKind.CLASSIFICATION, role=Role.INTERMEDIATE, languages=("en",), metric="accuracy",
     source=SOURCE, labels=("person", "animal", "vehicle", "food", "object"), benchmarks=SYNTHETIC, hyperparameters=INTERMEDIATE_HP,
     description="English single-sentence topic of the object (SST-2-like; not expected to help)",
@@ -72,6 +77,11 @@ register(Task(
     name="syn-para", kind=TaskKind.CLASSIFICATION, role=Role.TARGET, languages=LANGUAGES, metric="accuracy",
     source=SOURCE, labels=("different", "paraphrase"), benchmarks=SYNTHETIC, hyperparameters=TARGET_HP,
     description="paraphrase identification with role swaps and negation flips (PAWS-X-like)",
+))
+register(Task(
+    name="syn-copa", kind=TaskKind.MULTIPLE_CHOICE, role=Role.TARGET, languages=LANGUAGES, metric="accuracy",
+    source=SOURCE, num_choices=2, benchmarks=SYNTHETIC, hyperparameters=TARGET_HP,
+    description="two-choice plausibility: which alternative follows from the premise (XCOPA-like)",
 ))
 register(Task(
     name="syn-pos", kind=TaskKind.TAGGING, role=Role.TARGET, languages=LANGUAGES, metric="f1_pos",
