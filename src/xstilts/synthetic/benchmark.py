@@ -38,7 +38,7 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class PretrainSettings:
-    steps: int = 1200
+    steps: int = 4000
     batch_size: int = 64
     sequence_length: int = 32
     learning_rate: float = 1e-3
