@@ -134,11 +134,14 @@ def load_start_model(stage: Stage, ctx: StageContext) -> tuple[XStiltsModel, dic
     options = backbone_options(stage.model)
     if stage.parent is None:
         model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
-        return model, {"loaded": stage.model.path, "weights": "pretrained backbone", "heads": "none"}
-    path = ctx.checkpoint(stage.parent)
-    model = load_checkpoint(path, options, tasks=None, keep_heads=False)
-    dropped = [h["task"] for h in read_manifest(path)["heads"]]
-    return model, {"loaded": str(path), "weights": f"body of stage {stage.parent}", "heads": f"discarded {dropped}"}
+        loaded = {"loaded": stage.model.path, "weights": "pretrained backbone", "heads": "none"}
+    else:
+        path = ctx.checkpoint(stage.parent)
+        model = load_checkpoint(path, options, tasks=None, keep_heads=False)
+        dropped = [h["task"] for h in read_manifest(path)["heads"]]
+        loaded = {"loaded": str(path), "weights": f"body of stage {stage.parent}", "heads": f"discarded {dropped}"}
+    log.info("%s loads %s (%s; heads: %s; %s, pooling %s)", stage.label, loaded["loaded"], loaded["weights"], loaded["heads"], model.family.value, model.pooling)
+    return model, loaded
 
 
 # -- intermediate ----------------------------------------------------------------------------------
@@ -273,6 +276,7 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
         if task.trainable and not model.has_head(task.name):
             raise CheckpointError(f"{path}: has no {task.name} head to evaluate")
     model.to(ctx.device)
+    log.info("%s evaluates %s (%s head: %s)", stage.label, loaded, task.name, "trained" if task.trainable else "none, embeddings")
     spec_eval = ctx.spec.evaluation
     languages = spec_eval.languages or list(task.languages)
     languages = [lang for lang in languages if lang in task.languages]

@@ -171,7 +171,8 @@ def make_accelerator(precision: str, device: torch.device | None) -> Any:
     mixed = {"no": "no", "bf16": "bf16", "fp16": "fp16"}.get(precision)
     if mixed is None:
         raise XStiltsError(f"precision: {precision!r} is not one of no, bf16, fp16")
-    cpu = device is not None and device.type == "cpu"
+    # accelerate only sets up multi-process CPU training (gloo) when told the run is on the CPU.
+    cpu = (device is not None and device.type == "cpu") or not torch.cuda.is_available()
     if PartialState._shared_state and PartialState().num_processes == 1:
         AcceleratorState._reset_state(True)
     return Accelerator(mixed_precision=mixed, cpu=cpu)
