@@ -219,10 +219,12 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         trainable = model.apply_lora(lora.r, lora.alpha, lora.dropout, lora.target_modules)
         loaded["lora"] = f"r={lora.r} alpha={lora.alpha}: {trainable} trainable backbone parameters; merged into the saved checkpoint"
     base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    base_heads = set(model.head_info)
     for attempt in range(ctx.spec.training.max_restarts + 1):
         seed = settings.seed + 1000 * attempt
         work = ctx.work_dir(stage.id) / f"{phase_name or 'train'}-seed{seed}"
-        if attempt:
+        if attempt:  # start again from the same weights, with fresh heads drawn from the new seed
+            model.drop_heads(keep=base_heads)
             model.load_state_dict(base_state)
         trainer = Trainer(model, data, dataclasses.replace(settings, seed=seed), work, device=ctx.device, lm=lm)
         outcome = trainer.train()

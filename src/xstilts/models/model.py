@@ -90,10 +90,12 @@ class XStiltsModel(nn.Module):
     def has_head(self, task_name: str) -> bool:
         return task_name in self.head_info
 
-    def drop_heads(self) -> list[str]:
-        dropped = list(self.head_info)
-        self.heads = nn.ModuleDict()
-        self.head_info = {}
+    def drop_heads(self, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Remove every head except those of the tasks in `keep`; returns the removed task names."""
+        dropped = [name for name in self.head_info if name not in keep]
+        for name in dropped:
+            del self.heads[self._key(name)]
+            del self.head_info[name]
         return dropped
 
     def forward(self, task_name: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:

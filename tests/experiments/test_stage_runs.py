@@ -1,0 +1,72 @@
+"""Stages run end to end on tiny models: outputs, provenance, collapse restarts, LM mixing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xstilts.experiments.runner import run_spec
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.store import ResultsStore
+
+
+def tiny_spec(tmp_path, model_path, **overrides) -> dict:
+    spec = {
+        "name": "tiny",
+        "output_dir": str(tmp_path / "out"),
+        "models": [{"name": "m", "path": str(model_path)}],
+        "intermediate": ["none"],
+        "targets": ["syn-para"],
+        "training": {
+            "intermediate": {"max_steps": 6, "eval_every": 3, "max_train_examples": 64, "max_dev_examples": 32},
+            "target": {"max_steps": 6, "eval_every": 3, "max_train_examples": 64, "max_dev_examples": 32},
+        },
+        "evaluation": {"max_examples": 24},
+    }
+    return spec | overrides
+
+
+@pytest.mark.slow
+def test_a_run_that_stays_at_chance_is_restarted_with_another_seed(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    raw = tiny_spec(tmp_path, tiny_models["encoder"])
+    raw["training"]["target"]["learning_rate"] = 1e-12  # cannot move off chance
+    raw["training"]["max_restarts"] = 1
+    summary = run_spec(spec_from_dict(raw))
+    assert not summary.failed
+    store = ResultsStore(summary.store)
+    target = [s for s in store.stages() if s.kind == "target"][0]
+    outcome = target.outcome
+    assert outcome["collapsed"] is True
+    assert [r["seed"] for r in outcome["restarts"]] == [0]
+    assert outcome["seed_used"] == 1000
+    scores = store.scores_frame("tiny")
+    assert set(scores["language"]) == {"en", "clo", "scr", "ord"}
+    assert (scores["split"] == "validation").all()
+    provenance = json.loads(store._conn.execute("SELECT provenance FROM stages WHERE id=?", (target.id,)).fetchone()[0])
+    assert provenance["packages"]["torch"] and provenance["spec_fingerprint"]
+
+
+@pytest.mark.slow
+def test_lm_mixing_and_shared_intermediate_checkpoint(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"Anna sees the cat number {i} ." for i in range(300)))
+    raw = tiny_spec(
+        tmp_path, tiny_models["decoder"],
+        intermediate=[{"name": "nli+lm", "tasks": ["syn-nli"], "lm_mix": {"ratio": 0.5, "corpus": str(corpus)}}],
+        targets=["syn-para", "syn-pos"],
+    )
+    summary = run_spec(spec_from_dict(raw))
+    store = ResultsStore(summary.store)
+    stages = store.stages()
+    intermediate = [s for s in stages if s.kind == "intermediate"]
+    assert len(intermediate) == 1  # one checkpoint shared by both targets
+    assert intermediate[0].outcome["task_steps"]["__lm__"] > 0
+    assert "LM head" in intermediate[0].outcome["loaded"]["lm_head"]
+    targets = [s for s in stages if s.kind == "target"]
+    assert {s.parent for s in targets} == {intermediate[0].id}
+    assert all("discarded ['syn-nli']" in s.outcome["loaded"]["heads"] for s in targets)
+    again = run_spec(spec_from_dict(raw))
+    assert not again.ran and len(again.reused) == len(stages)
