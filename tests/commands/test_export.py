@@ -8,28 +8,24 @@ and one run for real on the synthetic tasks with a tiny random-weight encoder (s
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from xstilts.cli import main  # noqa: E402
-from xstilts.errors import ConfigError, DataError  # noqa: E402
-from xstilts.evaluation.export import MANIFEST, export_cell, select_cell  # noqa: E402
-from xstilts.evaluation.metrics import get_metric  # noqa: E402
-from xstilts.evaluation.per_example import per_example_scores  # noqa: E402
-from xstilts.evaluation.predict import Evaluation  # noqa: E402
-from xstilts.experiments.plan import plan  # noqa: E402
-from xstilts.experiments.spec import spec_from_dict  # noqa: E402
-from xstilts.experiments.stages import _prediction_rows  # noqa: E402
-from xstilts.experiments.store import ResultsStore  # noqa: E402
-from xstilts.io import write_jsonl  # noqa: E402
-from xstilts.tasks import get_task  # noqa: E402
-from xstilts.tasks.base import Task, TaskKind  # noqa: E402
+from xstilts.cli import main
+from xstilts.errors import ConfigError, DataError
+from xstilts.evaluation.export import MANIFEST, export_cell, select_cell
+from xstilts.evaluation.metrics import get_metric
+from xstilts.evaluation.per_example import per_example_scores
+from xstilts.evaluation.predict import Evaluation
+from xstilts.experiments.plan import plan
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.stages import _prediction_rows
+from xstilts.experiments.store import ResultsStore
+from xstilts.io import write_jsonl
+from xstilts.tasks import get_task
+from xstilts.tasks.base import Task, TaskKind
 
 XTREME_TARGETS = [
     "xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba", "mewslix", "lareqa",
@@ -129,11 +125,11 @@ def stored_scores(results: Path, cell: dict) -> dict[str, dict[str, dict[str, fl
 
 def assert_scores_equal(mine: dict, stored: dict) -> None:
     assert set(mine) == set(stored)
-    for key in stored:
-        if isinstance(stored[key], dict):
-            assert_scores_equal(mine[key], stored[key])
+    for key, value in stored.items():
+        if isinstance(value, dict):
+            assert_scores_equal(mine[key], value)
         else:
-            assert mine[key] == pytest.approx(stored[key], abs=1e-9), key
+            assert mine[key] == pytest.approx(value, abs=1e-9), key
 
 
 # --- XTREME task names -------------------------------------------------------------------------

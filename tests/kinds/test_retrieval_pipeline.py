@@ -4,21 +4,17 @@ the dev split of the spec's data_dir and mines the test split with the dev thres
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from xstilts.data.loading import load_examples  # noqa: E402
-from xstilts.evaluation.metrics import bucc_f1  # noqa: E402
-from xstilts.evaluation.predict import evaluate, featurize, model_outputs  # noqa: E402
-from xstilts.evaluation.retrieval import BuccSplit, bucc_evaluate  # noqa: E402
-from xstilts.kinds import FeaturizeOptions  # noqa: E402
-from xstilts.tasks import get_task  # noqa: E402
+from xstilts.data.loading import load_examples
+from xstilts.evaluation.metrics import bucc_f1
+from xstilts.evaluation.predict import evaluate, featurize, model_outputs
+from xstilts.evaluation.retrieval import BuccSplit, bucc_evaluate
+from xstilts.kinds import FeaturizeOptions
+from xstilts.tasks import get_task
 
 WORDS = "alpha beta gamma delta river stone cloud green small house walks sees the a of".split()
 
