@@ -146,6 +146,18 @@ def exported(xtreme_grid: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     return predictions, labels
 
 
+def test_export_prints_what_to_know(xtreme_grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main([
+        "export", str(xtreme_grid), "--xtreme-submission", str(tmp_path / "p"), "--labels", str(tmp_path / "g"),
+        "--condition", "mnli", "--seed", "1",
+    ]) == 0
+    printed = capsys.readouterr().out
+    assert "exported xlmr / mnli / seed 1 of spec fabricated: 12 tasks" in printed
+    assert "predictions on the test, validation split(s)" in printed
+    assert "cannot score lareqa/" in printed
+    assert f"--labels {tmp_path / 'g'} --benchmark xtreme-r" in printed
+
+
 @pytest.mark.parametrize("benchmark", ["xtreme", "xtreme-r"])
 def test_exported_cell_scores_as_stored(xtreme_grid: Path, exported: tuple[Path, Path], tmp_path: Path, benchmark: str) -> None:
     predictions, labels = exported

@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xstilts.evaluation.export import export_cell
+    from xstilts.evaluation.export import OFFICIAL_SCRIPT_UNSCORED, export_cell
 
     result = export_cell(
         args.results, args.xtreme_submission, args.labels,
@@ -49,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"note: these are predictions on the {', '.join(result.splits)} split(s), named test-<lang> as the layout "
             "requires; do not submit them as test-set predictions"
+        )
+    unscored = [t for t in OFFICIAL_SCRIPT_UNSCORED if t in result.files]
+    if unscored:
+        print(
+            f"note: google-research/xtreme's evaluate.py cannot score {', '.join(unscored)}/ (xtreme-r stops with "
+            "KeyError 'avg_metric' when it is there); move it aside to run that script; `xstilts evaluate` scores it"
         )
     if result.labels_dir:
         if result.benchmarks:

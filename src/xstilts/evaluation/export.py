@@ -49,6 +49,9 @@ from xstilts.tasks.base import Task
 log = logging.getLogger(__name__)
 
 MANIFEST = "xstilts-export.json"
+# Task folders google-research/xtreme's evaluate.py lists without languages: it gives them no score,
+# and with --xtreme_version xtreme-r and every other task present it stops (KeyError 'avg_metric').
+OFFICIAL_SCRIPT_UNSCORED = ("lareqa",)
 STORE_NAME = "results.sqlite"  # as experiments.runner names it
 
 
