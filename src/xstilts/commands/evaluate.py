@@ -1,7 +1,9 @@
 """`xstilts evaluate`: score predictions in XTREME's submission layout against gold labels.
 
-  xstilts evaluate --predictions DIR --labels DIR --benchmark xtreme|xtreme-r [--json OUT]
+  xstilts evaluate --predictions DIR --labels DIR --benchmark xtreme|xtreme-r|synthetic [--json OUT]
   xstilts evaluate --task NAME --predictions FILE --labels FILE [--language L] [--json OUT]
+  xstilts evaluate --task NAME --predictions <output>/stages/<id>/predictions/<lang>.jsonl
+      (the pipeline's own prediction file, which holds the gold: no --labels)
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from xstilts.errors import ConfigError
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,12 +24,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Score predictions laid out as <task>/test-<lang>.<tsv|json|jsonl> against gold files in the "
             "same layout, with the metrics of google-research/xtreme's evaluate.py. With --task, score "
-            "one prediction file against one gold file."
+            "one prediction file against one gold file, or one of the pipeline's own prediction files "
+            "(<output>/stages/<stage>/predictions/<lang>.jsonl, gold inside) with the task's metric."
         ),
     )
     p.add_argument("--predictions", required=True, type=Path, help="submission folder (or one file with --task)")
-    p.add_argument("--labels", required=True, type=Path, help="gold folder in the same layout (or one file with --task)")
-    p.add_argument("--benchmark", default="xtreme", choices=["xtreme", "xtreme-r"], help="task set and grouping (default: xtreme)")
+    p.add_argument(
+        "--labels", type=Path,
+        help="gold folder in the same layout (or one file with --task; not with a pipeline <lang>.jsonl file)",
+    )
+    p.add_argument(
+        "--benchmark", default="xtreme", choices=["xtreme", "xtreme-r", "synthetic"],
+        help="task set and grouping (default: xtreme; synthetic: the built-in benchmark's tasks)",
+    )
     p.add_argument("--task", help="score a single file of this task (xnli, pawsx, udpos, panx, xquad, mlqa, ...)")
     p.add_argument("--language", help="language of the single file (default: from its name test-<lang>.<ext>)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the scores as JSON to OUT")
@@ -45,10 +56,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_one_file(args: argparse.Namespace, strict: bool) -> int:
-    from xstilts.evaluation.benchmarks import canonical_task
-    from xstilts.evaluation.submission import language_from_file_name, score_file
+    from xstilts.evaluation.stage_predictions import is_prediction_rows_file
 
-    task = canonical_task(args.task)
+    if is_prediction_rows_file(args.predictions):
+        return _run_pipeline_file(args)
+    from xstilts.evaluation.submission import file_format, language_from_file_name, score_file
+
+    if args.labels is None:
+        raise ConfigError(
+            f"{args.predictions}: --labels is needed (only the pipeline's own <lang>.jsonl prediction files hold their gold)"
+        )
+    task = file_format(args.task).task
     language = args.language or language_from_file_name(args.predictions) or language_from_file_name(args.labels)
     scores = score_file(task, args.predictions, args.labels, language, strict=strict)
     _print_file_scores(task, language, scores)
@@ -57,8 +75,28 @@ def _run_one_file(args: argparse.Namespace, strict: bool) -> int:
     return 0
 
 
+def _run_pipeline_file(args: argparse.Namespace) -> int:
+    from xstilts.evaluation.stage_predictions import language_of, pipeline_task, score_prediction_rows
+
+    if args.labels is not None:
+        raise ConfigError(
+            f"{args.predictions}: a pipeline prediction file holds its gold; drop --labels "
+            "(or export the cell with `xstilts export` to score against other gold files)"
+        )
+    task = pipeline_task(args.task).name
+    language = args.language or language_of(args.predictions)
+    scores = score_prediction_rows(task, args.predictions, language)
+    _print_file_scores(task, language, scores)
+    if args.json:
+        _write_json(args.json, {"task": task, "language": language, "scores": scores, "source": "pipeline predictions"})
+    return 0
+
+
 def _run_folder(args: argparse.Namespace, strict: bool) -> int:
     from xstilts.evaluation.submission import score_submission
+
+    if args.labels is None:
+        raise ConfigError("--labels is needed: the gold folder in the same layout as --predictions")
 
     result = score_submission(args.predictions, args.labels, args.benchmark, strict=strict)
     _print_submission(result, quiet=bool(os.environ.get("XSTILTS_QUIET")))

@@ -9,6 +9,9 @@ Modules:
   aggregate              language averages, the XTREME and XTREME-R scores, transfer gaps
   benchmarks             task lists, languages and groups of both benchmarks
   submission             reading, scoring and writing `<task>/test-<lang>.<ext>` folders
+  stage_predictions      the pipeline's own `<stage>/predictions/<lang>.jsonl` files: reading, scoring
+  export                 a grid cell's stage predictions -> submission (and gold) folders
+  predict                running a model over a task's examples, decoding, scoring
 Only the metric registry is imported here, so that `import xstilts.evaluation` stays light.
 """
 

@@ -189,7 +189,8 @@ def benchmark_score(
     require_all_languages: bool = True,
     qa_headline: QaHeadline = "mean_em_f1",
 ) -> BenchmarkScore:
-    """Task averages, group scores and the overall score of `benchmark` ("xtreme" or "xtreme-r").
+    """Task averages, group scores and the overall score of `benchmark` ("xtreme", "xtreme-r",
+    or "synthetic", whose tasks keep their xstilts names).
 
     Only the benchmark's tasks and languages count (others are listed in `ignored`). A task with
     some of its languages missing raises `DataError` unless `require_all_languages=False`, in which
@@ -200,7 +201,7 @@ def benchmark_score(
     ignored: list[str] = []
     for name, per_language in scores.items():
         try:
-            task = canonical_task(name)
+            task = name if name in bench.languages else canonical_task(name)
         except UnknownNameError:
             ignored.append(name)
             continue

@@ -117,11 +117,33 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
+# Benchmarks of xstilts tasks that are not XTREME's (the synthetic one), built from the task
+# registry: their target tasks under the xstilts task names, grouped by task kind.
+TASK_REGISTRY_BENCHMARKS = ("synthetic",)
+
+
+def benchmark_names() -> tuple[str, ...]:
+    return (*BENCHMARKS, *TASK_REGISTRY_BENCHMARKS)
+
+
 def get_benchmark(name: str) -> Benchmark:
     key = name.lower().replace("_", "-")
-    if key not in BENCHMARKS:
-        raise unknown_name("benchmark", name, BENCHMARKS)
-    return BENCHMARKS[key]
+    if key in BENCHMARKS:
+        return BENCHMARKS[key]
+    if key in TASK_REGISTRY_BENCHMARKS:
+        return _registry_benchmark(key)
+    raise unknown_name("benchmark", name, benchmark_names())
+
+
+def _registry_benchmark(name: str) -> Benchmark:
+    from xstilts.tasks import all_tasks
+    from xstilts.tasks.base import Role
+
+    targets = [t for t in all_tasks() if name in t.benchmarks and t.role is Role.TARGET]
+    groups: dict[str, tuple[str, ...]] = {}
+    for task in targets:
+        groups[task.kind.value] = (*groups.get(task.kind.value, ()), task.name)
+    return Benchmark(name, {t.name: t.languages_for(name) for t in targets}, groups)
 
 
 _ALIASES: dict[str, str] = {

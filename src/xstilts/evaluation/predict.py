@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -62,17 +63,69 @@ def model_outputs(model: XStiltsModel, task: Task, features: Sequence[Feature], 
     return outputs  # type: ignore[return-value]
 
 
+def _retrieval_calibration(
+    model: XStiltsModel,
+    task: Task,
+    language: str,
+    options: FeaturizeOptions,
+    batch_size: int,
+    retrieval_layer: int | None,
+    retrieval_pooling: str,
+    data_dir: str | Path | None,
+    examples: Sequence[Example] | None,
+) -> Any:
+    from xstilts.kinds.retrieval import RetrievalHandler, embedded
+
+    handler = handler_for(task)
+    split = handler.calibration_split(task) if isinstance(handler, RetrievalHandler) else None
+    if split is None:
+        return None
+    if examples is None:
+        from xstilts.data.loading import load_examples
+
+        examples = load_examples(task, split, language, data_dir)
+    features = featurize(model, task, examples, options)
+    outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
+    return embedded(outputs, features, examples)
+
+
 def _length(feature: Feature) -> int:
     ids = feature["input_ids"]
     return max(len(r) for r in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
-def evaluate(model: XStiltsModel, task: Task, examples: Sequence[Example], features: Sequence[Feature] | None = None, batch_size: int = 64, options: FeaturizeOptions | None = None, retrieval_layer: int | None = None, retrieval_pooling: str = "mean", language: str = "en") -> Evaluation:
+def evaluate(
+    model: XStiltsModel,
+    task: Task,
+    examples: Sequence[Example],
+    features: Sequence[Feature] | None = None,
+    batch_size: int = 64,
+    options: FeaturizeOptions | None = None,
+    retrieval_layer: int | None = None,
+    retrieval_pooling: str = "mean",
+    language: str = "en",
+    *,
+    data_dir: str | Path | None = None,
+    calibration_examples: Sequence[Example] | None = None,
+) -> Evaluation:
+    """Predict, decode and score one task in one language.
+
+    Retrieval metrics that tune a decision rule on another split (BUCC's mining threshold, on
+    the dev split's gold pairs) get that split embedded by the same model, layer and pooling:
+    `calibration_examples` if given, else the task's split loaded for `language` from `data_dir`.
+    """
     handler = handler_for(task)
+    options = options or FeaturizeOptions(max_length=task.hyperparameters.max_length)
     if features is None:
-        features = featurize(model, task, examples, options or FeaturizeOptions(max_length=task.hyperparameters.max_length))
+        features = featurize(model, task, examples, options)
     outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
-    predictions = handler.decode(outputs, features, examples, task)
+    if task.kind is TaskKind.RETRIEVAL:
+        calibration = _retrieval_calibration(
+            model, task, language, options, batch_size, retrieval_layer, retrieval_pooling, data_dir, calibration_examples
+        )
+        predictions = handler.decode(outputs, features, examples, task, calibration=calibration)
+    else:
+        predictions = handler.decode(outputs, features, examples, task)
     references = handler.references(examples, task)
     metric = get_metric(task.metric)
     scores = metric(predictions, references, language=language)

@@ -15,6 +15,12 @@ the same for predictions and gold labels.
   mewslix           json   {"mention id": [entity ids, best first]}   {"mention id": [gold entity id]}
   lareqa            json   {"question id": [candidate ids, best ...]} {"question id": [gold ids]}
 
+Other xstilts tasks (the synthetic benchmark's, or any registered task) are laid out like the
+official task of their kind and metric (`file_format`): classification like xnli (label names),
+multiple choice like xcopa, tagging like udpos, span extraction like xquad, retrieval like
+tatoeba (tatoeba_accuracy), bucc2018 (bucc_f1) or lareqa (map_at_20, retrieval_accuracy), in a
+folder named after the task and scored with the task's own metric.
+
 Scoring is the official one (see `xstilts.evaluation.metrics`). Unlike the official script,
 anything that would give a silently wrong score raises `DataError` naming the file (and line):
 missing files, different line or sentence counts, malformed JSON, labels that are neither known
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xstilts.errors import ConfigError, DataError
+from xstilts.errors import ConfigError, DataError, UnknownNameError
 from xstilts.evaluation.aggregate import BenchmarkScore, benchmark_score
 from xstilts.evaluation.benchmarks import TASK_METRICS, canonical_task, get_benchmark, task_languages
 from xstilts.evaluation.metrics import get_metric
@@ -53,6 +59,9 @@ KNOWN_LABELS: dict[str, tuple[str, ...]] = {
     "panx": PANX_TAGS,
     "udpos": UPOS_TAGS,
 }
+# Label index -> the label an official file holds, where that is not the task's label name
+# (PAWS-X files hold 0 / 1; XNLI files hold the names).
+OFFICIAL_LABEL_VALUES: dict[str, tuple[str, ...]] = {"pawsx": PAWSX_LABELS}
 SUFFIX: dict[str, str] = {
     "xnli": "tsv", "pawsx": "tsv", "udpos": "tsv", "panx": "tsv", "bucc2018": "tsv", "tatoeba": "tsv",
     "xquad": "json", "mlqa": "json", "tydiqa": "json", "mewslix": "json", "lareqa": "json",
@@ -60,9 +69,74 @@ SUFFIX: dict[str, str] = {
 }
 
 
+# Layout of an xstilts task that is not an official one: by metric first, then by kind.
+LAYOUT_BY_METRIC: dict[str, str] = {
+    "tatoeba_accuracy": "tatoeba",
+    "bucc_f1": "bucc2018",
+    "map_at_20": "lareqa",
+    "retrieval_accuracy": "lareqa",
+}
+LAYOUT_BY_KIND: dict[str, str] = {
+    "classification": "xnli",
+    "multiple_choice": "xcopa",
+    "tagging": "udpos",
+    "span_extraction": "xquad",
+}
+OFFICIAL_CHOICES = {"xcopa": 2}
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """What one task folder holds and how it is scored."""
+
+    task: str  # folder name: the official task name, or the xstilts task name
+    layout: str  # the official task whose file format it has
+    metric: str  # metric registry name
+    languages: tuple[str, ...]
+    labels: tuple[str, ...] = ()  # the labels / tags a file may hold besides those in its gold file
+    choices: int | None = None  # multiple choice: the number of choices
+
+    @property
+    def suffix(self) -> str:
+        return SUFFIX[self.layout]
+
+    @property
+    def official(self) -> bool:
+        return self.task == self.layout
+
+
+def file_format(task: str) -> FileFormat:
+    """The format of a task's files: official XTREME names (any common spelling) first, then
+    registered xstilts tasks (e.g. the synthetic benchmark's syn-para)."""
+    try:
+        name = canonical_task(task)
+    except UnknownNameError as official_error:
+        registered = _registered_task(task)
+        if registered is None:
+            raise official_error from None
+        return _xstilts_format(registered, official_error)
+    return FileFormat(
+        name, name, TASK_METRICS[name], task_languages(name), KNOWN_LABELS.get(name, ()), OFFICIAL_CHOICES.get(name)
+    )
+
+
+def _registered_task(name: str) -> Any:
+    from xstilts.tasks import all_tasks
+
+    return next((t for t in all_tasks() if t.name == name), None)
+
+
+def _xstilts_format(task: Any, official_error: Exception) -> FileFormat:
+    from xstilts.data.loading import all_languages
+
+    layout = LAYOUT_BY_METRIC.get(task.metric) or LAYOUT_BY_KIND.get(task.kind.value)
+    if layout is None:
+        raise ConfigError(f"{task.name}: no submission layout for a {task.kind.value} task scored by {task.metric}")
+    return FileFormat(task.name, layout, task.metric, all_languages(task), tuple(task.labels), task.num_choices)
+
+
 def file_name(task: str, language: str) -> str:
-    task = canonical_task(task)
-    return f"test-{language}.{SUFFIX[task]}"
+    return f"test-{language}.{file_format(task).suffix}"
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -219,15 +293,15 @@ def _check_labels(task: str, path: Path, labels: Iterable[tuple[int, str]], allo
             raise DataError(f"{path} line {number}: unknown label {label!r} for {task} (expected one of {shown})")
 
 
-def _align_labels(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
+def _align_labels(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
     predictions, gold = read_lines(pred_path), read_lines(gold_path)
     _check_same_count(pred_path, len(predictions), gold_path, len(gold), "lines")
-    allowed = set(KNOWN_LABELS.get(task, ())) | set(gold)
-    _check_labels(task, pred_path, enumerate(predictions, start=1), allowed)
+    allowed = set(fmt.labels) | set(gold)
+    _check_labels(fmt.task, pred_path, enumerate(predictions, start=1), allowed)
     return predictions, gold
 
 
-def _align_tags(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
+def _align_tags(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
     predictions, gold = read_tag_file(pred_path), read_tag_file(gold_path)
     _check_same_count(pred_path, len(predictions.tags), gold_path, len(gold.tags), "sentences")
     for n, (p, g) in enumerate(zip(predictions.tags, gold.tags)):
@@ -236,13 +310,13 @@ def _align_tags(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tu
                 f"{pred_path} line {predictions.first_line[n]}: sentence {n + 1} has {len(p)} tags "
                 f"but {len(g)} in the gold file {gold_path} (line {gold.first_line[n]})"
             )
-    allowed = set(KNOWN_LABELS.get(task, ())) | {t for sentence in gold.tags for t in sentence}
+    allowed = set(fmt.labels) | {t for sentence in gold.tags for t in sentence}
     numbered = (
         (predictions.first_line[n] + i, tag)
         for n, sentence in enumerate(predictions.tags)
         for i, tag in enumerate(sentence)
     )
-    _check_labels(task, pred_path, numbered, allowed)
+    _check_labels(fmt.task, pred_path, numbered, allowed)
     return predictions.tags, gold.tags
 
 
@@ -262,20 +336,20 @@ def _check_ids(pred_path: Path, predicted: Mapping[str, Any], gold_path: Path, g
         raise DataError(f"{pred_path}: prediction for id {unknown[0]!r}, which the gold file {gold_path} does not have")
 
 
-def _align_qa(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[dict, dict]:
+def _align_qa(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[dict, dict]:
     predictions, gold = _string_map(pred_path), read_squad_gold(gold_path)
     _check_ids(pred_path, predictions, gold_path, gold, strict)
     return predictions, gold
 
 
-def _align_bucc(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
+def _align_bucc(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
     predictions, gold = _pairs(pred_path), _pairs(gold_path)
     if not gold:
         raise DataError(f"{gold_path}: no gold pairs")
     return predictions, gold
 
 
-def _align_tatoeba(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[dict, dict]:
+def _align_tatoeba(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[dict, dict]:
     predictions, gold = read_lines(pred_path), read_lines(gold_path)
     _check_same_count(pred_path, len(predictions), gold_path, len(gold), "lines")
     for path, lines in ((pred_path, predictions), (gold_path, gold)):
@@ -289,36 +363,46 @@ def _align_tatoeba(task: str, pred_path: Path, gold_path: Path, strict: bool) ->
     )
 
 
-def _xcopa_labels(path: Path) -> list[int]:
+def _choice_range(choices: int | None) -> str:
+    return "0 or 1" if choices == 2 else f"0..{choices - 1}" if choices else "a choice index"
+
+
+def _is_choice(label: Any, choices: int | None) -> bool:
+    if not isinstance(label, int) or isinstance(label, bool) or label < 0:
+        return False
+    return choices is None or label < choices
+
+
+def _xcopa_labels(path: Path, choices: int | None) -> list[int]:
     labels = []
     for number, row in enumerate(read_jsonl(path), start=1):
         label = row.get("label") if isinstance(row, dict) else None
-        if not isinstance(label, int) or isinstance(label, bool) or label not in (0, 1):
-            raise DataError(f"{path} line {number}: expected a JSON object with \"label\": 0 or 1")
+        if not _is_choice(label, choices):
+            raise DataError(f"{path} line {number}: expected a JSON object with \"label\": {_choice_range(choices)}")
         labels.append(label)
     return labels
 
 
-def _align_xcopa(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
-    predictions, gold = _xcopa_labels(pred_path), _xcopa_labels(gold_path)
+def _align_xcopa(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[list, list]:
+    predictions, gold = _xcopa_labels(pred_path, fmt.choices), _xcopa_labels(gold_path, fmt.choices)
     _check_same_count(pred_path, len(predictions), gold_path, len(gold), "lines")
     return predictions, gold
 
 
-def _align_ranking(task: str, pred_path: Path, gold_path: Path, strict: bool) -> tuple[dict, dict]:
+def _align_ranking(fmt: FileFormat, pred_path: Path, gold_path: Path, strict: bool) -> tuple[dict, dict]:
     predictions = _id_list_map(pred_path, "candidate")
     gold = _id_list_map(gold_path, "gold")
     for qid, ids in gold.items():
         if not ids:
             raise DataError(f"{gold_path}: entry {qid!r} has no gold id")
-    if task == "mewslix":
+    if fmt.layout == "mewslix":
         # Official Mewsli-X: one gold entity per mention, the first of the list, stripped.
         gold = {qid: [ids[0].strip()] for qid, ids in gold.items()}
     _check_ids(pred_path, predictions, gold_path, gold, strict)
     return predictions, gold
 
 
-_ALIGN: dict[str, Callable[[str, Path, Path, bool], tuple[Any, Any]]] = {
+_ALIGN: dict[str, Callable[[FileFormat, Path, Path, bool], tuple[Any, Any]]] = {
     "xnli": _align_labels,
     "pawsx": _align_labels,
     "udpos": _align_tags,
@@ -337,10 +421,10 @@ _ALIGN: dict[str, Callable[[str, Path, Path, bool], tuple[Any, Any]]] = {
 # --- scoring --------------------------------------------------------------------------------
 
 
-def check_language(task: str, language: str) -> None:
-    known = task_languages(task)
-    if language not in known:
-        raise DataError(f"{task}: unknown language {language!r}; {task} has {', '.join(known)}")
+def check_language(task: str | FileFormat, language: str) -> None:
+    fmt = task if isinstance(task, FileFormat) else file_format(task)
+    if language not in fmt.languages:
+        raise DataError(f"{fmt.task}: unknown language {language!r}; {fmt.task} has {', '.join(fmt.languages)}")
 
 
 def score_file(
@@ -356,18 +440,19 @@ def score_file(
     `language` is needed for MLQA (its normalisation depends on it); when not given it is read
     from a file name of the form test-<lang>.<ext>.
     """
-    task = canonical_task(task)
+    fmt = file_format(task)
     pred_path, gold_path = Path(predictions), Path(labels)
     language = language or language_from_file_name(pred_path) or language_from_file_name(gold_path)
+    metric = get_metric(fmt.metric)
     if language is not None:
-        check_language(task, language)
-    elif task == "mlqa":
-        raise ConfigError("mlqa: the answer language is needed; pass --language or name the file test-<lang>.json")
+        check_language(fmt, language)
+    elif "language" in metric.required:
+        raise ConfigError(f"{fmt.task}: the answer language is needed; pass --language or name the file test-<lang>.{fmt.suffix}")
     for path in (pred_path, gold_path):
         if not path.is_file():
             raise DataError(f"{path}: file not found")
-    preds, refs = _ALIGN[task](task, pred_path, gold_path, strict)
-    return get_metric(TASK_METRICS[task])(preds, refs, language=language)
+    preds, refs = _ALIGN[fmt.layout](fmt, pred_path, gold_path, strict)
+    return metric(preds, refs, language=language)
 
 
 def language_from_file_name(path: Path) -> str | None:
@@ -450,11 +535,12 @@ def write_submission(
       tatoeba       list of source-sentence indices, one per English sentence, or
                     {"<english index>": [source indices, best first]}
       mewslix, lareqa       {query id: [candidate ids, best first]}
+    Other xstilts tasks: as the official task of their layout (see `file_format`).
     """
-    task = canonical_task(task_dir_name)
-    check_language(task, language)
-    path = Path(out_dir) / task / file_name(task, language)
-    _atomic_write(path, _FORMAT_PREDICTIONS[task](task, predictions, label_names))
+    fmt = file_format(task_dir_name)
+    check_language(fmt, language)
+    path = Path(out_dir) / fmt.task / f"test-{language}.{fmt.suffix}"
+    _atomic_write(path, _FORMAT_PREDICTIONS[fmt.layout](fmt, predictions, label_names))
     return path
 
 
@@ -473,11 +559,11 @@ def write_labels(
     pairs), Tatoeba (the index of each English sentence's translation) and Mewsli-X / LAReQA
     ({query id: [gold ids]}).
     """
-    task = canonical_task(task_dir_name)
-    check_language(task, language)
-    path = Path(out_dir) / task / file_name(task, language)
-    formatter = _FORMAT_LABELS.get(task, _FORMAT_PREDICTIONS[task])
-    _atomic_write(path, formatter(task, references, label_names))
+    fmt = file_format(task_dir_name)
+    check_language(fmt, language)
+    path = Path(out_dir) / fmt.task / f"test-{language}.{fmt.suffix}"
+    formatter = _FORMAT_LABELS.get(fmt.layout, _FORMAT_PREDICTIONS[fmt.layout])
+    _atomic_write(path, formatter(fmt, references, label_names))
     return path
 
 
@@ -500,25 +586,28 @@ def _one_line_value(value: Any, what: str, index: int) -> str:
     return text.strip()
 
 
-def _label_text(task: str, value: Any, label_names: Sequence[str] | None, index: int) -> str:
+def _label_text(fmt: FileFormat, value: Any, label_names: Sequence[str] | None, index: int) -> str:
+    task = fmt.task
     if label_names is not None and isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value < len(label_names):
             raise DataError(f"{task} prediction {index}: label index {value} outside 0..{len(label_names) - 1}")
         value = label_names[value]
     text = _one_line_value(value, f"{task} prediction", index)
-    known = KNOWN_LABELS.get(task)
+    known = fmt.labels
     if known and text not in known:
         hint = " (pass label_names= to map indices to names)" if text.isdigit() else ""
         raise DataError(f"{task} prediction {index}: unknown label {text!r}, expected one of {', '.join(known)}{hint}")
     return text
 
 
-def _format_labels(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
-    return "".join(_label_text(task, p, label_names, i) + "\n" for i, p in enumerate(_sequence(predictions, task)))
+def _format_labels(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
+    return "".join(_label_text(fmt, p, label_names, i) + "\n" for i, p in enumerate(_sequence(predictions, task)))
 
 
-def _format_tags(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
-    known = KNOWN_LABELS.get(task)
+def _format_tags(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
+    known = fmt.labels
     lines: list[str] = []
     for n, sentence in enumerate(_sequence(predictions, task)):
         for tag in _sequence(sentence, f"{task} sentence {n}"):
@@ -530,16 +619,18 @@ def _format_tags(task: str, predictions: Any, label_names: Sequence[str] | None)
     return "".join(lines)
 
 
-def _format_xcopa(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
+def _format_xcopa(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
     rows = []
     for i, label in enumerate(_sequence(predictions, task)):
-        if not isinstance(label, int) or isinstance(label, bool) or label not in (0, 1):
-            raise DataError(f"xcopa prediction {i}: expected choice index 0 or 1, got {label!r}")
+        if not _is_choice(label, fmt.choices):
+            raise DataError(f"{task} prediction {i}: expected choice index {_choice_range(fmt.choices)}, got {label!r}")
         rows.append(json.dumps({"idx": i, "label": int(label)}) + "\n")
     return "".join(rows)
 
 
-def _format_answers(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
+def _format_answers(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
     if not isinstance(predictions, Mapping):
         raise DataError(f"{task}: predictions should be a mapping question id -> answer text")
     for qid, answer in predictions.items():
@@ -548,7 +639,8 @@ def _format_answers(task: str, predictions: Any, label_names: Sequence[str] | No
     return json.dumps({str(k): v for k, v in predictions.items()}, ensure_ascii=False, indent=1) + "\n"
 
 
-def _format_pairs(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
+def _format_pairs(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
     if isinstance(predictions, Mapping):
         pairs = [(src, trg) for src, trgs in predictions.items() for trg in _sequence(trgs, f"{task} {src}")]
     else:
@@ -561,7 +653,8 @@ def _format_pairs(task: str, predictions: Any, label_names: Sequence[str] | None
     return "".join(lines)
 
 
-def _format_indices(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
+def _format_indices(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
     if isinstance(predictions, Mapping):
         ordered = []
         for i in range(len(predictions)):
@@ -579,7 +672,8 @@ def _format_indices(task: str, predictions: Any, label_names: Sequence[str] | No
     return "".join(lines)
 
 
-def _format_rankings(task: str, predictions: Any, label_names: Sequence[str] | None) -> str:
+def _format_rankings(fmt: FileFormat, predictions: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
     if not isinstance(predictions, Mapping):
         raise DataError(f"{task}: predictions should be a mapping query id -> list of candidate ids")
     out = {}
@@ -591,7 +685,8 @@ def _format_rankings(task: str, predictions: Any, label_names: Sequence[str] | N
     return json.dumps(out, ensure_ascii=False) + "\n"
 
 
-def _format_squad_gold(task: str, references: Any, label_names: Sequence[str] | None) -> str:
+def _format_squad_gold(fmt: FileFormat, references: Any, label_names: Sequence[str] | None) -> str:
+    task = fmt.task
     if isinstance(references, Mapping):
         paragraphs = [
             {"context": "", "qas": [{"id": str(qid), "question": "", "answers": _answers(qid, texts)}]}
@@ -627,7 +722,7 @@ def _sequence(value: Any, what: str) -> Sequence:
     return value if isinstance(value, Sequence) else list(value)
 
 
-_FORMAT_PREDICTIONS: dict[str, Callable[[str, Any, Sequence[str] | None], str]] = {
+_FORMAT_PREDICTIONS: dict[str, Callable[[FileFormat, Any, Sequence[str] | None], str]] = {
     "xnli": _format_labels,
     "pawsx": _format_labels,
     "udpos": _format_tags,
@@ -641,7 +736,7 @@ _FORMAT_PREDICTIONS: dict[str, Callable[[str, Any, Sequence[str] | None], str]] 
     "mewslix": _format_rankings,
     "lareqa": _format_rankings,
 }
-_FORMAT_LABELS: dict[str, Callable[[str, Any, Sequence[str] | None], str]] = {
+_FORMAT_LABELS: dict[str, Callable[[FileFormat, Any, Sequence[str] | None], str]] = {
     "xquad": _format_squad_gold,
     "mlqa": _format_squad_gold,
     "tydiqa": _format_squad_gold,

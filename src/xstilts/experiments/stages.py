@@ -297,6 +297,7 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
             result = evaluate(
                 model, task, examples, features, batch_size=spec_eval.batch_size,
                 retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
+                data_dir=ctx.spec.data_dir,
             )
             summary[language] = result.scores
             for metric, value in result.scores.items():
