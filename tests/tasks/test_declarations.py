@@ -3,7 +3,7 @@ from xstilts.languages import LANGUAGES
 from xstilts.tasks import Role, TaskKind, all_tasks, get_task
 from xstilts.tasks.benchmarks import PAPER_INTERMEDIATE_TASKS, XTREME, XTREME_R, XTREME_R_TASKS, XTREME_TASKS
 
-METRICS = {"accuracy", "f1_seqeval", "f1_pos", "squad", "mlqa", "bucc_f1", "tatoeba_accuracy", "map_at_20"}
+METRICS = {"accuracy", "token_accuracy", "f1_seqeval", "f1_pos", "squad", "mlqa", "bucc_f1", "tatoeba_accuracy", "map_at_20"}
 
 
 def test_every_benchmark_and_paper_task_is_declared():

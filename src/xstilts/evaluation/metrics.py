@@ -131,6 +131,21 @@ def accuracy(predictions: Sequence[Hashable], references: Sequence[Hashable]) ->
 # --- tagging --------------------------------------------------------------------------------
 
 
+@register("token_accuracy", primary="accuracy", description="percentage of words with the right tag (CCG supertagging)")
+def token_accuracy(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    check_aligned(predictions, references, "token_accuracy")
+    _check_not_empty(references, "token_accuracy")
+    right = total = 0
+    for i, (p, r) in enumerate(zip(predictions, references)):
+        if len(p) != len(r):
+            raise DataError(f"token_accuracy: sentence {i} has {len(p)} predicted tags for {len(r)} gold tags")
+        right += sum(a == b for a, b in zip(p, r))
+        total += len(r)
+    if total == 0:
+        raise DataError("token_accuracy: the gold sentences have no words")
+    return {"accuracy": 100.0 * right / total}
+
+
 def _seqeval_scores(
     predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]], name: str
 ) -> dict[str, float]:

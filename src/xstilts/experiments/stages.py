@@ -125,7 +125,17 @@ def resolve_settings(hp: Hyperparameters, overrides: PhaseSettings | None, n_tra
 
 
 def _cap(examples: list, n: int | None) -> list:
-    return examples[:n] if n else examples
+    """The first `n` examples; for retrieval, the first `n` queries with their gold candidates
+    and the first `n` candidates (a pool to search, not only the answers)."""
+    if not n or len(examples) <= n:
+        return examples
+    if not examples or "side" not in examples[0]:
+        return examples[:n]
+    queries = [ex for ex in examples if ex["side"] == "query"][:n]
+    gold = {g for q in queries for g in q["gold"]}
+    candidates = [ex for ex in examples if ex["side"] == "candidate"]
+    kept = {ex["id"] for ex in candidates[:n]} | gold
+    return queries + [ex for ex in candidates if ex["id"] in kept]
 
 
 # -- model loading ----------------------------------------------------------------------------------

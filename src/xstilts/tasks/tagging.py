@@ -191,7 +191,7 @@ register(Task(
     kind=TaskKind.TAGGING,
     role=Role.INTERMEDIATE,
     languages=("en",),
-    metric="accuracy",
+    metric="token_accuracy",
     source=DatasetSource(
         convert=tag_converter("supertags"),
         readers=(read_ccg,),
