@@ -39,10 +39,14 @@ def test_gain_heatmap_rejects_an_empty_matrix():
 
 
 def _divergence(with_ci: bool) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "intermediate": ["a", "b", "a"], "target": ["t1", "t1", "t2"],
-        "encoder_gain": [3.0, -1.0, 0.5], "decoder_gain": [1.0, -1.5, 2.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "intermediate": ["a", "b", "a"],
+            "target": ["t1", "t1", "t2"],
+            "encoder_gain": [3.0, -1.0, 0.5],
+            "decoder_gain": [1.0, -1.5, 2.0],
+        }
+    )
     if with_ci:
         for col in ("encoder_gain", "decoder_gain"):
             frame[f"{col}_low"] = frame[col] - 1.0
@@ -74,7 +78,9 @@ def test_family_scatter_without_intervals_and_without_rows():
 def test_language_bars_one_bar_per_model_condition_language_with_chance_lines():
     rows = [
         {"model": m, "intermediate": c, "language": lang, "score": 50 + i, "low": 45 + i, "high": 55 + i}
-        for m in ("enc", "dec") for c in ("none", "a") for i, lang in enumerate(("en", "l1", "l2"))
+        for m in ("enc", "dec")
+        for c in ("none", "a")
+        for i, lang in enumerate(("en", "l1", "l2"))
     ]
     fig = plots.language_bars(pd.DataFrame(rows), chance={"en": 33.3, "l1": 33.3, "l2": 33.3})
     assert len(fig.axes) == 2

@@ -30,13 +30,26 @@ from xstilts.io import write_jsonl
 
 FAST = ReportOptions(n_permutations=499, n_boot=200, figures=False)
 WITH_FIGURES = ReportOptions(n_permutations=499, n_boot=200)
-META = pd.DataFrame({"language": ["en", "l1", "l2", "l3"], "distance": [0.0, 1.0, 2.0, 3.0], "relation": ["same genus"] + ["other family"] * 3})
+META = pd.DataFrame(
+    {
+        "language": ["en", "l1", "l2", "l3"],
+        "distance": [0.0, 1.0, 2.0, 3.0],
+        "relation": ["same genus"] + ["other family"] * 3,
+    }
+)
 
 
 def _simulated(interaction: dict, gains: dict | None = None, rng: int = 1):
     return simulate_grid(
-        intermediates=("none", "a", "b", "c"), targets=("t1", "t2"), seeds=3, gains=gains or {},
-        interaction=interaction, distance={"en": 0, "l1": 1, "l2": 2, "l3": 3}, seed_sd=0.5, noise_sd=0.5, rng=rng,
+        intermediates=("none", "a", "b", "c"),
+        targets=("t1", "t2"),
+        seeds=3,
+        gains=gains or {},
+        interaction=interaction,
+        distance={"en": 0, "l1": 1, "l2": 2, "l3": 3},
+        seed_sd=0.5,
+        noise_sd=0.5,
+        rng=rng,
     )
 
 
@@ -87,10 +100,18 @@ def test_one_family_only_says_the_question_cannot_be_answered():
 
 def test_distance_relation_finds_a_planted_slope():
     sim = simulate_grid(
-        intermediates=("none", "a"), languages=("en", "l1", "l2", "l3", "l4", "l5"), seeds=4,
-        distance={"en": 0, "l1": 1, "l2": 2, "l3": 3, "l4": 4, "l5": 5}, distance_slope={"a": -3.0}, noise_sd=0.3, seed_sd=0.3, rng=5,
+        intermediates=("none", "a"),
+        languages=("en", "l1", "l2", "l3", "l4", "l5"),
+        seeds=4,
+        distance={"en": 0, "l1": 1, "l2": 2, "l3": 3, "l4": 4, "l5": 5},
+        distance_slope={"a": -3.0},
+        noise_sd=0.3,
+        seed_sd=0.3,
+        rng=5,
     )
-    meta = pd.DataFrame({"language": [f"l{i}" for i in range(1, 6)] + ["en"], "distance": [1, 2, 3, 4, 5, 0], "relation": "x"})
+    meta = pd.DataFrame(
+        {"language": [f"l{i}" for i in range(1, 6)] + ["en"], "distance": [1, 2, 3, 4, 5, 0], "relation": "x"}
+    )
     report = build_report(frame_data(sim.scores, metadata=meta), FAST)
     slopes = [f for f in report.findings if f.topic == "language" and f.significant]
     assert slopes and all("-3." in f.text or "-2." in f.text for f in slopes)
@@ -99,7 +120,10 @@ def test_distance_relation_finds_a_planted_slope():
 # -- a results store ---------------------------------------------------------------------------------
 SPEC = {
     "name": "report-test",
-    "models": [{"name": "tiny-encoder", "path": "synthetic:encoder"}, {"name": "tiny-decoder", "path": "synthetic:decoder"}],
+    "models": [
+        {"name": "tiny-encoder", "path": "synthetic:encoder"},
+        {"name": "tiny-decoder", "path": "synthetic:decoder"},
+    ],
     "targets": ["syn-para", "syn-pos"],
     "intermediate": ["none", "syn-nli", {"name": "mix-nli", "tasks": ["syn-nli"], "lm_mix": {"ratio": 0.2}}],
     "seeds": [0, 1],
@@ -136,8 +160,18 @@ def _fill_store(root, spec=SPEC, skip=lambda stage: False, n=60, effect=None, rn
                         per_example = np.where(correct, 100.0, 0.0).tolist()
                         score, metric = float(np.mean(per_example)), "accuracy"
                     rows[lang] = [{"index": i, "score": s} for i, s in enumerate(per_example)]
-                    scores.append({"task": stage.task, "language": lang, "split": "validation", "metric": metric, "value": score,
-                                   "primary": True, "n_examples": n, "chance": 50.0 if metric == "accuracy" else None})
+                    scores.append(
+                        {
+                            "task": stage.task,
+                            "language": lang,
+                            "split": "validation",
+                            "metric": metric,
+                            "value": score,
+                            "primary": True,
+                            "n_examples": n,
+                            "chance": 50.0 if metric == "accuracy" else None,
+                        }
+                    )
                 for lang, r in rows.items():
                     write_jsonl(root / "stages" / stage.id / "predictions" / f"{lang}.jsonl", r)
             store.finish(stage.id, "w", {"family": family[stage.model.path]}, {}, scores)
@@ -150,7 +184,13 @@ def test_store_report_end_to_end(tmp_path):
     held_back = {"n": 0}
 
     def skip(stage):  # leave one evaluate stage unfinished: a partial grid
-        if stage.kind == "evaluate" and stage.model.name == "tiny-decoder" and stage.condition.name == "mix-nli" and stage.seed == 1 and stage.task == "syn-pos":
+        if (
+            stage.kind == "evaluate"
+            and stage.model.name == "tiny-decoder"
+            and stage.condition.name == "mix-nli"
+            and stage.seed == 1
+            and stage.task == "syn-pos"
+        ):
             held_back["n"] += 1
             return True
         return False
@@ -166,7 +206,12 @@ def test_store_report_end_to_end(tmp_path):
     assert any(f["topic"] == "grid" and "Partial grid" in f["text"] for f in summary["findings"])
     # figures: PNG and SVG files, and the HTML embeds them (self-contained)
     names = {p.name for p in paths.figures}
-    assert {"gains-tiny-encoder.png", "gains-tiny-encoder.svg", "encoder-vs-decoder.png", "encoder-vs-decoder.svg"} <= names
+    assert {
+        "gains-tiny-encoder.png",
+        "gains-tiny-encoder.svg",
+        "encoder-vs-decoder.png",
+        "encoder-vs-decoder.svg",
+    } <= names
     assert all(p.exists() for p in paths.figures)
     assert "data:image/png;base64," in page
     assert not re.search(r"<img[^>]+src='(?!data:)", page)
@@ -189,7 +234,7 @@ def test_tables_keep_spec_order_with_the_baseline_first(tmp_path):
     md = write_report(store, tmp_path / "report", options=FAST).markdown.read_text()
     header = next(line for line in md.splitlines() if line.startswith("| intermediate | syn-pos"))
     assert header.index("syn-pos") < header.index("syn-para")
-    table = md[md.index("**tiny-encoder (encoder)**"):]
+    table = md[md.index("**tiny-encoder (encoder)**") :]
     assert table.index("| none |") < table.index("| syn-nli |")
 
 
@@ -213,7 +258,7 @@ def test_report_without_scores_is_a_one_line_error(tmp_path):
 def test_cli_report_writes_the_pages_with_per_language_tables(tmp_path, capsys):
     from xstilts.cli import main
 
-    store = _fill_store(tmp_path / "run", spec=dict(SPEC, seeds=[0]))
+    store = _fill_store(tmp_path / "run", spec=dict(SPEC, seeds=[0], models=SPEC["models"][:1]))
     rc = main(["report", str(store.parent), "--per-language", "--bars-target", "syn-pos", "--permutations", "199"])
     assert rc == 0
     out = capsys.readouterr().out
@@ -231,8 +276,10 @@ def test_layer_sweep_rows_are_plotted(tmp_path):
         with db.transaction() as c:
             for layer in range(5):
                 for lang in LANGS:
-                    c.execute("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              (stage_id, "syn-para", lang, "validation", f"accuracy@layer{layer}", 40.0 + layer, 0, 60, None))
+                    c.execute(
+                        "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (stage_id, "syn-para", lang, "validation", f"accuracy@layer{layer}", 40.0 + layer, 0, 60, None),
+                    )
     finally:
         db.close()
     data = load_store_data(store)
@@ -265,11 +312,32 @@ def _real_benchmark_frame(model_path: str = "FacebookAI/xlm-roberta-large") -> t
         for target, metric, langs in (("xnli", "accuracy", ("en", "de", "ar")), ("xquad", "f1", ("en", "de"))):
             for lang in langs:
                 score = 70.0 + shift + (5.0 if lang == "en" else 0.0)
-                rows.append({"model": "xlmr", "family": "encoder", "intermediate": inter, "target": target, "language": lang,
-                             "seed": 0, "score": score, "metric": metric, "model_path": model_path, "split": "validation"})
+                rows.append(
+                    {
+                        "model": "xlmr",
+                        "family": "encoder",
+                        "intermediate": inter,
+                        "target": target,
+                        "language": lang,
+                        "seed": 0,
+                        "score": score,
+                        "metric": metric,
+                        "model_path": model_path,
+                        "split": "validation",
+                    }
+                )
                 if target == "xquad":
-                    extra.append({"model": "xlmr", "intermediate": inter, "target": target, "language": lang, "seed": 0,
-                                  "metric": "exact_match", "score": score - 10.0})
+                    extra.append(
+                        {
+                            "model": "xlmr",
+                            "intermediate": inter,
+                            "target": target,
+                            "language": lang,
+                            "seed": 0,
+                            "metric": "exact_match",
+                            "score": score - 10.0,
+                        }
+                    )
     return pd.DataFrame(rows), pd.DataFrame(extra)
 
 
@@ -319,11 +387,68 @@ def test_html_report_renders_in_headless_chromium(tmp_path, written_report):
     paths = written_report
     shot = tmp_path / "shot.png"
     subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-         "--window-size=1200,2000", paths.html.resolve().as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            paths.html.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (2000, 1200)
     assert (pixels < 100).mean() > 0.01  # text and figures were drawn, not a blank page
+
+
+def test_xtreme_gain_of_the_best_intermediate_per_target_beside_the_paper():
+    rows, extra = [], []
+    qa = {"xquad", "mlqa", "tydiqa"}
+    for target in ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"):
+        metric = "accuracy" if target in ("xnli", "pawsx", "tatoeba") else "f1"
+        for inter, shift in (
+            ("none", 0.0),
+            ("mnli", 4.0 if target == "xnli" else -1.0),
+            ("squad", 2.0 if target in qa else 0.0),
+        ):
+            for lang in ("de",) if target in ("bucc2018", "tatoeba") else ("en", "de"):
+                rows.append(
+                    {
+                        "model": "xlmr",
+                        "family": "encoder",
+                        "intermediate": inter,
+                        "target": target,
+                        "language": lang,
+                        "seed": 0,
+                        "score": 60.0 + shift,
+                        "metric": metric,
+                        "model_path": "xlm-roberta-large",
+                        "split": "validation",
+                    }
+                )
+                if target in qa:
+                    extra.append(
+                        {
+                            "model": "xlmr",
+                            "intermediate": inter,
+                            "target": target,
+                            "language": lang,
+                            "seed": 0,
+                            "metric": "exact_match",
+                            "score": 50.0 + shift,
+                        }
+                    )
+    report = build_report(frame_data(pd.DataFrame(rows), metrics=pd.DataFrame(extra)), FAST)
+    section = next(s for s in report.sections if s.title.startswith("Published numbers"))
+    line = next(b for b in section.blocks if isinstance(b, str) and "XTREME score" in b)
+    # baseline: mean of six tasks at 60 and three QA tasks at (50 + 60) / 2 = 55; best per target adds 4 (xnli) and 2 to each QA task
+    assert "XTREME score 58.3 without" in line and "a gain of +1.1 points (paper: +5.4)" in line

@@ -16,7 +16,9 @@ def test_every_number_is_quoted_by_its_source():
     for row in ref.frame.itertuples():
         source = ref.sources[row.source]
         assert source["citation"] and source["url"].startswith("http")
-        assert f"{row.value:.1f}" in source["quote"], f"{row.task}/{row.system}: {row.value} is not in the quoted source"
+        assert f"{row.value:.1f}" in source["quote"], (
+            f"{row.task}/{row.system}: {row.value} is not in the quoted source"
+        )
     assert set(ref.frame["system"]) <= set(ref.systems)
 
 
@@ -43,7 +45,10 @@ def test_unknown_reference_and_malformed_files_are_user_errors(tmp_path, monkeyp
         load_reference("phang2021")
     import xstilts.analysis.reference as module
 
-    bad = {"sources": {"s": {"citation": "c", "url": "http://x", "quote": "1.0"}}, "entries": [{"task": "t", "metric": "m", "system": "x", "value": 1.0, "source": "other"}]}
+    bad = {
+        "sources": {"s": {"citation": "c", "url": "http://x", "quote": "1.0"}},
+        "entries": [{"task": "t", "metric": "m", "system": "x", "value": 1.0, "source": "other"}],
+    }
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     monkeypatch.setattr(module.resources, "files", lambda _name: tmp_path)
     with pytest.raises(DataError, match="not among sources"):

@@ -105,8 +105,16 @@ def gain_heatmap(
                 continue
             star = significant is not None and bool(significant.iloc[i, j])
             colour = "white" if abs(v) > 0.6 * bound else "black"
-            ax.text(j, i, f"{v:+.1f}" + ("*" if star else ""), ha="center", va="center", fontsize=9,
-                    color=colour, fontweight="bold" if star else "normal")
+            ax.text(
+                j,
+                i,
+                f"{v:+.1f}" + ("*" if star else ""),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color=colour,
+                fontweight="bold" if star else "normal",
+            )
     if title:
         ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label=label, shrink=0.9)
@@ -132,8 +140,19 @@ def family_scatter(divergence: pd.DataFrame, *, title: str = "") -> Figure:
         marker = MARKERS[intermediates.index(r.intermediate) % len(MARKERS)]
         xerr = _error_bar(r, "encoder_gain")
         yerr = _error_bar(r, "decoder_gain")
-        ax.errorbar(r.encoder_gain, r.decoder_gain, xerr=xerr, yerr=yerr, fmt=marker, color=colour,
-                    ecolor=colour, elinewidth=0.8, capsize=2, markersize=7, alpha=0.9)
+        ax.errorbar(
+            r.encoder_gain,
+            r.decoder_gain,
+            xerr=xerr,
+            yerr=yerr,
+            fmt=marker,
+            color=colour,
+            ecolor=colour,
+            elinewidth=0.8,
+            capsize=2,
+            markersize=7,
+            alpha=0.9,
+        )
     lows = [data["encoder_gain"].min(), data["decoder_gain"].min()]
     highs = [data["encoder_gain"].max(), data["decoder_gain"].max()]
     for col in ("encoder_gain_low", "decoder_gain_low"):
@@ -153,8 +172,14 @@ def family_scatter(divergence: pd.DataFrame, *, title: str = "") -> Figure:
     ax.set_aspect("equal")
     ax.set_xlabel("encoder gain (points)")
     ax.set_ylabel("decoder gain (points)")
-    handles = [plt.Line2D([], [], color=COLORS[i % len(COLORS)], marker="o", linestyle="", label=t) for i, t in enumerate(targets)]
-    handles += [plt.Line2D([], [], color="#444444", marker=MARKERS[i % len(MARKERS)], linestyle="", label=m) for i, m in enumerate(intermediates)]
+    handles = [
+        plt.Line2D([], [], color=COLORS[i % len(COLORS)], marker="o", linestyle="", label=t)
+        for i, t in enumerate(targets)
+    ]
+    handles += [
+        plt.Line2D([], [], color="#444444", marker=MARKERS[i % len(MARKERS)], linestyle="", label=m)
+        for i, m in enumerate(intermediates)
+    ]
     handles.append(plt.Line2D([], [], color="#888888", linestyle="--", label="equal gains"))
     ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     ax.set_title(title or "Gain from each intermediate task: encoder vs decoder", fontsize=10)
@@ -189,7 +214,12 @@ def language_bars(
     models = list(dict.fromkeys(scores["model"]))
     languages = list(languages or dict.fromkeys(scores["language"]))
     conditions = list(conditions or dict.fromkeys(scores["intermediate"]))
-    fig, axes = plt.subplots(len(models), 1, figsize=(max(6.0, 1.1 * len(languages) * max(1, len(conditions)) / 2 + 2.5), 2.9 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(models),
+        1,
+        figsize=(max(6.0, 1.1 * len(languages) * max(1, len(conditions)) / 2 + 2.5), 2.9 * len(models)),
+        squeeze=False,
+    )
     width = 0.8 / max(len(conditions), 1)
     chance_map = dict(chance) if chance is not None else {}
     for ax, model in zip(axes[:, 0], models, strict=True):
@@ -205,8 +235,16 @@ def language_bars(
                 if np.isfinite(low).any():
                     err = np.vstack([np.clip(heights - low, 0, None), np.clip(high - heights, 0, None)])
                     err = np.where(np.isfinite(err), err, 0.0)
-            ax.bar(x, np.nan_to_num(heights), width=width, color=COLORS[k % len(COLORS)], label=condition,
-                   yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
+            ax.bar(
+                x,
+                np.nan_to_num(heights),
+                width=width,
+                color=COLORS[k % len(COLORS)],
+                label=condition,
+                yerr=err,
+                capsize=2,
+                error_kw={"elinewidth": 0.8},
+            )
         for i, lang in enumerate(languages):
             c = chance_map.get(lang)
             if c is not None and np.isfinite(c):
@@ -219,7 +257,16 @@ def language_bars(
     if chance_map:
         handles.append(plt.Line2D([], [], color="#333333", linestyle=":", label="chance"))
         labels.append("chance")
-    axes[0, 0].legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="intermediate", title_fontsize=8)
+    axes[0, 0].legend(
+        handles,
+        labels,
+        fontsize=8,
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        frameon=False,
+        title="intermediate",
+        title_fontsize=8,
+    )
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -250,8 +297,15 @@ def layer_sweep(sweep: pd.DataFrame, *, title: str = "", ylabel: str = "retrieva
             ax.plot(lang_part["layer"], lang_part["score"], color=colour, alpha=0.3, linewidth=0.8)
         mean = part.groupby("layer")["score"].mean().sort_index()
         best = mean.idxmax()
-        ax.plot(mean.index, mean.to_numpy(), color=colour, linewidth=2.2, marker="o", markersize=3,
-                label=f"{model} (mean; best layer {int(best)}: {mean[best]:.1f})")
+        ax.plot(
+            mean.index,
+            mean.to_numpy(),
+            color=colour,
+            linewidth=2.2,
+            marker="o",
+            markersize=3,
+            label=f"{model} (mean; best layer {int(best)}: {mean[best]:.1f})",
+        )
     ax.set_xlabel("layer (index into hidden states; 0 = embeddings)")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, frameon=False)

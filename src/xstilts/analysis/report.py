@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["model", "family", "intermediate", "target", "language", "seed", "score"]
 LAYER_METRIC = re.compile(r"^(?P<metric>.+)@layer(?P<layer>\d+)$")
-DEFAULT_SPLIT_NOTE = "XTREME's public test sets have no labels, so xstilts evaluates on dev/validation unless the spec names a split"
+DEFAULT_SPLIT_NOTE = (
+    "XTREME's public test sets have no labels, so xstilts evaluates on dev/validation unless the spec names a split"
+)
 
 
 # ==================================================================================================
@@ -71,7 +73,9 @@ class ReportOptions:
 # Conditions: plain English intermediate training and its baseline variants
 # ==================================================================================================
 ConditionKind = str  # "baseline" | "english" | "lm_mix" | "translated"
-_VARIANT_NAME = re.compile(r"^(?P<kind>(?:m|c)?lm[-_]?mix|translated|translate[-_]?train|mt)[:/](?P<base>.+)$", re.IGNORECASE)
+_VARIANT_NAME = re.compile(
+    r"^(?P<kind>(?:m|c)?lm[-_]?mix|translated|translate[-_]?train|mt)[:/](?P<base>.+)$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -96,27 +100,43 @@ def classify_conditions(names: Sequence[str], specs: dict[str, dict] | None = No
             tasks = tuple(spec.get("tasks") or ())
             if spec.get("lm_mix"):
                 mix = spec["lm_mix"]
-                out[name] = Condition(name, "lm_mix", tasks, detail=f"LM steps {mix.get('ratio', '?')} of training, corpus {mix.get('corpus', '?')}")
+                out[name] = Condition(
+                    name,
+                    "lm_mix",
+                    tasks,
+                    detail=f"LM steps {mix.get('ratio', '?')} of training, corpus {mix.get('corpus', '?')}",
+                )
             elif spec.get("translated"):
-                out[name] = Condition(name, "translated", tasks, detail="translated into " + ", ".join(spec["translated"]))
+                out[name] = Condition(
+                    name, "translated", tasks, detail="translated into " + ", ".join(spec["translated"])
+                )
             else:
                 out[name] = Condition(name, "english", tasks)
             continue
         match = _VARIANT_NAME.match(name)
         if match:
             kind = "lm_mix" if "mix" in match["kind"].lower() else "translated"
-            out[name] = Condition(name, kind, (match["base"],), base=match["base"], detail="(from the condition's name)")
+            out[name] = Condition(
+                name, kind, (match["base"],), base=match["base"], detail="(from the condition's name)"
+            )
         else:
             out[name] = Condition(name, "english", (name,))
     plain = {frozenset(c.tasks): c.name for c in out.values() if c.kind == "english"}
     for name, c in out.items():
         if c.kind in ("lm_mix", "translated"):
-            base = plain.get(frozenset(c.tasks)) or (c.base if c.base in out and out[c.base].kind == "english" else None)
+            base = plain.get(frozenset(c.tasks)) or (
+                c.base if c.base in out and out[c.base].kind == "english" else None
+            )
             out[name] = Condition(c.name, c.kind, c.tasks, base, c.detail)
     return out
 
 
-KIND_LABEL = {"baseline": "no intermediate task", "english": "English intermediate task", "lm_mix": "with LM mixing", "translated": "translated data"}
+KIND_LABEL = {
+    "baseline": "no intermediate task",
+    "english": "English intermediate task",
+    "lm_mix": "with LM mixing",
+    "translated": "translated data",
+}
 
 
 # ==================================================================================================
@@ -181,7 +201,11 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
     finally:
         store.close()
     if raw.empty:
-        raise DataError(f"{store_path}: no scores yet" + (f" for spec {spec!r}" if spec else "") + " (no evaluate stage has finished)")
+        raise DataError(
+            f"{store_path}: no scores yet"
+            + (f" for spec {spec!r}" if spec else "")
+            + " (no evaluate stage has finished)"
+        )
     notes: list[str] = []
     raw = raw.rename(columns={"condition": "intermediate", "value": "score"})
     missing_family = raw["family"].isna()
@@ -195,7 +219,9 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
     is_sweep = layer["layer"].notna()
     sweep = None
     if is_sweep.any():
-        sweep = raw[is_sweep].assign(layer=layer.loc[is_sweep, "layer"].astype(int), metric=layer.loc[is_sweep, "metric"])
+        sweep = raw[is_sweep].assign(
+            layer=layer.loc[is_sweep, "layer"].astype(int), metric=layer.loc[is_sweep, "metric"]
+        )
         sweep = sweep[["model", "family", "intermediate", "target", "language", "seed", "layer", "metric", "score"]]
     raw = raw[~is_sweep]
     primary = raw[raw["is_primary"] == 1]
@@ -243,13 +269,21 @@ def frame_data(
     metrics, e.g. exact match for the XTREME QA headline."""
     df = validate_scores(scores)
     order = scores.drop_duplicates("model")
-    for column, default in (("metric", "score"), ("chance", np.nan), ("split", "unspecified"), ("model_path", None), ("n_examples", np.nan)):
+    for column, default in (
+        ("metric", "score"),
+        ("chance", np.nan),
+        ("split", "unspecified"),
+        ("model_path", None),
+        ("n_examples", np.nan),
+    ):
         if column not in df:
             df[column] = default
     metric_columns = ["model", "intermediate", "target", "language", "seed", "metric", "score"]
     all_metrics = df[metric_columns]
     if metrics is not None:
-        all_metrics = pd.concat([all_metrics, metrics[metric_columns]]).drop_duplicates(metric_columns[:-1], keep="last")
+        all_metrics = pd.concat([all_metrics, metrics[metric_columns]]).drop_duplicates(
+            metric_columns[:-1], keep="last"
+        )
     names = _ordered(scores["intermediate"], first=[BASELINE])
     return ReportData(
         scores=df,
@@ -300,13 +334,28 @@ def language_metadata(codes: Iterable[str]) -> pd.DataFrame:
         lang = LANGUAGES.get(str(code))
         if lang is None:
             continue
-        relation = "same genus" if lang.genus == english.genus else "same family" if lang.family == english.family else "other family"
-        rows.append({
-            "language": lang.code, "name": lang.name, "family": lang.family, "genus": lang.genus, "script": lang.script,
-            "same_script": "Latin script" if lang.script == english.script else "other script",
-            "relation": relation, "distance": 0.0 if lang.code == "en" else lang.distance if lang.distance is not None else np.nan,
-        })
-    return pd.DataFrame(rows, columns=["language", "name", "family", "genus", "script", "same_script", "relation", "distance"])
+        relation = (
+            "same genus"
+            if lang.genus == english.genus
+            else "same family"
+            if lang.family == english.family
+            else "other family"
+        )
+        rows.append(
+            {
+                "language": lang.code,
+                "name": lang.name,
+                "family": lang.family,
+                "genus": lang.genus,
+                "script": lang.script,
+                "same_script": "Latin script" if lang.script == english.script else "other script",
+                "relation": relation,
+                "distance": 0.0 if lang.code == "en" else lang.distance if lang.distance is not None else np.nan,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["language", "name", "family", "genus", "script", "same_script", "relation", "distance"]
+    )
 
 
 # ==================================================================================================
@@ -375,12 +424,16 @@ def analysable(data: ReportData, options: ReportOptions) -> tuple[pd.DataFrame, 
             except DataError as err:
                 notes.append(f"per-example scores of {target!r} not used: {err}")
                 examples = {k: v for k, v in examples.items() if k[2] != target}
-    has_baseline = set(map(tuple, df.loc[df["intermediate"] == BASELINE, ["model", "target"]].drop_duplicates().to_numpy()))
+    has_baseline = set(
+        map(tuple, df.loc[df["intermediate"] == BASELINE, ["model", "target"]].drop_duplicates().to_numpy())
+    )
     pairs = df[["model", "target"]].apply(tuple, axis=1)
     without = sorted(set(pairs) - has_baseline)
     if without:
         notes.append(
-            "no baseline ('none') runs yet for " + ", ".join(f"{m} on {t}" for m, t in without) + ": their gains are not computed"
+            "no baseline ('none') runs yet for "
+            + ", ".join(f"{m} on {t}" for m, t in without)
+            + ": their gains are not computed"
         )
     with_baseline = df[pairs.isin(has_baseline)].reset_index(drop=True)
     return df.reset_index(drop=True), with_baseline, examples, notes
@@ -395,10 +448,18 @@ def score_intervals(df: pd.DataFrame, examples: dict, options: ReportOptions) ->
         view = g.cell_view(grid, g.mean_weights(len(grid.languages)))
         for (model, intermediate), c in view.index.items():
             res = g.contrast(view, {c: 1.0}, level=options.level, ci_method=options.ci_method, variance="pooled")
-            rows.append({
-                "model": model, "intermediate": intermediate, "target": target, "score": res.estimate,
-                "low": res.interval.low, "high": res.interval.high, "n_seeds": int(view.k[c]), "note": res.interval.note,
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "intermediate": intermediate,
+                    "target": target,
+                    "score": res.estimate,
+                    "low": res.interval.low,
+                    "high": res.interval.high,
+                    "n_seeds": int(view.k[c]),
+                    "note": res.interval.note,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -441,40 +502,113 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
     a.variants = _attempt(a, "variants", lambda: variant_table(df, ex, data.conditions, a.gains, common))
     if a.both_families:
         a.divergence = _attempt(a, "divergence", lambda: divergence_table(df, ex, **common))
-        a.interactions = _attempt(a, "interaction", lambda: interaction_tests(df, n_permutations=options.n_permutations, seed=options.seed))
-        ranks = _attempt(a, "ranks", lambda: family_rank_agreement(df, n_permutations=min(options.n_permutations, 9999), seed=options.seed))
+        a.interactions = _attempt(
+            a, "interaction", lambda: interaction_tests(df, n_permutations=options.n_permutations, seed=options.seed)
+        )
+        ranks = _attempt(
+            a,
+            "ranks",
+            lambda: family_rank_agreement(df, n_permutations=min(options.n_permutations, 9999), seed=options.seed),
+        )
         if ranks is not None and not ranks.frame.empty:
             ranks = _replace_frame(ranks, _holm_column(ranks.frame, "spearman_p"))
         a.ranks = ranks
         if max(seeds.values()) > 1:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # singular fits are reported in the result's note
-                a.mixed_results = [r for t in dict.fromkeys(df["target"]) if (r := _attempt(a, f"mixed model {t}", lambda t=t: mixed_model_interaction(df, t, level=options.level))) is not None]
+                a.mixed_results = [
+                    r
+                    for t in dict.fromkeys(df["target"])
+                    if (
+                        r := _attempt(
+                            a, f"mixed model {t}", lambda t=t: mixed_model_interaction(df, t, level=options.level)
+                        )
+                    )
+                    is not None
+                ]
             if a.mixed_results:
-                a.mixed = _holm_column(pd.DataFrame([
-                    {"target": r.target, "wald": r.wald_statistic, "df": r.df, "p_value": r.p_value, "converged": r.converged, "note": r.note}
-                    for r in a.mixed_results
-                ]), "p_value")
+                a.mixed = _holm_column(
+                    pd.DataFrame(
+                        [
+                            {
+                                "target": r.target,
+                                "wald": r.wald_statistic,
+                                "df": r.df,
+                                "p_value": r.p_value,
+                                "converged": r.converged,
+                                "note": r.note,
+                            }
+                            for r in a.mixed_results
+                        ]
+                    ),
+                    "p_value",
+                )
         per_family = df.drop_duplicates("model").groupby("family")["model"].nunique()
         if per_family.max() > 1:
-            tests = [r for t in dict.fromkeys(df["target"]) if (r := _attempt(a, f"family labels {t}", lambda t=t: family_label_test(df, t))) is not None]
-            a.family_label = pd.DataFrame([
-                {"target": r.target, "statistic": r.statistic, "p_value": r.p_value, "labelings": r.n_labelings, "min_p": r.min_attainable_p, "note": r.note}
-                for r in tests
-            ])
+            tests = [
+                r
+                for t in dict.fromkeys(df["target"])
+                if (r := _attempt(a, f"family labels {t}", lambda t=t: family_label_test(df, t))) is not None
+            ]
+            a.family_label = pd.DataFrame(
+                [
+                    {
+                        "target": r.target,
+                        "statistic": r.statistic,
+                        "p_value": r.p_value,
+                        "labelings": r.n_labelings,
+                        "min_p": r.min_attainable_p,
+                        "note": r.note,
+                    }
+                    for r in tests
+                ]
+            )
     meta = data.language_metadata
     if a.language_gains is not None and meta is not None and not meta.empty:
         zero_shot = sorted(set(df["language"]) - {"en"})
         known = meta.set_index("language").reindex(zero_shot)
         if zero_shot and known["distance"].notna().all():
-            a.relation = _attempt(a, "distance", lambda: language_relation(a.language_gains.frame, meta, value="gain", column="distance", level=options.level, n_permutations=min(options.n_permutations, 9999), seed=options.seed))
+            a.relation = _attempt(
+                a,
+                "distance",
+                lambda: language_relation(
+                    a.language_gains.frame,
+                    meta,
+                    value="gain",
+                    column="distance",
+                    level=options.level,
+                    n_permutations=min(options.n_permutations, 9999),
+                    seed=options.seed,
+                ),
+            )
             if a.both_families:
-                div_lang = _attempt(a, "divergence by language", lambda: divergence_table(df, ex, by="language", **common))
+                div_lang = _attempt(
+                    a, "divergence by language", lambda: divergence_table(df, ex, by="language", **common)
+                )
                 if div_lang is not None:
-                    a.divergence_relation = _attempt(a, "divergence distance", lambda: language_relation(div_lang.frame.dropna(subset=["difference"]), meta, value="difference", column="distance", by=("intermediate", "target"), level=options.level, n_permutations=min(options.n_permutations, 9999), seed=options.seed))
+                    a.divergence_relation = _attempt(
+                        a,
+                        "divergence distance",
+                        lambda: language_relation(
+                            div_lang.frame.dropna(subset=["difference"]),
+                            meta,
+                            value="difference",
+                            column="distance",
+                            by=("intermediate", "target"),
+                            level=options.level,
+                            n_permutations=min(options.n_permutations, 9999),
+                            seed=options.seed,
+                        ),
+                    )
         elif zero_shot and known["relation"].notna().all():
             for column in ("relation", "same_script"):
-                table = _attempt(a, f"language groups {column}", lambda column=column: language_group_table(a.language_gains.frame, meta, value="gain", column=column, level=options.level))
+                table = _attempt(
+                    a,
+                    f"language groups {column}",
+                    lambda column=column: language_group_table(
+                        a.language_gains.frame, meta, value="gain", column=column, level=options.level
+                    ),
+                )
                 if table is not None:
                     a.groups.append(table)
         else:
@@ -501,13 +635,19 @@ def _holm_column(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame
 
 
-def variant_table(df: pd.DataFrame, examples: dict | None, conditions: dict[str, Condition], gains: object | None, common: dict) -> pd.DataFrame | None:
+def variant_table(
+    df: pd.DataFrame, examples: dict | None, conditions: dict[str, Condition], gains: object | None, common: dict
+) -> pd.DataFrame | None:
     """Each LM-mixing / translated-data variant against the plain English condition with the same
     tasks: both gains over no intermediate training and the variant-minus-plain difference."""
     from xstilts.analysis import gain_table
     from xstilts.analysis.divergence import add_corrections
 
-    variants = [c for c in conditions.values() if c.kind in ("lm_mix", "translated") and c.base and c.name in set(df["intermediate"])]
+    variants = [
+        c
+        for c in conditions.values()
+        if c.kind in ("lm_mix", "translated") and c.base and c.name in set(df["intermediate"])
+    ]
     if not variants:
         return None
     gain_of = {}
@@ -524,13 +664,28 @@ def variant_table(df: pd.DataFrame, examples: dict | None, conditions: dict[str,
         table = gain_table(sub, examples, baseline=v.base, **common)
         for r in table.frame.itertuples():
             plain, variant = gain_of.get((r.model, v.base, r.target)), gain_of.get((r.model, v.name, r.target))
-            rows.append({
-                "model": r.model, "target": r.target, "plain": v.base, "variant": v.name, "kind": KIND_LABEL[v.kind], "detail": v.detail,
-                "plain_gain": getattr(plain, "gain", np.nan), "plain_low": getattr(plain, "gain_low", np.nan), "plain_high": getattr(plain, "gain_high", np.nan),
-                "variant_gain": getattr(variant, "gain", np.nan), "variant_low": getattr(variant, "gain_low", np.nan), "variant_high": getattr(variant, "gain_high", np.nan),
-                "difference": r.gain, "difference_low": r.gain_low, "difference_high": r.gain_high, "p_value": r.gain_p,
-                "n_seeds": min(r.n_seeds, r.n_baseline_seeds), "note": r.note,
-            })
+            rows.append(
+                {
+                    "model": r.model,
+                    "target": r.target,
+                    "plain": v.base,
+                    "variant": v.name,
+                    "kind": KIND_LABEL[v.kind],
+                    "detail": v.detail,
+                    "plain_gain": getattr(plain, "gain", np.nan),
+                    "plain_low": getattr(plain, "gain_low", np.nan),
+                    "plain_high": getattr(plain, "gain_high", np.nan),
+                    "variant_gain": getattr(variant, "gain", np.nan),
+                    "variant_low": getattr(variant, "gain_low", np.nan),
+                    "variant_high": getattr(variant, "gain_high", np.nan),
+                    "difference": r.gain,
+                    "difference_low": r.gain_low,
+                    "difference_high": r.gain_high,
+                    "p_value": r.gain_p,
+                    "n_seeds": min(r.n_seeds, r.n_baseline_seeds),
+                    "note": r.note,
+                }
+            )
     if not rows:
         return None
     return add_corrections(pd.DataFrame(rows), "p_value")
@@ -555,12 +710,18 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
 
     means = (
         data.metrics.assign(metric=data.metrics["metric"].replace({"map_at_20": "map@20"}))
-        .groupby(["model", "intermediate", "target", "language", "metric"])["score"].mean()
+        .groupby(["model", "intermediate", "target", "language", "metric"])["score"]
+        .mean()
     )
     out: dict[str, pd.DataFrame] = {}
     members = {t: _task_benchmarks(t) for t in data.targets}
     cells = list(dict.fromkeys(zip(data.scores["model"], data.scores["intermediate"], strict=True)))
-    cells.sort(key=lambda c: (data.models.index(c[0]) if c[0] in data.models else 99, data.ordered_conditions.index(c[1]) if c[1] in data.ordered_conditions else 99))
+    cells.sort(
+        key=lambda c: (
+            data.models.index(c[0]) if c[0] in data.models else 99,
+            data.ordered_conditions.index(c[1]) if c[1] in data.ordered_conditions else 99,
+        )
+    )
     for bench, label in (("xtreme", "XTREME"), ("xtreme-r", "XTREME-R")):
         tasks = [t for t in data.targets if bench in members[t]]
         if not tasks:
@@ -580,19 +741,34 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
             if not mapping:
                 continue
             score = benchmark_score(mapping, bench, require_all_languages=False)
-            row = {"model": model, "intermediate": intermediate, "score": score.overall,
-                   "tasks": f"{len(score.tasks)} of {len(score.tasks) + len(score.missing_tasks)}",
-                   "missing": ", ".join(score.missing_tasks)}
+            row = {
+                "model": model,
+                "intermediate": intermediate,
+                "score": score.overall,
+                "tasks": f"{len(score.tasks)} of {len(score.tasks) + len(score.missing_tasks)}",
+                "missing": ", ".join(score.missing_tasks),
+            }
             partial = [t for t, s in score.tasks.items() if s.missing_languages]
             row |= {t: s.headline for t, s in score.tasks.items()}
             row["note"] = ("averaged over the languages present for " + ", ".join(partial)) if partial else ""
             rows.append(row)
         if rows:
             out[label] = pd.DataFrame(rows)
-    primary = data.scores.groupby(["model", "intermediate", "target", "seed"], sort=False)["score"].mean().groupby(["model", "intermediate", "target"], sort=False).mean()
+    primary = (
+        data.scores.groupby(["model", "intermediate", "target", "seed"], sort=False)["score"]
+        .mean()
+        .groupby(["model", "intermediate", "target"], sort=False)
+        .mean()
+    )
     for label, tasks in (
-        ("synthetic (plain mean over tasks, not an XTREME score)", [t for t in data.targets if "synthetic" in members[t]]),
-        ("mean over targets of no benchmark (plain mean, not an XTREME score)", [t for t in data.targets if not members[t]]),
+        (
+            "synthetic (plain mean over tasks, not an XTREME score)",
+            [t for t in data.targets if "synthetic" in members[t]],
+        ),
+        (
+            "mean over targets of no benchmark (plain mean, not an XTREME score)",
+            [t for t in data.targets if not members[t]],
+        ),
     ):
         if not tasks:
             continue
@@ -602,9 +778,16 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
             have = [t for t in tasks if np.isfinite(values[t])]
             if not have:
                 continue
-            rows.append({"model": model, "intermediate": intermediate,
-                         "score": float(np.mean([values[t] for t in tasks])) if len(have) == len(tasks) else np.nan,
-                         "tasks": f"{len(have)} of {len(tasks)}", "missing": ", ".join(t for t in tasks if t not in have)} | values)
+            rows.append(
+                {
+                    "model": model,
+                    "intermediate": intermediate,
+                    "score": float(np.mean([values[t] for t in tasks])) if len(have) == len(tasks) else np.nan,
+                    "tasks": f"{len(have)} of {len(tasks)}",
+                    "missing": ", ".join(t for t in tasks if t not in have),
+                }
+                | values
+            )
         if rows:
             out[label] = pd.DataFrame(rows)
     return out
@@ -643,7 +826,9 @@ def _ci_words(low: float, high: float, level: float) -> str:
 def _capped(findings: list[Finding], limit: int, topic: str, what: str) -> list[Finding]:
     if len(findings) <= limit:
         return findings
-    return findings[:limit] + [Finding(topic, f"... and {len(findings) - limit} more {what} (see the tables)", findings[0].significant)]
+    return findings[:limit] + [
+        Finding(topic, f"... and {len(findings) - limit} more {what} (see the tables)", findings[0].significant)
+    ]
 
 
 def findings(data: ReportData, a: Analysis) -> list[Finding]:
@@ -658,7 +843,9 @@ def findings(data: ReportData, a: Analysis) -> list[Finding]:
     out += _gap_findings(data, a)
     out += _reference_findings(data, a)
     if not out:
-        out.append(Finding("scores", f"Scores of {len(data.models)} models on {len(data.targets)} targets; see the tables."))
+        out.append(
+            Finding("scores", f"Scores of {len(data.models)} models on {len(data.targets)} targets; see the tables.")
+        )
     return out
 
 
@@ -672,39 +859,81 @@ def _grid_findings(data: ReportData) -> list[Finding]:
     missing = evaluate[evaluate["status"] != "done"]
     what = ", ".join(sorted({f"{r.model}/{r.condition}/{r.target}" for r in missing.itertuples()})[:6])
     more = "" if len(missing) <= 6 else f" and {len(missing) - 6} more"
-    return [Finding("grid", f"Partial grid: {done} of {len(evaluate)} evaluation runs have scores; missing {what}{more}. "
-                    "Statistics use the runs present (see 'Missing from the grid').")]
+    return [
+        Finding(
+            "grid",
+            f"Partial grid: {done} of {len(evaluate)} evaluation runs have scores; missing {what}{more}. "
+            "Statistics use the runs present (see 'Missing from the grid').",
+        )
+    ]
 
 
 def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
     families = sorted(set(a.df["family"])) if not a.df.empty else sorted(set(data.scores["family"]))
     if set(families) < set(FAMILIES):
         present = families[0] if families else "no"
-        return [Finding("interaction", f"Only {present} models have scores with a baseline so far: whether transfer diverges between "
-                        "encoder-only and decoder-only models cannot be assessed yet.")]
+        return [
+            Finding(
+                "interaction",
+                f"Only {present} models have scores with a baseline so far: whether transfer diverges between "
+                "encoder-only and decoder-only models cannot be assessed yet.",
+            )
+        ]
     if a.interactions is None:
-        return [Finding("interaction", f"The interaction test was not computed: {a.errors.get('interaction', 'unknown reason')}.")]
+        return [
+            Finding(
+                "interaction",
+                f"The interaction test was not computed: {a.errors.get('interaction', 'unknown reason')}.",
+            )
+        ]
     frame = a.interactions.frame
     testable = frame[np.isfinite(frame["p_value"].to_numpy(dtype=float))]
     out = []
     if testable.empty:
         reasons = "; ".join(dict.fromkeys(n for n in frame["note"] if n))
-        return [Finding("interaction", "Whether transfer diverges between encoder and decoder models cannot be tested yet: "
-                        f"{reasons or 'no target has the runs it needs'}. Run at least two seeds per condition.")]
+        return [
+            Finding(
+                "interaction",
+                "Whether transfer diverges between encoder and decoder models cannot be tested yet: "
+                f"{reasons or 'no target has the runs it needs'}. Run at least two seeds per condition.",
+            )
+        ]
     alpha = a.options.alpha
     diverging = testable[testable["p_holm"] < alpha]
     if len(diverging):
-        where = _and([f"{r.target} (interaction test p {_p(r.p_value)}, Holm-adjusted p {_p(r.p_holm)})" for r in diverging.itertuples()])
-        out.append(Finding("interaction", f"Yes: transfer diverges between encoder and decoder models on {where}; the families gain "
-                           f"differently from the intermediate tasks, significant at {alpha:g} after Holm correction across {len(testable)} targets.", True))
+        where = _and(
+            [
+                f"{r.target} (interaction test p {_p(r.p_value)}, Holm-adjusted p {_p(r.p_holm)})"
+                for r in diverging.itertuples()
+            ]
+        )
+        out.append(
+            Finding(
+                "interaction",
+                f"Yes: transfer diverges between encoder and decoder models on {where}; the families gain "
+                f"differently from the intermediate tasks, significant at {alpha:g} after Holm correction across {len(testable)} targets.",
+                True,
+            )
+        )
     quiet = testable[testable["p_holm"] >= alpha]
     if len(quiet):
-        out.append(Finding("interaction", f"No evidence of divergence on {_and(list(quiet['target']))}: the encoder-decoder difference in gains stays within "
-                           f"seed-to-seed noise (interaction test, smallest Holm-adjusted p {_p(quiet['p_holm'].min())})."))
+        out.append(
+            Finding(
+                "interaction",
+                f"No evidence of divergence on {_and(list(quiet['target']))}: the encoder-decoder difference in gains stays within "
+                f"seed-to-seed noise (interaction test, smallest Holm-adjusted p {_p(quiet['p_holm'].min())}).",
+            )
+        )
     untestable = frame[~np.isfinite(frame["p_value"].to_numpy(dtype=float))]
     if len(untestable):
-        out.append(Finding("interaction", f"Not testable on {', '.join(untestable['target'])}: "
-                           + "; ".join(dict.fromkeys(n for n in untestable["note"] if n)) + "."))
+        out.append(
+            Finding(
+                "interaction",
+                f"Not testable on {', '.join(untestable['target'])}: "
+                + "; ".join(dict.fromkeys(n for n in untestable["note"] if n))
+                + ".",
+            )
+        )
     return out
 
 
@@ -726,18 +955,27 @@ def _divergence_findings(a: Analysis) -> list[Finding]:
     for r in frame[frame["testable"]].itertuples():
         cells = [(m, i, r.target) for m in models["model"] for i in (r.intermediate, BASELINE)]
         seeds = _min_seeds(a, cells)
-        words = (f"{r.intermediate} → {r.target}: encoder gain {_f(r.encoder_gain, sign=True)}, decoder gain "
-                 f"{_f(r.decoder_gain, sign=True)}, difference {_f(r.difference, sign=True)} ({_ci_words(r.difference_low, r.difference_high, level)}")
+        words = (
+            f"{r.intermediate} → {r.target}: encoder gain {_f(r.encoder_gain, sign=True)}, decoder gain "
+            f"{_f(r.decoder_gain, sign=True)}, difference {_f(r.difference, sign=True)} ({_ci_words(r.difference_low, r.difference_high, level)}"
+        )
         if seeds >= 2 and r.p_holm < alpha:
-            out.append(Finding("divergence", words + f", Holm-adjusted p {_p(r.p_holm)}): a significant divergence.", True))
+            out.append(
+                Finding("divergence", words + f", Holm-adjusted p {_p(r.p_holm)}): a significant divergence.", True)
+            )
         elif seeds < 2 and r.difference_low > 0 or seeds < 2 and r.difference_high < 0:
             caveat.append(r)
     out = _capped(out, 8, "divergence", "diverging cells")
     if caveat:
         biggest = max(caveat, key=lambda r: abs(r.difference))
-        out.append(Finding("divergence", f"{len(caveat)} encoder-decoder differences exceed test-set sampling noise (largest: "
-                           f"{biggest.intermediate} → {biggest.target}, {_f(biggest.difference, sign=True)} points), but with one seed per "
-                           "condition their intervals leave seed-to-seed variation out, so they are not evidence of divergence."))
+        out.append(
+            Finding(
+                "divergence",
+                f"{len(caveat)} encoder-decoder differences exceed test-set sampling noise (largest: "
+                f"{biggest.intermediate} → {biggest.target}, {_f(biggest.difference, sign=True)} points), but with one seed per "
+                "condition their intervals leave seed-to-seed variation out, so they are not evidence of divergence.",
+            )
+        )
     return out
 
 
@@ -751,27 +989,53 @@ def _gain_findings(data: ReportData, a: Analysis) -> list[Finding]:
     for r in frame.itertuples():
         seeds = min(r.n_seeds, r.n_baseline_seeds)
         if seeds >= 2 and r.p_holm < alpha:
-            out.append(Finding("gain", f"{r.model}: {r.intermediate} changes {r.target} by {_f(r.gain, sign=True)} points "
-                               f"({_ci_words(r.gain_low, r.gain_high, level)}, Holm-adjusted p {_p(r.p_holm)} across {len(frame)} gains): significant.", True))
+            out.append(
+                Finding(
+                    "gain",
+                    f"{r.model}: {r.intermediate} changes {r.target} by {_f(r.gain, sign=True)} points "
+                    f"({_ci_words(r.gain_low, r.gain_high, level)}, Holm-adjusted p {_p(r.p_holm)} across {len(frame)} gains): significant.",
+                    True,
+                )
+            )
         elif seeds < 2 and (r.gain_low > 0 or r.gain_high < 0):
             caveat.append(r)
     out = _capped(out, 10, "gain", "gains")
     replicated = frame[frame[["n_seeds", "n_baseline_seeds"]].min(axis=1) >= 2]
     if not out and len(replicated):
-        out.append(Finding("gain", f"No gain or loss from an intermediate task is distinguishable from zero after Holm correction across "
-                           f"{len(frame)} gains ({len(replicated)} with at least two seeds)."))
+        out.append(
+            Finding(
+                "gain",
+                f"No gain or loss from an intermediate task is distinguishable from zero after Holm correction across "
+                f"{len(frame)} gains ({len(replicated)} with at least two seeds).",
+            )
+        )
     if len(replicated) < len(frame) and not caveat:
-        out.append(Finding("gain", f"{len(frame) - len(replicated)} gains rest on a single seed: seed-to-seed variation cannot be estimated for them, "
-                           "and none exceeds even test-set sampling noise."))
+        out.append(
+            Finding(
+                "gain",
+                f"{len(frame) - len(replicated)} gains rest on a single seed: seed-to-seed variation cannot be estimated for them, "
+                "and none exceeds even test-set sampling noise.",
+            )
+        )
     if caveat:
         biggest = max(caveat, key=lambda r: abs(r.gain))
-        out.append(Finding("gain", f"{len(caveat)} gains exceed test-set sampling noise (largest: {biggest.model}, {biggest.intermediate} on "
-                           f"{biggest.target}, {_f(biggest.gain, sign=True)} points), but single seeds leave seed-to-seed variation out of their intervals."))
+        out.append(
+            Finding(
+                "gain",
+                f"{len(caveat)} gains exceed test-set sampling noise (largest: {biggest.model}, {biggest.intermediate} on "
+                f"{biggest.target}, {_f(biggest.gain, sign=True)} points), but single seeds leave seed-to-seed variation out of their intervals.",
+            )
+        )
     mean = frame.groupby(["model", "intermediate"], sort=False)["gain"].mean()
     for model in [m for m in data.models if m in mean.index.get_level_values(0)]:
         best = mean.loc[model].idxmax()
-        out.append(Finding("gain", f"{model}: the intermediate task with the largest mean gain over targets is {best} "
-                           f"({_f(mean.loc[(model, best)], sign=True)} points; descriptive, no test)."))
+        out.append(
+            Finding(
+                "gain",
+                f"{model}: the intermediate task with the largest mean gain over targets is {best} "
+                f"({_f(mean.loc[(model, best)], sign=True)} points; descriptive, no test).",
+            )
+        )
     return out
 
 
@@ -782,11 +1046,22 @@ def _variant_findings(a: Analysis) -> list[Finding]:
     out = []
     for r in v.itertuples():
         if r.n_seeds >= 2 and r.p_holm < alpha:
-            out.append(Finding("variant", f"{r.model}, {r.target}: {r.variant} ({r.kind}) differs from plain {r.plain} by "
-                               f"{_f(r.difference, sign=True)} points ({_ci_words(r.difference_low, r.difference_high, level)}, Holm-adjusted p {_p(r.p_holm)}): significant.", True))
+            out.append(
+                Finding(
+                    "variant",
+                    f"{r.model}, {r.target}: {r.variant} ({r.kind}) differs from plain {r.plain} by "
+                    f"{_f(r.difference, sign=True)} points ({_ci_words(r.difference_low, r.difference_high, level)}, Holm-adjusted p {_p(r.p_holm)}): significant.",
+                    True,
+                )
+            )
     if not out:
-        out.append(Finding("variant", f"LM mixing and translated intermediate data do not differ from plain English intermediate training "
-                           f"beyond noise in any of {len(v)} comparisons (Holm-adjusted)."))
+        out.append(
+            Finding(
+                "variant",
+                f"LM mixing and translated intermediate data do not differ from plain English intermediate training "
+                f"beyond noise in any of {len(v)} comparisons (Holm-adjusted).",
+            )
+        )
     return out
 
 
@@ -798,9 +1073,19 @@ def _rank_findings(a: Analysis) -> list[Finding]:
         if not np.isfinite(r.spearman):
             continue
         sig = np.isfinite(r.spearman_p_holm) and r.spearman_p_holm < a.options.alpha
-        tail = f"; significant {'agreement' if r.spearman > 0 else 'disagreement'} (Holm-adjusted p {_p(r.spearman_p_holm)})" if sig else f" (p {_p(r.spearman_p)})"
-        out.append(Finding("rank", f"{r.target}: encoder and decoder rank the {r.n_intermediates} intermediate tasks with Spearman rho "
-                           f"{_f(r.spearman, 2, sign=True)}, Kendall tau {_f(r.kendall, 2, sign=True)}{tail}.", bool(sig)))
+        tail = (
+            f"; significant {'agreement' if r.spearman > 0 else 'disagreement'} (Holm-adjusted p {_p(r.spearman_p_holm)})"
+            if sig
+            else f" (p {_p(r.spearman_p)})"
+        )
+        out.append(
+            Finding(
+                "rank",
+                f"{r.target}: encoder and decoder rank the {r.n_intermediates} intermediate tasks with Spearman rho "
+                f"{_f(r.spearman, 2, sign=True)}, Kendall tau {_f(r.kendall, 2, sign=True)}{tail}.",
+                bool(sig),
+            )
+        )
     return _capped(out, 6, "rank", "targets")
 
 
@@ -813,12 +1098,23 @@ def _language_findings(a: Analysis) -> list[Finding]:
     frame = _holm_column(frame, "slope_p")
     out = []
     for r in frame[frame["slope_p_holm"] < a.options.alpha].itertuples():
-        out.append(Finding("language", f"{r.model}, {r.intermediate} on {r.target}: the gain changes by {_f(r.slope, sign=True)} points per unit of "
-                           f"distance from English ({_ci_words(r.slope_low, r.slope_high, a.options.level)}, Holm-adjusted p {_p(r.slope_p_holm)}): significant.", True))
+        out.append(
+            Finding(
+                "language",
+                f"{r.model}, {r.intermediate} on {r.target}: the gain changes by {_f(r.slope, sign=True)} points per unit of "
+                f"distance from English ({_ci_words(r.slope_low, r.slope_high, a.options.level)}, Holm-adjusted p {_p(r.slope_p_holm)}): significant.",
+                True,
+            )
+        )
     if not out:
         mean_slope = frame["slope"].mean()
-        out.append(Finding("language", f"Gains show no trend with the languages' distance from English that survives Holm correction "
-                           f"({len(frame)} slopes over {int(frame['n_languages'].max())} zero-shot languages; mean slope {_f(mean_slope, sign=True)} points per unit)."))
+        out.append(
+            Finding(
+                "language",
+                f"Gains show no trend with the languages' distance from English that survives Holm correction "
+                f"({len(frame)} slopes over {int(frame['n_languages'].max())} zero-shot languages; mean slope {_f(mean_slope, sign=True)} points per unit).",
+            )
+        )
     return _capped(out, 6, "language", "slopes")
 
 
@@ -830,8 +1126,13 @@ def _gap_findings(data: ReportData, a: Analysis) -> list[Finding]:
     out = []
     for model in [m for m in data.models if m in set(base["model"])]:
         rows = base[base["model"] == model]
-        out.append(Finding("gap", f"{model} without intermediate training: English {_f(rows['english'].mean())}, zero-shot "
-                           f"{_f(rows['zero_shot'].mean())} (mean over {len(rows)} targets with English; gap {_f(rows['gap'].mean(), sign=True)} points)."))
+        out.append(
+            Finding(
+                "gap",
+                f"{model} without intermediate training: English {_f(rows['english'].mean())}, zero-shot "
+                f"{_f(rows['zero_shot'].mean())} (mean over {len(rows)} targets with English; gap {_f(rows['gap'].mean(), sign=True)} points).",
+            )
+        )
     return out
 
 
@@ -842,9 +1143,16 @@ def _reference_findings(data: ReportData, a: Analysis) -> list[Finding]:
     rows = table.dropna(subset=["ours_gain"])
     if rows.empty:
         return []
-    text = "; ".join(f"{r.task} {_f(r.ours_gain, sign=True)} (paper {_f(r.paper_gain, sign=True)})" for r in rows.itertuples())
-    return [Finding("reference", f"Gain of the best intermediate task per target over no intermediate task, ours ({', '.join(sorted(set(data.scores['split'])))}) "
-                    f"vs Phang et al. 2020 (test): {text}.")]
+    text = "; ".join(
+        f"{r.task} {_f(r.ours_gain, sign=True)} (paper {_f(r.paper_gain, sign=True)})" for r in rows.itertuples()
+    )
+    return [
+        Finding(
+            "reference",
+            f"Gain of the best intermediate task per target over no intermediate task, ours ({', '.join(sorted(set(data.scores['split'])))}) "
+            f"vs Phang et al. 2020 (test): {text}.",
+        )
+    ]
 
 
 # -- published numbers ------------------------------------------------------------------------------
@@ -860,7 +1168,14 @@ def reference_comparison(data: ReportData) -> pd.DataFrame | None:
         return None
     stilts, xlmr = ref.scores("X-STILTs"), ref.scores("XLM-R Large")
     metric_of = dict(zip(ref.frame["task"], ref.frame["metric"], strict=False))
-    models = [m for m in data.models if any(str(p).rstrip("/").split("/")[-1].lower() == ref.model for p in data.scores.loc[data.scores["model"] == m, "model_path"].dropna())]
+    models = [
+        m
+        for m in data.models
+        if any(
+            str(p).rstrip("/").split("/")[-1].lower() == ref.model
+            for p in data.scores.loc[data.scores["model"] == m, "model_path"].dropna()
+        )
+    ]
     rows = []
     for model in models:
         m = data.metrics[(data.metrics["model"] == model)]
@@ -872,13 +1187,20 @@ def reference_comparison(data: ReportData) -> pd.DataFrame | None:
             baseline = cond.get(BASELINE, np.nan)
             others = cond.drop(BASELINE, errors="ignore")
             best = others.idxmax() if len(others) else None
-            rows.append({
-                "model": model, "task": task, "metric": metric_of[task], "ours_baseline": baseline,
-                "ours_best": others.max() if best else np.nan, "best_intermediate": best or "",
-                "ours_gain": (others.max() - baseline) if best else np.nan,
-                "paper_xlmr": xlmr.get(task, np.nan), "paper_xstilts": stilts.get(task, np.nan),
-                "paper_gain": stilts.get(task, np.nan) - xlmr.get(task, np.nan),
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "task": task,
+                    "metric": metric_of[task],
+                    "ours_baseline": baseline,
+                    "ours_best": others.max() if best else np.nan,
+                    "best_intermediate": best or "",
+                    "ours_gain": (others.max() - baseline) if best else np.nan,
+                    "paper_xlmr": xlmr.get(task, np.nan),
+                    "paper_xstilts": stilts.get(task, np.nan),
+                    "paper_gain": stilts.get(task, np.nan) - xlmr.get(task, np.nan),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -1000,9 +1322,11 @@ def _language_order(data: ReportData, languages: Iterable[str]) -> list[str]:
     meta = data.language_metadata
     if meta is not None and not meta.empty:
         distance = dict(zip(meta["language"], meta["distance"], strict=False))
+
     def key(lang: str) -> tuple:
         d = distance.get(lang, np.nan)
         return (lang != "en", d if np.isfinite(d) else np.inf, lang)
+
     return sorted(set(languages), key=key)
 
 
@@ -1016,8 +1340,15 @@ def _target_info(data: ReportData) -> pd.DataFrame:
             continue
         chance = part.groupby("language")["chance"].mean()
         langs = _language_order(data, part["language"])
-        rows.append({"target": target, "metric": part["metric"].iloc[0], "languages": " ".join(langs),
-                     "chance": _num(chance.mean()) if chance.notna().any() else "", "split": ", ".join(sorted(part["split"].unique()))})
+        rows.append(
+            {
+                "target": target,
+                "metric": part["metric"].iloc[0],
+                "languages": " ".join(langs),
+                "chance": _num(chance.mean()) if chance.notna().any() else "",
+                "split": ", ".join(sorted(part["split"].unique())),
+            }
+        )
     return pd.DataFrame(rows).fillna("")
 
 
@@ -1026,23 +1357,47 @@ def about_section(data: ReportData, a: Analysis) -> Section:
     splits = ", ".join(sorted(s["split"].unique()))
     sec = Section("About this report")
     sec.blocks.append(f"Source: {data.source}" + (f", spec {data.spec!r}" if data.spec else "") + ".")
-    sec.blocks.append(f"Evaluation split: {splits}. {DEFAULT_SPLIT_NOTE}; scores are zero-shot (models trained on English data only) "
-                          "and every score is a target's primary metric in points (0-100), the unweighted mean over its languages.")
-    models = pd.DataFrame([
-        {"model": m, "family": data.family_of.get(m, "?"), "path": ", ".join(map(str, s.loc[s["model"] == m, "model_path"].dropna().unique())),
-         "seed values": ", ".join(map(str, sorted(s.loc[s["model"] == m, "seed"].unique())))}
-        for m in data.models if m in set(s["model"])
-    ])
+    sec.blocks.append(
+        f"Evaluation split: {splits}. {DEFAULT_SPLIT_NOTE}; scores are zero-shot (models trained on English data only) "
+        "and every score is a target's primary metric in points (0-100), the unweighted mean over its languages."
+    )
+    models = pd.DataFrame(
+        [
+            {
+                "model": m,
+                "family": data.family_of.get(m, "?"),
+                "path": ", ".join(map(str, s.loc[s["model"] == m, "model_path"].dropna().unique())),
+                "seed values": ", ".join(map(str, sorted(s.loc[s["model"] == m, "seed"].unique()))),
+            }
+            for m in data.models
+            if m in set(s["model"])
+        ]
+    )
     sec.blocks.append(Table("Models", models))
-    conditions = pd.DataFrame([
-        {"condition": c.name, "kind": KIND_LABEL[c.kind], "tasks": ", ".join(c.tasks), "compared with": c.base or "", "detail": c.detail}
-        for c in (data.conditions[n] for n in data.ordered_conditions)
-    ])
+    conditions = pd.DataFrame(
+        [
+            {
+                "condition": c.name,
+                "kind": KIND_LABEL[c.kind],
+                "tasks": ", ".join(c.tasks),
+                "compared with": c.base or "",
+                "detail": c.detail,
+            }
+            for c in (data.conditions[n] for n in data.ordered_conditions)
+        ]
+    )
     sec.blocks.append(Table("Intermediate conditions (baseline first)", conditions))
-    sec.blocks.append(Table("Targets (spec order) with their metric and chance level (score of a uniform random guess)", _target_info(data)))
+    sec.blocks.append(
+        Table(
+            "Targets (spec order) with their metric and chance level (score of a uniform random guess)",
+            _target_info(data),
+        )
+    )
     methods = _methods(a)
     if methods:
-        sec.blocks.append(Table("What each statistic tests", pd.DataFrame(methods, columns=["statistic", "what it shows or tests"])))
+        sec.blocks.append(
+            Table("What each statistic tests", pd.DataFrame(methods, columns=["statistic", "what it shows or tests"]))
+        )
     return sec
 
 
@@ -1051,11 +1406,22 @@ def _methods(a: Analysis) -> list[tuple[str, str]]:
     from xstilts.analysis.gains import uncertainty_words
 
     with_examples = bool(a.examples)
-    out = [("score intervals", f"Score of each model, condition and target (mean over languages and seeds) with "
-            f"{uncertainty_words(a.options.level, a.options.ci_method, with_examples)}.")]
-    for name, table in (("gain table", a.gains), ("English vs zero-shot gap", a.gaps), ("divergence table", a.divergence),
-                        ("interaction test", a.interactions), ("rank agreement", a.ranks), ("gain vs distance", a.relation),
-                        ("divergence vs distance", a.divergence_relation)):
+    out = [
+        (
+            "score intervals",
+            f"Score of each model, condition and target (mean over languages and seeds) with "
+            f"{uncertainty_words(a.options.level, a.options.ci_method, with_examples)}.",
+        )
+    ]
+    for name, table in (
+        ("gain table", a.gains),
+        ("English vs zero-shot gap", a.gaps),
+        ("divergence table", a.divergence),
+        ("interaction test", a.interactions),
+        ("rank agreement", a.ranks),
+        ("gain vs distance", a.relation),
+        ("divergence vs distance", a.divergence_relation),
+    ):
         if table is not None:
             out.append((name, table.description))
     for t in a.groups:
@@ -1065,10 +1431,20 @@ def _methods(a: Analysis) -> list[tuple[str, str]]:
     if a.family_label is not None:
         out.append(("family-label test", FAMILY_LABEL_DESCRIPTION))
     if a.variants is not None:
-        out.append(("baseline variants", "Difference in score between each LM-mixing or translated-data condition and the plain English "
-                    "condition with the same tasks, with the intervals of the gain table and Holm / Benjamini-Hochberg adjustment across comparisons."))
-    out.append(("multiple comparisons", f"'*' marks results whose Holm-adjusted p-value (family-wise error over all rows of the table) is below {a.options.alpha:g}; "
-                "p_bh is the Benjamini-Hochberg (false discovery rate) adjustment."))
+        out.append(
+            (
+                "baseline variants",
+                "Difference in score between each LM-mixing or translated-data condition and the plain English "
+                "condition with the same tasks, with the intervals of the gain table and Holm / Benjamini-Hochberg adjustment across comparisons.",
+            )
+        )
+    out.append(
+        (
+            "multiple comparisons",
+            f"'*' marks results whose Holm-adjusted p-value (family-wise error over all rows of the table) is below {a.options.alpha:g}; "
+            "p_bh is the Benjamini-Hochberg (false discovery rate) adjustment.",
+        )
+    )
     return out
 
 
@@ -1077,8 +1453,10 @@ def scores_section(data: ReportData, a: Analysis) -> Section:
     if a.score_ci is None or a.score_ci.empty:
         sec.blocks.append(f"No score table: {a.errors.get('scores', 'no scores')}.")
         return sec
-    sec.blocks.append("Primary metric per model, condition (rows, baseline first) and target (columns, spec order): mean over the "
-                      "target's languages and seeds, with its interval in brackets; '(chance)' is the score of a uniform random guess, where the task has one.")
+    sec.blocks.append(
+        "Primary metric per model, condition (rows, baseline first) and target (columns, spec order): mean over the "
+        "target's languages and seeds, with its interval in brackets; '(chance)' is the score of a uniform random guess, where the task has one."
+    )
     info = _target_info(data).set_index("target")
     for model in [m for m in data.models if m in set(a.score_ci["model"])]:
         part = a.score_ci[a.score_ci["model"] == model]
@@ -1093,9 +1471,13 @@ def scores_section(data: ReportData, a: Analysis) -> Section:
         chance_row = {t: info.loc[t, "chance"] if t in info.index else "" for t in targets}
         if any(chance_row.values()):
             rows.append({"intermediate": "(chance)"} | chance_row)
-        table = pd.DataFrame(rows).rename(columns={t: f"{t} ({info.loc[t, 'metric']})" for t in targets if t in info.index})
+        table = pd.DataFrame(rows).rename(
+            columns={t: f"{t} ({info.loc[t, 'metric']})" for t in targets if t in info.index}
+        )
         notes = "; ".join(dict.fromkeys(n for n in part["note"] if n))
-        sec.blocks.append(Table(f"{model} ({data.family_of.get(model, '?')})", table, f"Intervals: {notes}." if notes else ""))
+        sec.blocks.append(
+            Table(f"{model} ({data.family_of.get(model, '?')})", table, f"Intervals: {notes}." if notes else "")
+        )
     return sec
 
 
@@ -1104,9 +1486,11 @@ def benchmark_section(data: ReportData, a: Analysis) -> Section:
     if not a.benchmarks:
         sec.blocks.append(f"No benchmark score: {a.errors.get('benchmarks', 'no targets')}.")
         return sec
-    sec.blocks.append("XTREME and XTREME-R scores follow the official evaluate.py (xstilts.evaluation.aggregate): per task the mean "
-                          "over its languages (QA: (exact match + F1) / 2), overall the mean over all the benchmark's tasks, given only "
-                          "when every task is scored. Synthetic targets get a plain mean over tasks, which is not an XTREME score.")
+    sec.blocks.append(
+        "XTREME and XTREME-R scores follow the official evaluate.py (xstilts.evaluation.aggregate): per task the mean "
+        "over its languages (QA: (exact match + F1) / 2), overall the mean over all the benchmark's tasks, given only "
+        "when every task is scored. Synthetic targets get a plain mean over tasks, which is not an XTREME score."
+    )
     for label, frame in a.benchmarks.items():
         frame = _sort_rows(data, frame)
         shown = frame.copy()
@@ -1123,38 +1507,71 @@ def gains_section(data: ReportData, a: Analysis) -> Section:
 
     sec = Section("Gains from intermediate training")
     if a.gains is None or a.gains.frame.empty:
-        sec.blocks.append(f"No gains: {a.errors.get('gains', 'the grid has no intermediate conditions with a baseline yet')}.")
+        sec.blocks.append(
+            f"No gains: {a.errors.get('gains', 'the grid has no intermediate conditions with a baseline yet')}."
+        )
         return sec
     frame = a.gains.frame
-    sec.blocks.append(a.gains.description + f" Matrices: intermediate condition (rows) x target (columns); '*' marks gains whose "
-                          f"Holm-adjusted p (across all {len(frame)} gains) is below {a.options.alpha:g} with at least two seeds.")
+    sec.blocks.append(
+        a.gains.description + f" Matrices: intermediate condition (rows) x target (columns); '*' marks gains whose "
+        f"Holm-adjusted p (across all {len(frame)} gains) is below {a.options.alpha:g} with at least two seeds."
+    )
     for model in [m for m in data.models if m in set(frame["model"])]:
         part = frame[frame["model"] == model]
         targets = _target_order(data, part["target"])
         conds = _condition_order(data, part["intermediate"])
         values = part.pivot(index="intermediate", columns="target", values="gain").reindex(index=conds, columns=targets)
-        sig = part.assign(sig=(part["p_holm"] < a.options.alpha) & (part[["n_seeds", "n_baseline_seeds"]].min(axis=1) >= 2))
-        significant = sig.pivot(index="intermediate", columns="target", values="sig").reindex(index=conds, columns=targets).fillna(False)
+        sig = part.assign(
+            sig=(part["p_holm"] < a.options.alpha) & (part[["n_seeds", "n_baseline_seeds"]].min(axis=1) >= 2)
+        )
+        significant = (
+            sig.pivot(index="intermediate", columns="target", values="sig")
+            .reindex(index=conds, columns=targets)
+            .fillna(False)
+        )
         display = []
         for cond in conds:
             row = {"intermediate": cond}
             for t in targets:
                 hit = part[(part["intermediate"] == cond) & (part["target"] == t)]
-                row[t] = _ci(*hit[["gain", "gain_low", "gain_high"]].iloc[0], sign=True, star=bool(significant.loc[cond, t])) if len(hit) else ""
+                row[t] = (
+                    _ci(*hit[["gain", "gain_low", "gain_high"]].iloc[0], sign=True, star=bool(significant.loc[cond, t]))
+                    if len(hit)
+                    else ""
+                )
             display.append(row)
-        _add_figure(sec, a.options, f"gains-{_slug(model)}", f"{model}: gain over no intermediate task (points)",
-                    lambda values=values, significant=significant, model=model: gain_heatmap(
-                        values, title=f"{model} ({data.family_of.get(model, '?')}): gain over no intermediate task", significant=significant))
-        sec.blocks.append(Table(f"{model}: gain matrix (points, {100 * a.options.level:g}% interval)", pd.DataFrame(display)))
+        _add_figure(
+            sec,
+            a.options,
+            f"gains-{_slug(model)}",
+            f"{model}: gain over no intermediate task (points)",
+            lambda values=values, significant=significant, model=model: gain_heatmap(
+                values,
+                title=f"{model} ({data.family_of.get(model, '?')}): gain over no intermediate task",
+                significant=significant,
+            ),
+        )
+        sec.blocks.append(
+            Table(f"{model}: gain matrix (points, {100 * a.options.level:g}% interval)", pd.DataFrame(display))
+        )
     full = _sort_rows(data, frame)
-    shown = pd.DataFrame({
-        "model": full["model"], "intermediate": full["intermediate"], "target": full["target"],
-        "score": [_ci(*r) for r in full[["score", "score_low", "score_high"]].to_numpy()],
-        "baseline": [_ci(*r) for r in full[["baseline_score", "baseline_score_low", "baseline_score_high"]].to_numpy()],
-        "gain": [_ci(*r, sign=True) for r in full[["gain", "gain_low", "gain_high"]].to_numpy()],
-        "p": full["gain_p"].map(_pcell), "p_holm": full["p_holm"].map(_pcell), "p_bh": full["p_bh"].map(_pcell),
-        "seeds": [f"{r.n_seeds}/{r.n_baseline_seeds}" for r in full.itertuples()], "note": full["note"],
-    })
+    shown = pd.DataFrame(
+        {
+            "model": full["model"],
+            "intermediate": full["intermediate"],
+            "target": full["target"],
+            "score": [_ci(*r) for r in full[["score", "score_low", "score_high"]].to_numpy()],
+            "baseline": [
+                _ci(*r) for r in full[["baseline_score", "baseline_score_low", "baseline_score_high"]].to_numpy()
+            ],
+            "gain": [_ci(*r, sign=True) for r in full[["gain", "gain_low", "gain_high"]].to_numpy()],
+            "p": full["gain_p"].map(_pcell),
+            "p_holm": full["p_holm"].map(_pcell),
+            "p_bh": full["p_bh"].map(_pcell),
+            "seeds": [f"{r.n_seeds}/{r.n_baseline_seeds}" for r in full.itertuples()],
+            "note": full["note"],
+        }
+    )
     sec.blocks.append(Table("All gains with intervals and p-values (seeds: condition/baseline)", shown))
     return sec
 
@@ -1170,37 +1587,70 @@ def divergence_section(data: ReportData, a: Analysis) -> Section:
     sec = Section("Encoder vs decoder")
     if not a.both_families:
         present = sorted(set(data.scores["family"]))
-        sec.blocks.append(f"The scores hold only {', '.join(present)} models (with baseline runs): the comparison needs both families.")
+        sec.blocks.append(
+            f"The scores hold only {', '.join(present)} models (with baseline runs): the comparison needs both families."
+        )
         return sec
     if a.divergence is not None and not a.divergence.frame.empty:
         d = _sort_rows(data, a.divergence.frame)
         sec.blocks.append(a.divergence.description + "".join(f" Note: {n}." for n in a.divergence.notes))
         try:
-            _add_figure(sec, a.options, "encoder-vs-decoder", "Encoder gain against decoder gain; points off the diagonal diverge",
-                        lambda: family_scatter(d))
+            _add_figure(
+                sec,
+                a.options,
+                "encoder-vs-decoder",
+                "Encoder gain against decoder gain; points off the diagonal diverge",
+                lambda: family_scatter(d),
+            )
         except DataError as err:
             sec.blocks.append(f"No scatter plot: {err}")
         models = list(dict.fromkeys(a.df["model"]))
-        replicated = [_min_seeds(a, [(m, i, r.target) for m in models for i in (r.intermediate, BASELINE)]) >= 2 for r in d.itertuples()]
+        replicated = [
+            _min_seeds(a, [(m, i, r.target) for m in models for i in (r.intermediate, BASELINE)]) >= 2
+            for r in d.itertuples()
+        ]
         star = (d["p_holm"] < a.options.alpha).fillna(False) & np.array(replicated, dtype=bool)
-        shown = pd.DataFrame({
-            "intermediate": d["intermediate"], "target": d["target"],
-            "encoder gain": [_ci(*r, sign=True) for r in d[["encoder_gain", "encoder_gain_low", "encoder_gain_high"]].to_numpy()],
-            "decoder gain": [_ci(*r, sign=True) for r in d[["decoder_gain", "decoder_gain_low", "decoder_gain_high"]].to_numpy()],
-            "difference": [_ci(r.difference, r.difference_low, r.difference_high, sign=True, star=bool(s)) for r, s in zip(d.itertuples(), star, strict=True)],
-            "p": d["p_value"].map(_pcell), "p_holm": d["p_holm"].map(_pcell), "p_bh": d["p_bh"].map(_pcell), "note": d["note"],
-        })
+        shown = pd.DataFrame(
+            {
+                "intermediate": d["intermediate"],
+                "target": d["target"],
+                "encoder gain": [
+                    _ci(*r, sign=True) for r in d[["encoder_gain", "encoder_gain_low", "encoder_gain_high"]].to_numpy()
+                ],
+                "decoder gain": [
+                    _ci(*r, sign=True) for r in d[["decoder_gain", "decoder_gain_low", "decoder_gain_high"]].to_numpy()
+                ],
+                "difference": [
+                    _ci(r.difference, r.difference_low, r.difference_high, sign=True, star=bool(s))
+                    for r, s in zip(d.itertuples(), star, strict=True)
+                ],
+                "p": d["p_value"].map(_pcell),
+                "p_holm": d["p_holm"].map(_pcell),
+                "p_bh": d["p_bh"].map(_pcell),
+                "note": d["note"],
+            }
+        )
         sec.blocks.append(Table("Difference of gains, encoder minus decoder", shown))
     elif "divergence" in a.errors:
         sec.blocks.append(f"Divergence table not computed: {a.errors['divergence']}.")
     if a.interactions is not None:
         f = _sort_rows(data, a.interactions.frame)
         sec.blocks.append(a.interactions.description)
-        shown = pd.DataFrame({
-            "target": f["target"], "statistic": f["statistic"].map(lambda v: _num(v, 2)),
-            "p": f["p_value"].map(_pcell), "p_holm": [(_pcell(p) + (" *" if p < a.options.alpha else "")) if np.isfinite(p) else "" for p in f["p_holm"]],
-            "p_bh": f["p_bh"].map(_pcell), "intermediates": f["n_intermediates"], "runs": f["n_runs"], "excluded": f["excluded"], "note": f["note"],
-        })
+        shown = pd.DataFrame(
+            {
+                "target": f["target"],
+                "statistic": f["statistic"].map(lambda v: _num(v, 2)),
+                "p": f["p_value"].map(_pcell),
+                "p_holm": [
+                    (_pcell(p) + (" *" if p < a.options.alpha else "")) if np.isfinite(p) else "" for p in f["p_holm"]
+                ],
+                "p_bh": f["p_bh"].map(_pcell),
+                "intermediates": f["n_intermediates"],
+                "runs": f["n_runs"],
+                "excluded": f["excluded"],
+                "note": f["note"],
+            }
+        )
         if not np.isfinite(f["p_value"].to_numpy(dtype=float)).any():
             shown = shown.drop(columns=["statistic", "p", "p_holm", "p_bh"])
         sec.blocks.append(Table("Interaction test (architecture x intermediate task) per target", shown))
@@ -1208,45 +1658,90 @@ def divergence_section(data: ReportData, a: Analysis) -> Section:
         sec.blocks.append(f"Interaction test not computed: {a.errors['interaction']}.")
     if a.mixed is not None:
         m = a.mixed
-        sec.blocks.append(Table("Mixed model (secondary check): joint Wald test of the encoder-minus-decoder gain differences", pd.DataFrame({
-            "target": m["target"], "Wald": m["wald"].map(lambda v: _num(v, 2)), "df": m["df"], "p": m["p_value"].map(_pcell),
-            "p_holm": m["p_value_holm"].map(_pcell), "converged": m["converged"], "note": m["note"],
-        })))
+        sec.blocks.append(
+            Table(
+                "Mixed model (secondary check): joint Wald test of the encoder-minus-decoder gain differences",
+                pd.DataFrame(
+                    {
+                        "target": m["target"],
+                        "Wald": m["wald"].map(lambda v: _num(v, 2)),
+                        "df": m["df"],
+                        "p": m["p_value"].map(_pcell),
+                        "p_holm": m["p_value_holm"].map(_pcell),
+                        "converged": m["converged"],
+                        "note": m["note"],
+                    }
+                ),
+            )
+        )
     elif a.both_families and max(a.seeds.values(), default=0) < 2:
-        sec.blocks.append("Mixed model not fitted: every condition has a single seed, so run-level variance cannot be separated from the interaction.")
+        sec.blocks.append(
+            "Mixed model not fitted: every condition has a single seed, so run-level variance cannot be separated from the interaction."
+        )
     if a.ranks is not None:
         r = a.ranks.frame
         sec.blocks.append(a.ranks.description)
-        sec.blocks.append(Table("Rank agreement of the intermediate tasks between families, per target", pd.DataFrame({
-            "target": r["target"], "tasks": r["n_intermediates"], "Spearman": r["spearman"].map(lambda v: _num(v, 2, True)),
-            "p": r["spearman_p"].map(_pcell), "p_holm": r["spearman_p_holm"].map(_pcell),
-            "Kendall": r["kendall"].map(lambda v: _num(v, 2, True)), "p (Kendall)": r["kendall_p"].map(_pcell),
-            "smallest possible p": r["min_attainable_p"].map(_pcell), "note": r["note"],
-        })))
+        sec.blocks.append(
+            Table(
+                "Rank agreement of the intermediate tasks between families, per target",
+                pd.DataFrame(
+                    {
+                        "target": r["target"],
+                        "tasks": r["n_intermediates"],
+                        "Spearman": r["spearman"].map(lambda v: _num(v, 2, True)),
+                        "p": r["spearman_p"].map(_pcell),
+                        "p_holm": r["spearman_p_holm"].map(_pcell),
+                        "Kendall": r["kendall"].map(lambda v: _num(v, 2, True)),
+                        "p (Kendall)": r["kendall_p"].map(_pcell),
+                        "smallest possible p": r["min_attainable_p"].map(_pcell),
+                        "note": r["note"],
+                    }
+                ),
+            )
+        )
     if a.family_label is not None and not a.family_label.empty:
         f = a.family_label
-        sec.blocks.append(Table("Family-label permutation test (models as draws from their family)", pd.DataFrame({
-            "target": f["target"], "statistic": f["statistic"].map(lambda v: _num(v, 2)), "p": f["p_value"].map(_pcell),
-            "labelings": f["labelings"], "smallest possible p": f["min_p"].map(_pcell), "note": f["note"],
-        })))
+        sec.blocks.append(
+            Table(
+                "Family-label permutation test (models as draws from their family)",
+                pd.DataFrame(
+                    {
+                        "target": f["target"],
+                        "statistic": f["statistic"].map(lambda v: _num(v, 2)),
+                        "p": f["p_value"].map(_pcell),
+                        "labelings": f["labelings"],
+                        "smallest possible p": f["min_p"].map(_pcell),
+                        "note": f["note"],
+                    }
+                ),
+            )
+        )
     return sec
 
 
 def gap_section(data: ReportData, a: Analysis) -> Section:
     sec = Section("English vs zero-shot")
     if a.gaps is None or a.gaps.frame.empty:
-        sec.blocks.append("No gap table: " + (a.errors.get("gaps") or "no target has English and another language") + ".")
+        sec.blocks.append(
+            "No gap table: " + (a.errors.get("gaps") or "no target has English and another language") + "."
+        )
         return sec
     f = _sort_rows(data, a.gaps.frame)
     sec.blocks.append(a.gaps.description + (" " + " ".join(a.gaps.notes) if a.gaps.notes else ""))
-    shown = pd.DataFrame({
-        "model": f["model"], "target": f["target"], "intermediate": f["intermediate"],
-        "English": [_ci(*r) for r in f[["english", "english_low", "english_high"]].to_numpy()],
-        "zero-shot": [_ci(*r) for r in f[["zero_shot", "zero_shot_low", "zero_shot_high"]].to_numpy()],
-        "gap": [_ci(*r, sign=True) for r in f[["gap", "gap_low", "gap_high"]].to_numpy()],
-        "gap change vs baseline": [_ci(*r, sign=True) for r in f[["gap_change", "gap_change_low", "gap_change_high"]].to_numpy()],
-        "seeds": f["n_seeds"],
-    })
+    shown = pd.DataFrame(
+        {
+            "model": f["model"],
+            "target": f["target"],
+            "intermediate": f["intermediate"],
+            "English": [_ci(*r) for r in f[["english", "english_low", "english_high"]].to_numpy()],
+            "zero-shot": [_ci(*r) for r in f[["zero_shot", "zero_shot_low", "zero_shot_high"]].to_numpy()],
+            "gap": [_ci(*r, sign=True) for r in f[["gap", "gap_low", "gap_high"]].to_numpy()],
+            "gap change vs baseline": [
+                _ci(*r, sign=True) for r in f[["gap_change", "gap_change_low", "gap_change_high"]].to_numpy()
+            ],
+            "seeds": f["n_seeds"],
+        }
+    )
     sec.blocks.append(Table("English score, mean zero-shot score and their gap", shown))
     return sec
 
@@ -1258,28 +1753,52 @@ def variants_section(data: ReportData, a: Analysis) -> Section | None:
     sec = Section("LM mixing and translated data beside English intermediate training")
     if a.variants is None or a.variants.empty:
         unmatched = [c.name for c in variants if not c.base]
-        why = f"no plain English condition with the same tasks for {unmatched}" if unmatched else a.errors.get("variants", "their runs or their plain condition's runs have no scores yet")
+        why = (
+            f"no plain English condition with the same tasks for {unmatched}"
+            if unmatched
+            else a.errors.get("variants", "their runs or their plain condition's runs have no scores yet")
+        )
         sec.blocks.append(f"No comparison: {why}.")
         return sec
     v = _sort_rows(data, a.variants)
-    sec.blocks.append("Each variant beside the plain English condition with the same intermediate tasks: both gains over no "
-                          "intermediate training, and the variant minus plain difference with its interval (Holm / Benjamini-Hochberg across comparisons).")
+    sec.blocks.append(
+        "Each variant beside the plain English condition with the same intermediate tasks: both gains over no "
+        "intermediate training, and the variant minus plain difference with its interval (Holm / Benjamini-Hochberg across comparisons)."
+    )
     star = (v["p_holm"] < a.options.alpha) & (v["n_seeds"] >= 2)
-    sec.blocks.append(Table("Baseline variants", pd.DataFrame({
-        "model": v["model"], "target": v["target"], "plain": v["plain"],
-        "plain gain": [_ci(*r, sign=True) for r in v[["plain_gain", "plain_low", "plain_high"]].to_numpy()],
-        "variant": v["variant"], "kind": v["kind"],
-        "variant gain": [_ci(*r, sign=True) for r in v[["variant_gain", "variant_low", "variant_high"]].to_numpy()],
-        "variant - plain": [_ci(r.difference, r.difference_low, r.difference_high, sign=True, star=bool(s)) for r, s in zip(v.itertuples(), star, strict=True)],
-        "p_holm": v["p_holm"].map(_pcell), "note": v["note"],
-    })))
+    sec.blocks.append(
+        Table(
+            "Baseline variants",
+            pd.DataFrame(
+                {
+                    "model": v["model"],
+                    "target": v["target"],
+                    "plain": v["plain"],
+                    "plain gain": [_ci(*r, sign=True) for r in v[["plain_gain", "plain_low", "plain_high"]].to_numpy()],
+                    "variant": v["variant"],
+                    "kind": v["kind"],
+                    "variant gain": [
+                        _ci(*r, sign=True) for r in v[["variant_gain", "variant_low", "variant_high"]].to_numpy()
+                    ],
+                    "variant - plain": [
+                        _ci(r.difference, r.difference_low, r.difference_high, sign=True, star=bool(s))
+                        for r, s in zip(v.itertuples(), star, strict=True)
+                    ],
+                    "p_holm": v["p_holm"].map(_pcell),
+                    "note": v["note"],
+                }
+            ),
+        )
+    )
     return sec
 
 
 def _bars_target(data: ReportData, a: Analysis) -> str | None:
     if a.options.bars_target:
         if a.options.bars_target not in set(data.scores["target"]):
-            raise DataError(f"--bars-target {a.options.bars_target!r} has no scores; targets with scores: {sorted(set(data.scores['target']))}")
+            raise DataError(
+                f"--bars-target {a.options.bars_target!r} has no scores; targets with scores: {sorted(set(data.scores['target']))}"
+            )
         return a.options.bars_target
     multi = data.scores.groupby("target")["language"].nunique()
     with_en = set(data.scores.loc[data.scores["language"] == "en", "target"])
@@ -1299,10 +1818,19 @@ def language_section(data: ReportData, a: Analysis) -> Section:
         chance = data.scores[data.scores["target"] == target].groupby("language")["chance"].mean().dropna()
         langs = _language_order(data, bars["language"])
         conds = _condition_order(data, bars["intermediate"])
-        bars = bars.assign(model=pd.Categorical(bars["model"], [m for m in data.models if m in set(bars["model"])], ordered=True)).sort_values("model")
+        bars = bars.assign(
+            model=pd.Categorical(bars["model"], [m for m in data.models if m in set(bars["model"])], ordered=True)
+        ).sort_values("model")
         bars["model"] = bars["model"].astype(str)
-        _add_figure(sec, a.options, f"languages-{_slug(target)}", f"{target}: score per language and condition (dotted: chance)",
-                    lambda: language_bars(bars, title=f"{target}: score per language", languages=langs, conditions=conds, chance=chance))
+        _add_figure(
+            sec,
+            a.options,
+            f"languages-{_slug(target)}",
+            f"{target}: score per language and condition (dotted: chance)",
+            lambda: language_bars(
+                bars, title=f"{target}: score per language", languages=langs, conditions=conds, chance=chance
+            ),
+        )
     meta = data.language_metadata
     if meta is not None and not meta.empty:
         shown = meta.set_index("language").loc[_language_order(data, meta["language"])].reset_index()
@@ -1313,14 +1841,28 @@ def language_section(data: ReportData, a: Analysis) -> Section:
         sec.blocks.append(Table("Gain against distance from English", _relation_display(data, a.relation.frame, a)))
     if a.divergence_relation is not None:
         sec.blocks.append(a.divergence_relation.description)
-        sec.blocks.append(Table("Encoder-minus-decoder difference against distance from English", _relation_display(data, a.divergence_relation.frame, a)))
+        sec.blocks.append(
+            Table(
+                "Encoder-minus-decoder difference against distance from English",
+                _relation_display(data, a.divergence_relation.frame, a),
+            )
+        )
     for t in a.groups:
         sec.blocks.append(t.description)
         f = _sort_rows(data, t.frame)
-        sec.blocks.append(Table(f"Gain by {t.column}", pd.DataFrame({
-            **{c: f[c] for c in ("model", "intermediate", "target", t.column)},
-            "gain": [_ci(*r, sign=True) for r in f[["mean", "low", "high"]].to_numpy()], "languages": f["languages"], "note": f["note"],
-        })))
+        sec.blocks.append(
+            Table(
+                f"Gain by {t.column}",
+                pd.DataFrame(
+                    {
+                        **{c: f[c] for c in ("model", "intermediate", "target", t.column)},
+                        "gain": [_ci(*r, sign=True) for r in f[["mean", "low", "high"]].to_numpy()],
+                        "languages": f["languages"],
+                        "note": f["note"],
+                    }
+                ),
+            )
+        )
     if "language" in a.errors:
         sec.blocks.append(f"Gains are not related to language metadata: {a.errors['language']}.")
     return sec
@@ -1330,12 +1872,21 @@ def _relation_display(data: ReportData, frame: pd.DataFrame, a: Analysis) -> pd.
     f = _sort_rows(data, frame)
     f = _holm_column(f, "slope_p")
     keys = {c: f[c] for c in ("model", "intermediate", "target") if c in f}
-    return pd.DataFrame({
-        **keys, "languages": f["n_languages"],
-        "slope per unit": [_ci(r.slope, r.slope_low, r.slope_high, sign=True, star=bool(r.slope_p_holm < a.options.alpha)) for r in f.itertuples()],
-        "p": f["slope_p"].map(_pcell), "p_holm": f["slope_p_holm"].map(_pcell),
-        "Pearson r": f["pearson"].map(lambda v: _num(v, 2, True)), "Spearman": f["spearman"].map(lambda v: _num(v, 2, True)), "note": f["note"],
-    })
+    return pd.DataFrame(
+        {
+            **keys,
+            "languages": f["n_languages"],
+            "slope per unit": [
+                _ci(r.slope, r.slope_low, r.slope_high, sign=True, star=bool(r.slope_p_holm < a.options.alpha))
+                for r in f.itertuples()
+            ],
+            "p": f["slope_p"].map(_pcell),
+            "p_holm": f["slope_p_holm"].map(_pcell),
+            "Pearson r": f["pearson"].map(lambda v: _num(v, 2, True)),
+            "Spearman": f["spearman"].map(lambda v: _num(v, 2, True)),
+            "note": f["note"],
+        }
+    )
 
 
 def _language_scores(data: ReportData, a: Analysis, target: str) -> pd.DataFrame:
@@ -1358,14 +1909,20 @@ def _language_scores(data: ReportData, a: Analysis, target: str) -> pd.DataFrame
 
 def per_language_section(data: ReportData, a: Analysis) -> Section:
     sec = Section("Per-language tables")
-    sec.blocks.append("Scores (mean over seeds) and gains over no intermediate training per language, with intervals. Chance in the last row of each score table.")
+    sec.blocks.append(
+        "Scores (mean over seeds) and gains over no intermediate training per language, with intervals. Chance in the last row of each score table."
+    )
     s = data.scores
     for model in [m for m in data.models if m in set(s["model"])]:
         for target in _target_order(data, s.loc[s["model"] == model, "target"]):
             part = s[(s["model"] == model) & (s["target"] == target)]
             langs = _language_order(data, part["language"])
-            table = part.groupby(["intermediate", "language"])["score"].mean().unstack("language").reindex(
-                index=_condition_order(data, part["intermediate"]), columns=langs)
+            table = (
+                part.groupby(["intermediate", "language"])["score"]
+                .mean()
+                .unstack("language")
+                .reindex(index=_condition_order(data, part["intermediate"]), columns=langs)
+            )
             shown = table.map(_num).reset_index()
             chance = part.groupby("language")["chance"].mean().reindex(langs)
             if chance.notna().any():
@@ -1380,7 +1937,9 @@ def per_language_section(data: ReportData, a: Analysis) -> Section:
                         row = {"intermediate": cond}
                         for lang in langs:
                             hit = lg[(lg["intermediate"] == cond) & (lg["language"] == lang)]
-                            row[lang] = _ci(*hit[["gain", "gain_low", "gain_high"]].iloc[0], sign=True) if len(hit) else ""
+                            row[lang] = (
+                                _ci(*hit[["gain", "gain_low", "gain_high"]].iloc[0], sign=True) if len(hit) else ""
+                            )
                         rows.append(row)
                     sec.blocks.append(Table(f"{model} - {target}: gain per language", pd.DataFrame(rows)))
     return sec
@@ -1393,38 +1952,93 @@ def layer_section(data: ReportData, options: ReportOptions) -> Section | None:
     if sweep is None or sweep.empty:
         return None
     sec = Section("Layer sweep (retrieval)")
-    sec.blocks.append("Retrieval score when the sentence embedding is taken from each layer (thin lines: languages; bold: their mean). "
-                          "Decoders have no established retrieval layer, so the sweep shows where each family's cross-lingual alignment peaks.")
+    sec.blocks.append(
+        "Retrieval score when the sentence embedding is taken from each layer (thin lines: languages; bold: their mean). "
+        "Decoders have no established retrieval layer, so the sweep shows where each family's cross-lingual alignment peaks."
+    )
     for (target, intermediate), part in sweep.groupby(["target", "intermediate"], sort=False):
         name = f"layers-{_slug(str(target))}-{_slug(str(intermediate))}"
-        _add_figure(sec, options, name, f"{target}, intermediate {intermediate}: score by layer",
-                    lambda part=part, target=target, intermediate=intermediate: layer_sweep(part, title=f"{target} (intermediate: {intermediate}): score by layer"))
+        _add_figure(
+            sec,
+            options,
+            name,
+            f"{target}, intermediate {intermediate}: score by layer",
+            lambda part=part, target=target, intermediate=intermediate: layer_sweep(
+                part, title=f"{target} (intermediate: {intermediate}): score by layer"
+            ),
+        )
     return sec
 
 
-def reference_section(data: ReportData) -> Section:
+def xtreme_best_per_target(table: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
+    """model -> (XTREME score without intermediate training, XTREME score when each task takes its
+    best condition), for models with every XTREME task scored under the baseline."""
+    from xstilts.evaluation.benchmarks import get_benchmark
+
+    out: dict[str, tuple[float, float]] = {}
+    if table is None or table.empty:
+        return out
+    tasks = list(get_benchmark("xtreme").tasks)
+    for model, rows in table.groupby("model", sort=False):
+        base = pd.to_numeric(rows.loc[rows["intermediate"] == BASELINE, "score"], errors="coerce")
+        if base.empty or not np.isfinite(base.iloc[0]) or any(t not in rows for t in tasks):
+            continue
+        best = float(np.mean([rows[t].max() for t in tasks]))
+        out[str(model)] = (float(base.iloc[0]), best)
+    return out
+
+
+def reference_section(data: ReportData, a: Analysis) -> Section:
     from xstilts.analysis.reference import load_reference
 
     ref = load_reference("phang2020")
     sec = Section("Published numbers (Phang et al. 2020)")
     table = reference_comparison(data)
     if table is None:
-        sec.blocks.append(f"This grid does not reproduce the paper's setting ({ref.model} on XTREME target tasks), so the paper's numbers "
-                              "are not set beside ours; they ship with xstilts in analysis/reference/phang2020.json with their sources.")
+        sec.blocks.append(
+            f"This grid does not reproduce the paper's setting ({ref.model} on XTREME target tasks), so the paper's numbers "
+            "are not set beside ours; they ship with xstilts in analysis/reference/phang2020.json with their sources."
+        )
         return sec
-    sec.blocks.append(f"{ref.title}. The paper's numbers are test-set scores of single runs; ours are on the split named above, "
-                          "so differences include the split. X-STILTs = the best intermediate task per target.")
+    sec.blocks.append(
+        f"{ref.title}. The paper's numbers are test-set scores; ours are on the split named above, "
+        "so differences include the split. X-STILTs = the best intermediate task per target."
+    )
+    xtreme = xtreme_best_per_target(a.benchmarks.get("XTREME"))
+    gain = ref.scores("X-STILTs minus XLM-R Large").get("xtreme")
+    for model, (baseline, best) in xtreme.items():
+        sec.blocks.append(
+            f"{model}: XTREME score {_num(baseline)} without intermediate training and {_num(best)} with the best "
+            f"intermediate task per target, a gain of {_num(best - baseline, 1, True)} points (paper: {_num(gain, 1, True)})."
+        )
     if table.empty:
         sec.blocks.append("None of the paper's reported targets has scores in this grid yet.")
     else:
-        sec.blocks.append(Table("Ours beside the paper", pd.DataFrame({
-            "model": table["model"], "task": table["task"], "metric": table["metric"],
-            "ours: no intermediate": table["ours_baseline"].map(_num), "ours: best": table["ours_best"].map(_num),
-            "best intermediate": table["best_intermediate"], "ours: gain": table["ours_gain"].map(lambda v: _num(v, 1, True)),
-            "paper: XLM-R": table["paper_xlmr"].map(_num), "paper: X-STILTs": table["paper_xstilts"].map(_num),
-            "paper: gain": table["paper_gain"].map(lambda v: _num(v, 1, True)),
-        })))
-    sources = pd.DataFrame([{"source": k, "citation": v["citation"], "url": v["url"], "split": v.get("split", "")} for k, v in ref.sources.items()])
+        sec.blocks.append(
+            Table(
+                "Ours beside the paper",
+                pd.DataFrame(
+                    {
+                        "model": table["model"],
+                        "task": table["task"],
+                        "metric": table["metric"],
+                        "ours: no intermediate": table["ours_baseline"].map(_num),
+                        "ours: best": table["ours_best"].map(_num),
+                        "best intermediate": table["best_intermediate"],
+                        "ours: gain": table["ours_gain"].map(lambda v: _num(v, 1, True)),
+                        "paper: XLM-R": table["paper_xlmr"].map(_num),
+                        "paper: X-STILTs": table["paper_xstilts"].map(_num),
+                        "paper: gain": table["paper_gain"].map(lambda v: _num(v, 1, True)),
+                    }
+                ),
+            )
+        )
+    sources = pd.DataFrame(
+        [
+            {"source": k, "citation": v["citation"], "url": v["url"], "split": v.get("split", "")}
+            for k, v in ref.sources.items()
+        ]
+    )
     sec.blocks.append(Table("Sources of the published numbers", sources, " ".join(ref.notes)))
     return sec
 
@@ -1438,11 +2052,21 @@ def missing_section(data: ReportData) -> Section | None:
         return None
     counts = missing["status"].value_counts()
     sec = Section("Missing from the grid")
-    sec.blocks.append(f"{len(missing)} of {len(cells)} stages have not finished ("
-                          + ", ".join(f"{n} {s}" for s, n in counts.items()) + "); the tables and statistics omit their runs. "
-                          "Re-run the spec to complete the grid: finished stages are reused.")
-    shown = _sort_rows(data, missing.rename(columns={"condition": "intermediate"})[["kind", "model", "intermediate", "target", "seed", "status"]].fillna(""))
-    sec.blocks.append(Table("Unfinished stages", shown.head(200), "" if len(shown) <= 200 else f"first 200 of {len(shown)}"))
+    sec.blocks.append(
+        f"{len(missing)} of {len(cells)} stages have not finished ("
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + "); the tables and statistics omit their runs. "
+        "Re-run the spec to complete the grid: finished stages are reused."
+    )
+    shown = _sort_rows(
+        data,
+        missing.rename(columns={"condition": "intermediate"})[
+            ["kind", "model", "intermediate", "target", "seed", "status"]
+        ].fillna(""),
+    )
+    sec.blocks.append(
+        Table("Unfinished stages", shown.head(200), "" if len(shown) <= 200 else f"first 200 of {len(shown)}")
+    )
     return sec
 
 
@@ -1465,7 +2089,7 @@ def build_sections(data: ReportData, a: Analysis) -> list[Section]:
         language_section(data, a),
         per_language_section(data, a) if a.options.per_language else None,
         layer_section(data, a.options),
-        reference_section(data),
+        reference_section(data, a),
         about_section(data, a),
         notes_section(data, a),
     ]
@@ -1501,7 +2125,7 @@ def build_report(data: ReportData, options: ReportOptions | None = None) -> Repo
     s = data.scores
     families = ", ".join(f"{m} ({data.family_of.get(m, '?')})" for m in data.models if m in set(s["model"]))
     meta = [
-        f"Question: do encoder-only and decoder-only models show divergent zero-shot transfer after English intermediate training?",
+        "Question: do encoder-only and decoder-only models show divergent zero-shot transfer after English intermediate training?",
         f"Source: {data.source}" + (f"; spec {data.spec!r}" if data.spec else ""),
         f"Evaluation split: {', '.join(sorted(s['split'].unique()))} ({DEFAULT_SPLIT_NOTE})",
         f"Models: {families}; seeds: {', '.join(map(str, sorted(s['seed'].unique())))}",
@@ -1542,7 +2166,12 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
             if isinstance(b, str):
                 out += [b, "" if not b.startswith("- ") else ""]
             elif isinstance(b, Figure):
-                out += [f"![{b.caption}]({figure_dir}/{b.name}.png)", "", f"*{b.caption}* ([SVG]({figure_dir}/{b.name}.svg))", ""]
+                out += [
+                    f"![{b.caption}]({figure_dir}/{b.name}.png)",
+                    "",
+                    f"*{b.caption}* ([SVG]({figure_dir}/{b.name}.svg))",
+                    "",
+                ]
             else:
                 out += [f"**{b.caption}**", "", markdown_table(b.frame), ""]
                 if b.note:
@@ -1589,33 +2218,57 @@ def html_table(table: Table) -> str:
             cls = f" class='{' '.join(classes)}'" if classes else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    out = (f"<div class='tablewrap'><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>"
-           f"<tbody>{''.join(body)}</tbody></table></div>")
+    out = (
+        f"<div class='tablewrap'><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
     if table.note:
         out += f"<p class='note'>{html.escape(table.note)}</p>"
     return out
 
 
 def to_html(report: Report) -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
-             f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>"]
-    parts.append(f"<h1>{html.escape(report.title)}</h1><ul class='meta'>" + "".join(f"<li>{html.escape(m)}</li>" for m in report.meta) + "</ul>")
-    parts.append("<nav>" + "<a href='#summary'>Summary of findings</a>" + "".join(f"<a href='#{s.anchor}'>{html.escape(s.title)}</a>" for s in report.sections) + "</nav>")
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>"
+    ]
+    parts.append(
+        f"<h1>{html.escape(report.title)}</h1><ul class='meta'>"
+        + "".join(f"<li>{html.escape(m)}</li>" for m in report.meta)
+        + "</ul>"
+    )
+    parts.append(
+        "<nav>"
+        + "<a href='#summary'>Summary of findings</a>"
+        + "".join(f"<a href='#{s.anchor}'>{html.escape(s.title)}</a>" for s in report.sections)
+        + "</nav>"
+    )
     answer, rest = _split_answer(report.findings)
     parts.append("<h2 id='summary'>Summary of findings</h2>")
     if answer:
-        parts.append("<div class='answer'><strong>Answer.</strong> " + " ".join(
-            f"<span{' class=sig' if f.significant else ''}>{html.escape(f.text)}</span>" for f in answer) + "</div>")
-    parts.append("<ul class='findings'>" + "".join(f"<li{' class=sig' if f.significant else ''}>{html.escape(f.text)}</li>" for f in rest) + "</ul>")
+        parts.append(
+            "<div class='answer'><strong>Answer.</strong> "
+            + " ".join(f"<span{' class=sig' if f.significant else ''}>{html.escape(f.text)}</span>" for f in answer)
+            + "</div>"
+        )
+    parts.append(
+        "<ul class='findings'>"
+        + "".join(f"<li{' class=sig' if f.significant else ''}>{html.escape(f.text)}</li>" for f in rest)
+        + "</ul>"
+    )
     for s in report.sections:
         parts.append(f"<h2 id='{s.anchor}'>{html.escape(s.title)}</h2>")
         for b in s.blocks:
             if isinstance(b, str):
-                parts.append(f"<ul><li>{html.escape(b[2:])}</li></ul>" if b.startswith("- ") else f"<p>{html.escape(b)}</p>")
+                parts.append(
+                    f"<ul><li>{html.escape(b[2:])}</li></ul>" if b.startswith("- ") else f"<p>{html.escape(b)}</p>"
+                )
             elif isinstance(b, Figure):
                 data = base64.b64encode(b.png).decode()
-                parts.append(f"<figure><img alt='{html.escape(b.caption)}' src='data:image/png;base64,{data}'>"
-                             f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+                parts.append(
+                    f"<figure><img alt='{html.escape(b.caption)}' src='data:image/png;base64,{data}'>"
+                    f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+                )
             else:
                 parts.append(html_table(b))
     parts.append("</body></html>")
@@ -1633,10 +2286,17 @@ def write_outputs(report: Report, out_dir: Path) -> ReportPaths:
     md, page, summary = out_dir / "report.md", out_dir / "report.html", out_dir / "summary.json"
     atomic_write_text(md, to_markdown(report))
     atomic_write_text(page, to_html(report))
-    atomic_write_text(summary, json.dumps({
-        "title": report.title, "meta": report.meta,
-        "findings": [{"topic": f.topic, "significant": f.significant, "text": f.text} for f in report.findings],
-    }, indent=1))
+    atomic_write_text(
+        summary,
+        json.dumps(
+            {
+                "title": report.title,
+                "meta": report.meta,
+                "findings": [{"topic": f.topic, "significant": f.significant, "text": f.text} for f in report.findings],
+            },
+            indent=1,
+        ),
+    )
     return ReportPaths(md, page, summary, figures)
 
 

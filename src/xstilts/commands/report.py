@@ -17,11 +17,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--spec", help="only this spec's grid (default: the only one in the store)")
     p.add_argument("--out", type=Path, help="folder for the report (default: <output folder>/report)")
     p.add_argument("--per-language", action="store_true", help="add score and gain tables per language")
-    p.add_argument("--bars-target", metavar="TARGET", help="target of the per-language bar chart (default: the first with English)")
+    p.add_argument(
+        "--bars-target", metavar="TARGET", help="target of the per-language bar chart (default: the first with English)"
+    )
     p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default: 0.95)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level after correction (default: 0.05)")
     p.add_argument("--ci", choices=["t", "hierarchical"], default="t", help="interval method (default: t)")
-    p.add_argument("--permutations", type=int, default=4999, help="permutations of the interaction test (default: 4999)")
+    p.add_argument(
+        "--permutations", type=int, default=4999, help="permutations of the interaction test (default: 4999)"
+    )
     p.add_argument("--title", help="title of the report")
     p.set_defaults(handler=run)
 
@@ -40,8 +44,13 @@ def run(args: argparse.Namespace) -> int:
     store = args.results / STORE_NAME if args.results.is_dir() else args.results
     out = args.out or store.parent / "report"
     options = ReportOptions(
-        per_language=args.per_language, bars_target=args.bars_target, level=args.level, alpha=args.alpha,
-        ci_method=args.ci, n_permutations=args.permutations, title=args.title,
+        per_language=args.per_language,
+        bars_target=args.bars_target,
+        level=args.level,
+        alpha=args.alpha,
+        ci_method=args.ci,
+        n_permutations=args.permutations,
+        title=args.title,
     )
     paths = write_report(store, out, spec=args.spec, options=options)
     print(f"report: {paths.html} (markdown: {paths.markdown}, {len(paths.figures)} figure files)")
