@@ -351,6 +351,9 @@ def test_xtreme_scores_use_the_official_aggregation():
     assert baseline["xquad"] == "67.5"  # ((65 + 60) / 2 + (75 + 70) / 2) / 2: (EM + F1) / 2
     assert baseline["score"] == "(needs every task)"
     assert "pawsx" in baseline["missing"]
+    # real languages have no numeric distance: gains are grouped by relation to English and script
+    assert "Gain by relation" in md_tables and "Gain by same_script" in md_tables
+    assert set(md_tables["Gain by relation"]["relation"]) == {"same genus", "other family"}
 
 
 def test_published_numbers_beside_ours_when_the_grid_reproduces_the_paper():
@@ -452,3 +455,21 @@ def test_xtreme_gain_of_the_best_intermediate_per_target_beside_the_paper():
     line = next(b for b in section.blocks if isinstance(b, str) and "XTREME score" in b)
     # baseline: mean of six tasks at 60 and three QA tasks at (50 + 60) / 2 = 55; best per target adds 4 (xnli) and 2 to each QA task
     assert "XTREME score 58.3 without" in line and "a gain of +1.1 points (paper: +5.4)" in line
+
+
+def test_per_example_scores_give_hierarchical_intervals():
+    sim = simulate_grid(intermediates=("none", "a"), seeds=3, n_examples=80, interaction={"a": 4.0}, rng=6)
+    report = build_report(
+        frame_data(sim.scores, sim.examples),
+        ReportOptions(ci_method="hierarchical", n_boot=200, n_permutations=199, figures=False),
+    )
+    gains = next(s for s in report.sections if s.title == "Gains from intermediate training")
+    assert "bootstrap over fine-tuning seeds and then test examples" in gains.blocks[0]
+
+
+def test_grid_without_any_baseline_runs_still_reports_scores():
+    sim = simulate_grid(intermediates=("none", "a"), seeds=2, rng=7)
+    report = build_report(frame_data(sim.scores[sim.scores["intermediate"] != "none"]), FAST)
+    assert "No model has baseline" in report.findings[0].text
+    scores = next(s for s in report.sections if s.title == "Scores")
+    assert any(getattr(b, "caption", "") == "enc (encoder)" for b in scores.blocks)

@@ -869,9 +869,16 @@ def _grid_findings(data: ReportData) -> list[Finding]:
 
 
 def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
-    families = sorted(set(a.df["family"])) if not a.df.empty else sorted(set(data.scores["family"]))
+    if a.df.empty:
+        return [
+            Finding(
+                "interaction",
+                "No model has baseline (no intermediate training) runs yet, so no gain and no divergence can be assessed.",
+            )
+        ]
+    families = sorted(set(a.df["family"]))
     if set(families) < set(FAMILIES):
-        present = families[0] if families else "no"
+        present = families[0]
         return [
             Finding(
                 "interaction",
