@@ -1228,14 +1228,13 @@ class Table:
             return
         parts = [[p.strip() for p in str(n or "").split(";") if p.strip()] for n in self.frame["note"]]
         common = [p for p in parts[0] if all(p in row for row in parts)]
+        frame = self.frame.copy()
+        frame["note"] = ["; ".join(p for p in row if p not in common) for row in parts]
+        if (frame["note"] == "").all():
+            frame = frame.drop(columns="note")
+        self.frame = frame
         if common:
-            frame = self.frame.copy()
-            frame["note"] = ["; ".join(p for p in row if p not in common) for row in parts]
-            if (frame["note"] == "").all():
-                frame = frame.drop(columns="note")
-            self.frame = frame
-            lifted = "; ".join(common)
-            self.note = " ".join(filter(None, [self.note, f"All rows: {lifted}."]))
+            self.note = " ".join(filter(None, [self.note, f"All rows: {'; '.join(common)}."]))
 
 
 @dataclass
@@ -1678,6 +1677,12 @@ def divergence_section(data: ReportData, a: Analysis) -> Section:
                         "converged": m["converged"],
                         "note": m["note"],
                     }
+                ).pipe(
+                    lambda t: (
+                        t
+                        if np.isfinite(m["p_value"].to_numpy(dtype=float)).any()
+                        else t.drop(columns=["Wald", "p", "p_holm"])
+                    )
                 ),
             )
         )
