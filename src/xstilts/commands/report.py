@@ -7,19 +7,51 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="write the report (Markdown + HTML) of a results store or output folder")
+    p = subparsers.add_parser(
+        "report",
+        help="write the report (Markdown + self-contained HTML + figures) of a results store or output folder",
+        description="Tables, figures and a generated summary of findings: gains over no intermediate training, "
+        "encoder vs decoder divergence with confidence intervals and tests, XTREME scores, published numbers.",
+    )
     p.add_argument("results", type=Path, help="results.sqlite, or the experiment's output folder")
     p.add_argument("--spec", help="only this spec's grid (default: the only one in the store)")
     p.add_argument("--out", type=Path, help="folder for the report (default: <output folder>/report)")
+    p.add_argument("--per-language", action="store_true", help="add score and gain tables per language")
+    p.add_argument(
+        "--bars-target", metavar="TARGET", help="target of the per-language bar chart (default: the first with English)"
+    )
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default: 0.95)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level after correction (default: 0.05)")
+    p.add_argument("--ci", choices=["t", "hierarchical"], default="t", help="interval method (default: t)")
+    p.add_argument(
+        "--permutations", type=int, default=4999, help="permutations of the interaction test (default: 4999)"
+    )
+    p.add_argument("--title", help="title of the report")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from xstilts.analysis.report import write_report
+    from xstilts.analysis.report import ReportOptions, write_report
+    from xstilts.errors import ConfigError
     from xstilts.experiments.runner import STORE_NAME
 
+    if not 0 < args.level < 1:
+        raise ConfigError(f"--level: must be between 0 and 1, got {args.level}")
+    if not 0 < args.alpha < 1:
+        raise ConfigError(f"--alpha: must be between 0 and 1, got {args.alpha}")
+    if args.permutations < 99:
+        raise ConfigError(f"--permutations: at least 99, got {args.permutations}")
     store = args.results / STORE_NAME if args.results.is_dir() else args.results
     out = args.out or store.parent / "report"
-    paths = write_report(store, out, spec=args.spec)
-    print(f"report: {paths.html} (markdown: {paths.markdown}, {len(paths.figures)} figures)")
+    options = ReportOptions(
+        per_language=args.per_language,
+        bars_target=args.bars_target,
+        level=args.level,
+        alpha=args.alpha,
+        ci_method=args.ci,
+        n_permutations=args.permutations,
+        title=args.title,
+    )
+    paths = write_report(store, out, spec=args.spec, options=options)
+    print(f"report: {paths.html} (markdown: {paths.markdown}, {len(paths.figures)} figure files)")
     return 0

@@ -50,6 +50,8 @@ class Stage:
         return {
             "id": self.id, "kind": self.kind, "model": self.model.name, "condition": self.condition.name,
             "task": self.task, "seed": self.seed, "parent": self.parent,
+            # The condition's full spec (tasks, lm_mix, translated): the report tells baseline variants apart by it.
+            "condition_spec": to_dict(self.condition),
         }
 
 

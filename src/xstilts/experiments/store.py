@@ -220,7 +220,8 @@ class ResultsStore:
         if spec_name is not None:
             query += " WHERE c.spec = ?"
             params = (spec_name,)
-        return pd.read_sql_query(query, self._conn, params=params)
+        # Registration order is the plan's order (models, seeds, conditions, targets as the spec lists them).
+        return pd.read_sql_query(query + " ORDER BY c.rowid", self._conn, params=params)
 
     def spec_names(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT spec FROM cells ORDER BY spec")]
