@@ -197,11 +197,3 @@ def test_single_seed_with_examples_covers_test_set_only():
     assert iv.has_bounds and "test-set sampling only" in iv.note
 
 
-def test_bootstrap_speed_thousands_of_resamples_over_tens_of_thousands_of_examples():
-    rng = np.random.default_rng(17)
-    cond = np.where(rng.random(20_000) < 0.72, 100.0, 0.0)
-    base = np.where(rng.random(20_000) < 0.70, 100.0, 0.0)
-    start = time.perf_counter()
-    stats.example_bootstrap_ci(cond, base, n_boot=2000)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0, f"paired BCa bootstrap of 2000 x 20000 took {elapsed:.2f} s"
