@@ -48,7 +48,8 @@ class Stage:
 
     def describe(self) -> dict:
         return {
-            "id": self.id, "kind": self.kind, "model": self.model.name, "condition": self.condition.name,
+            "id": self.id, "kind": self.kind, "model": self.model.name, "model_path": self.model.path,
+            "condition": self.condition.name, "condition_spec": _condition_key(self.condition),
             "task": self.task, "seed": self.seed, "parent": self.parent,
         }
 
@@ -77,6 +78,15 @@ def _condition_key(condition: ConditionSpec) -> dict:
     return key
 
 
+def _settings_key(settings: PhaseSettings, hp_tasks: list[str]) -> dict:
+    """The training settings a stage resolves to, per task whose defaults it uses: the task's
+    hyper-parameters overridden by the spec. Writing a default explicitly keeps the stage id;
+    `checkpoint_every` changes only how often training can resume, so it is left out."""
+    overrides = {k: v for k, v in to_dict(settings).items() if v is not None and k != "checkpoint_every"}
+    extra = {"precision": "no", "max_grad_norm": 1.0, "max_dev_examples": None}
+    return {name: {**to_dict(get_task(name).hyperparameters), **extra, **overrides} for name in hp_tasks}
+
+
 def phase_settings(spec: ExperimentSpec, phase: str, task_names: list[str]) -> PhaseSettings:
     settings = getattr(spec.training, phase)
     for name in task_names:
@@ -96,8 +106,8 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                     settings = phase_settings(spec, "intermediate", condition.tasks)
                     key = {
                         "v": PIPELINE_VERSION, "kind": "intermediate", "model": _model_key(model), "seed": seed,
-                        "condition": _condition_key(condition), "settings": to_dict(settings), "data_dir": spec.data_dir,
-                        "data": _data_fingerprint(condition.tasks, model),
+                        "condition": _condition_key(condition), "settings": _settings_key(settings, condition.tasks), "data_dir": spec.data_dir,
+                        "data": _data_fingerprint(condition.tasks, model), "max_restarts": spec.training.max_restarts,
                     }
                     parent = _add(stages, Stage(_hash(key), "intermediate", model, seed, condition, None, None, settings))
                 for target in targets:
@@ -107,8 +117,8 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                         settings = phase_settings(spec, "target", [target])
                         key = {
                             "v": PIPELINE_VERSION, "kind": "target", "model": _model_key(model), "seed": seed,
-                            "parent": parent, "task": target, "settings": to_dict(settings), "data_dir": spec.data_dir,
-                            "data": _data_fingerprint([target], model),
+                            "parent": parent, "task": target, "settings": _settings_key(settings, [target]), "data_dir": spec.data_dir,
+                            "data": _data_fingerprint([target], model), "max_restarts": spec.training.max_restarts,
                         }
                         source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, settings))
                     key = {
