@@ -14,13 +14,13 @@ the default trains or evaluates with `xstilts.experiments.stages`.
 
 from __future__ import annotations
 
-import _thread
 import importlib
 import importlib.metadata
 import logging
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -267,7 +267,8 @@ class Heartbeat:
                     with self._lock:
                         self.lost = True
                         if self._active and self._interrupt:
-                            _thread.interrupt_main()
+                            # A real SIGINT, so that blocking calls (sleep, I/O) return too.
+                            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
                     return
         finally:
             store.close()
