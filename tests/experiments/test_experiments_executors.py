@@ -263,3 +263,36 @@ def test_interrupting_a_pool_gives_stages_back(tmp_path: Path, worker_env: dict,
         rows = store.stages()
         assert all(r.status == "pending" for r in rows)
         assert sorted(a["status"] for a in store.attempts()) == ["interrupted", "interrupted"]
+
+
+def test_slurm_submission_with_a_stand_in_sbatch(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Slurm here: a stand-in `sbatch` keeps the scripts submitit writes. One job array per
+    stage kind, each waiting for the previous one, with that kind's resources."""
+    pytest.importorskip("submitit")
+    bin_dir, scripts = tmp_path / "bin", tmp_path / "scripts"
+    bin_dir.mkdir()
+    scripts.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(f'#!/bin/sh\nn=$(ls {scripts} | wc -l)\ncp "$1" {scripts}/$n.sh\necho "Submitted batch job 7$n"\n')
+    sbatch.chmod(0o755)
+    srun = bin_dir / "srun"  # submitit only checks that it exists
+    srun.write_text("#!/bin/sh\nexit 1\n")
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    data = grid(tmp_path / "out", seeds=[0, 1])
+    data["executor"] = {
+        **data["executor"], "slurm": {"partition": "gpu", "array_parallelism": 2, "setup": ["module load cuda"]},
+        "resources": {"intermediate": {"gpus": 2, "hours": 10}},
+    }
+    spec = spec_from_dict(data)
+    summary = run_grid(spec, executor="slurm", wait=False, run_stage="fake_stages:sleepy")
+    assert summary.ran == [] and len(summary.waiting) == len(plan(spec))  # submitted, not run
+    texts = [(scripts / f"{n}.sh").read_text() for n in range(3)]
+    counts = {k: sum(1 for s in plan(spec) if s.kind == k) for k in ("intermediate", "target", "evaluate")}
+    for n, (kind, text) in enumerate(zip(counts, texts)):
+        assert f"#SBATCH --job-name=xstilts-grid-{kind}" in text
+        assert f"#SBATCH --array=0-{counts[kind] - 1}%2" in text and "#SBATCH --partition=gpu" in text
+        assert ("#SBATCH --dependency=afterany:7" + str(n - 1)) in text if n else "--dependency" not in text
+        assert "module load cuda" in text
+    assert "#SBATCH --gpus-per-node=2" in texts[0] and "#SBATCH --time=600" in texts[0]
+    assert "#SBATCH --gpus-per-node=1" in texts[2] and "#SBATCH --mem=32GB" in texts[2]

@@ -48,6 +48,8 @@ def test_ids_depend_on_content_not_on_labels(tmp_path: Path) -> None:
     # writing a task's default explicitly resolves to the same settings, hence the same stages
     explicit = _spec(tmp_path, training={"tasks": {"syn-nli": {"learning_rate": 5e-4, "max_steps": 300}}})
     assert {s.id for s in plan(explicit)} == base
+    how = _spec(tmp_path, evaluation={"batch_size": 7}, training={"intermediate": {"checkpoint_every": 3}}, executor={"workers": 3})
+    assert {s.id for s in plan(how)} == base
     changed = _spec(tmp_path, training={"tasks": {"syn-nli": {"learning_rate": 1e-4}}})
     changed_ids = {s.id: s for s in plan(changed)}
     moved = {s.id for s in plan(_spec(tmp_path))} - set(changed_ids)
@@ -131,3 +133,12 @@ def test_plan_command_counts_reused_stages(tmp_path: Path, capsys: pytest.Captur
     assert total.split()[1:5] == ["6", "3", "3", "0"]  # stages, to run, reused, running
     listed = [line.split() for line in out.splitlines() if re.match(r"  [0-9a-f]{16}  ", line)]
     assert len(listed) == 6 and sum(1 for row in listed if row[1] == "reused") == 3
+
+
+@pytest.mark.parametrize("name", ["phang2020", "encoder_vs_decoder_xtremer"])
+def test_results_command_on_the_examples_before_anything_ran(name: str, tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> None:
+    assert main(["results", str(EXAMPLES / f"{name}.yaml"), "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    total = len(plan(load_spec(EXAMPLES / f"{name}.yaml")))
+    assert f"{total} stages" in out and "not created yet" in out and f"pending {total}, running 0, done 0, failed 0" in out
+    assert not (tmp_path / "out").exists()

@@ -62,6 +62,8 @@ def execute(spec, keep_going: bool = False, report: bool = True, executor: str |
         f"{len(summary.ran)} stages run, {len(summary.reused)} reused, {len(summary.failed)} failed, "
         f"{len(summary.blocked)} blocked, {len(summary.waiting)} waiting, in {summary.seconds:.0f}s; results: {summary.store}"
     )
+    if not wait and summary.waiting:
+        line += "; jobs submitted: follow them with `xstilts results SPEC`"
     finished = not summary.waiting and not summary.blocked and not summary.failed
     if report and (finished or summary.ran or summary.reused):
         try:

@@ -6,9 +6,11 @@ Three kinds of stage:
   evaluate      checkpoint + every language of a target               -> predictions and scores
 Retrieval targets have no target stage: they evaluate the intermediate checkpoint directly.
 
-A stage's id hashes everything that determines its output (model, seed, tasks, settings, data,
-its parent's id) and nothing that is only a label, so an intermediate checkpoint is trained once
-and shared by every target, every spec and every rerun that needs it.
+A stage's id hashes everything that determines its output (model, seed, tasks, the training
+settings it resolves to, data, its parent's id) and nothing that is only a label or only changes
+how it runs (names, output folder, executor, evaluation batch size, checkpoint frequency), so an
+intermediate checkpoint is trained once and shared by every target, and by every spec and rerun
+that uses the same output folder (its results store).
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ def _settings_key(settings: PhaseSettings, hp_tasks: list[str]) -> dict:
     return {name: {**to_dict(get_task(name).hyperparameters), **extra, **overrides} for name in hp_tasks}
 
 
+def _evaluation_key(spec: ExperimentSpec) -> dict:
+    key = to_dict(spec.evaluation)
+    key.pop("batch_size")  # how many examples go through the model at once does not change the scores
+    return key
+
+
 def phase_settings(spec: ExperimentSpec, phase: str, task_names: list[str]) -> PhaseSettings:
     settings = getattr(spec.training, phase)
     for name in task_names:
@@ -123,7 +131,7 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                         source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, settings))
                     key = {
                         "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
-                        "parent": source, "task": target, "evaluation": to_dict(spec.evaluation), "data_dir": spec.data_dir,
+                        "parent": source, "task": target, "evaluation": _evaluation_key(spec), "data_dir": spec.data_dir,
                         "data": _data_fingerprint([target], model),
                     }
                     _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None))
