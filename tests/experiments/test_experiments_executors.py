@@ -15,17 +15,17 @@ import types
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 import fake_stages
+import pytest
 from conftest import grid
+
+from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
 from xstilts.experiments.executors import ProcessExecutor, run_grid, worker_command
 from xstilts.experiments.plan import plan
 from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
-from xstilts.config import to_dict
 from xstilts.io import atomic_write_json
 
 

@@ -8,8 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from conftest import grid
+
 from xstilts.cli import main
 from xstilts.experiments.estimate import Throughput, estimate_plan, load_throughput
 from xstilts.experiments.plan import plan
@@ -117,8 +117,8 @@ def test_plan_command_works_offline_on_the_examples(name: str, tmp_path: Path, c
 
 def test_plan_command_counts_reused_stages(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import yaml
-
     from fake_stages import sleepy
+
     from xstilts.experiments.runner import run_spec
 
     data = grid(tmp_path / "out", targets=["syn-tatoeba"])

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from xstilts.config import to_dict
+from xstilts.experiments.executors import worker_command
 from xstilts.experiments.results import grid_status, load_scores
 from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
-from xstilts.experiments.executors import worker_command
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json

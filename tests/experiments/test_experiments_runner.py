@@ -7,12 +7,12 @@ import threading
 import time
 from pathlib import Path
 
+import fake_stages
 import pandas as pd
 import pytest
 import yaml
-
-import fake_stages
 from conftest import grid, write_spec
+
 from xstilts.cli import main
 from xstilts.experiments.plan import plan
 from xstilts.experiments.results import grid_status, load_scores

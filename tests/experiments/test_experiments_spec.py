@@ -175,8 +175,8 @@ def test_errors_from_dicts_name_their_source() -> None:
 
 
 def test_lora_modules_of_a_local_model_are_read_from_its_weights(tmp_path: Path) -> None:
-    from safetensors.numpy import save_file
     import numpy as np
+    from safetensors.numpy import save_file
 
     folder = tmp_path / "decoder"
     folder.mkdir()

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import grid
+
 from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import spec_from_dict

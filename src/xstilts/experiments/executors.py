@@ -36,7 +36,16 @@ from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.runner import (
-    STORE_NAME, Notify, RunSummary, StageRunner, WorkerOptions, classify, prepare, resolve_runner, runner_reference, work,
+    STORE_NAME,
+    Notify,
+    RunSummary,
+    StageRunner,
+    WorkerOptions,
+    classify,
+    prepare,
+    resolve_runner,
+    runner_reference,
+    work,
 )
 from xstilts.experiments.spec import STAGE_KINDS, ExperimentSpec, spec_from_dict
 from xstilts.experiments.store import ResultsStore
@@ -364,7 +373,10 @@ class RayExecutor:
         before = _statuses(spec, root)
         todo = _to_run(spec, root, stages, options)
         if not ray.is_initialized():
-            ray.init(address=spec.executor.ray.address) if spec.executor.ray.address else ray.init()
+            if spec.executor.ray.address:
+                ray.init(address=spec.executor.ray.address)
+            else:
+                ray.init()
         remote = ray.remote(ray_stage_task)
         spec_dict, runner = to_dict(spec), runner_reference(self.run_stage)
         task_options = {**options.to_json(), "stop_on_error": False, "stop_file": None}

@@ -408,10 +408,9 @@ def work(
                     claimed = s
                     break
             if claimed is not None:
+                # With stop_on_error a failure raises out of execute_stage; otherwise go on.
                 if execute_stage(claimed, ctx, store, run_stage, options, notify):
                     summary.ran.append(claimed.id)
-                elif options.stop_on_error and store.stage(claimed.id).status == "failed":  # type: ignore[union-attr]
-                    break
                 continue
             unfinished = [s for s in mine if state[s.id] in (WAITING, HELD)]
             if options.only is not None:
