@@ -195,3 +195,12 @@ def test_cli_reports_a_bad_spec_in_one_line(tmp_path: Path, capsys: pytest.Captu
     assert main(["plan", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("xstilts: error: ") and "did you mean 'xnli'" in err and "\n" not in err
+
+
+def test_the_documented_executor_section_is_valid() -> None:
+    import re
+
+    text = (EXAMPLES / "README.md").read_text()
+    block = yaml.safe_load(re.search(r"```yaml\n(executor:.*?)```", text, re.S).group(1))
+    spec = spec_from_dict({**_with(), **block})
+    assert spec.executor.slurm.partition == "gpu" and spec.executor.resources.evaluate.memory_gb == 32
