@@ -179,3 +179,21 @@ def test_registering_again_keeps_statuses_and_records_the_spec(store: ResultsSto
     store.register(spec.name, plan(spec), spec.fingerprint(), {"name": spec.name})
     assert store.stage(sid).status == "done"
     assert [r["hash"] for r in store.spec_records()] == [spec.fingerprint()]
+
+
+def test_an_edited_spec_does_not_mix_old_and_new_results(tmp_path: Path) -> None:
+    from fake_stages import sleepy
+    from xstilts.experiments.results import load_scores
+    from xstilts.experiments.runner import run_spec
+
+    data = grid(tmp_path / "out", targets=["syn-para"])
+    run_spec(spec_from_dict(data), run_stage=sleepy)
+    first = load_scores(tmp_path / "out")
+    data["evaluation"] = {"languages": ["en", "clo"]}  # new evaluate stages for the same cells
+    edited = spec_from_dict(data)
+    summary = run_spec(edited, run_stage=sleepy)
+    assert len(summary.ran) == 2 and len(summary.reused) == 3  # only the evaluations run again
+    scores = load_scores(tmp_path / "out", spec="grid")
+    assert set(scores["stage_id"]).isdisjoint(first["stage_id"]) and len(scores) == len(first)
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        assert len(store.stages()) == 7  # the old evaluate stages keep their results in the store

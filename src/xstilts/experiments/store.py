@@ -208,7 +208,11 @@ class ResultsStore:
 
     # -- planning ---------------------------------------------------------------------------------
     def register(self, spec_name: str, stages: Iterable[Any], spec_hash: str | None = None, spec_json: dict | None = None) -> None:
-        """Insert planned stages (known ones keep their status), this spec's labels and the spec."""
+        """Insert planned stages (known ones keep their status), this spec's labels and the spec.
+
+        A cell (kind, model, condition, target, seed) of a spec points at one stage: when an
+        edited spec gives a cell a new stage, the old stage keeps its results but leaves the spec's
+        grid, so tables of the spec never mix the two."""
         with self.transaction() as c:
             if spec_hash is not None:
                 c.execute(
@@ -219,6 +223,11 @@ class ResultsStore:
                 c.execute(
                     "INSERT OR IGNORE INTO stages (id, kind, parent, description) VALUES (?, ?, ?, ?)",
                     (s.id, s.kind, s.parent, json.dumps(s.describe())),
+                )
+                c.execute(
+                    """DELETE FROM cells WHERE spec=? AND kind=? AND model=? AND condition=? AND target IS ? AND seed=?
+                       AND stage_id != ?""",
+                    (spec_name, s.kind, s.model.name, s.condition.name, s.task, s.seed, s.id),
                 )
                 c.execute(
                     "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
