@@ -70,14 +70,23 @@ def convert(hint: Any, value: Any, where: str) -> Any:
         options = get_args(hint)
         if value is None and type(None) in options:
             return None
-        errors = []
+        errors: list[ConfigError] = []
+        tried: list[Any] = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return convert(option, value, where)
             except ConfigError as err:
-                errors.append(str(err))
+                errors.append(err)
+                tried.append(option)
+        # The one option that fits the value's shape explains the problem best (an unknown key
+        # inside an optional section, not "expected X or null").
+        if len(tried) == 1:
+            raise errors[0]
+        structured = [e for o, e in zip(tried, errors) if isinstance(value, dict) and dataclasses.is_dataclass(o)]
+        if len(structured) == 1:
+            raise structured[0]
         expected = " or ".join(_hint_name(o) for o in options)
         raise ConfigError(f"{where}: expected {expected}, got {_type_name(value)} {value!r}"[:300])
     if origin is typing.Literal:

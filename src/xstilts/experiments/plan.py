@@ -6,9 +6,11 @@ Three kinds of stage:
   evaluate      checkpoint + every language of a target               -> predictions and scores
 Retrieval targets have no target stage: they evaluate the intermediate checkpoint directly.
 
-A stage's id hashes everything that determines its output (model, seed, tasks, settings, data,
-its parent's id) and nothing that is only a label, so an intermediate checkpoint is trained once
-and shared by every target, every spec and every rerun that needs it.
+A stage's id hashes everything that determines its output (model, seed, tasks, the training
+settings it resolves to, data, its parent's id) and nothing that is only a label or only changes
+how it runs (names, output folder, executor, evaluation batch size, checkpoint frequency), so an
+intermediate checkpoint is trained once and shared by every target, and by every spec and rerun
+that uses the same output folder (its results store).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class Stage:
 
     def describe(self) -> dict:
         return {
-            "id": self.id, "kind": self.kind, "model": self.model.name, "condition": self.condition.name,
+            "id": self.id, "kind": self.kind, "model": self.model.name, "model_path": self.model.path,
+            "condition": self.condition.name, "condition_spec": _condition_key(self.condition),
             "task": self.task, "seed": self.seed, "parent": self.parent,
             # The condition's full spec (tasks, lm_mix, translated): the report tells baseline variants apart by it.
             "condition_spec": to_dict(self.condition),
@@ -79,6 +82,21 @@ def _condition_key(condition: ConditionSpec) -> dict:
     return key
 
 
+def _settings_key(settings: PhaseSettings, hp_tasks: list[str]) -> dict:
+    """The training settings a stage resolves to, per task whose defaults it uses: the task's
+    hyper-parameters overridden by the spec. Writing a default explicitly keeps the stage id;
+    `checkpoint_every` changes only how often training can resume, so it is left out."""
+    overrides = {k: v for k, v in to_dict(settings).items() if v is not None and k != "checkpoint_every"}
+    extra = {"precision": "no", "max_grad_norm": 1.0, "max_dev_examples": None}
+    return {name: {**to_dict(get_task(name).hyperparameters), **extra, **overrides} for name in hp_tasks}
+
+
+def _evaluation_key(spec: ExperimentSpec) -> dict:
+    key = to_dict(spec.evaluation)
+    key.pop("batch_size")  # how many examples go through the model at once does not change the scores
+    return key
+
+
 def phase_settings(spec: ExperimentSpec, phase: str, task_names: list[str]) -> PhaseSettings:
     settings = getattr(spec.training, phase)
     for name in task_names:
@@ -98,8 +116,8 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                     settings = phase_settings(spec, "intermediate", condition.tasks)
                     key = {
                         "v": PIPELINE_VERSION, "kind": "intermediate", "model": _model_key(model), "seed": seed,
-                        "condition": _condition_key(condition), "settings": to_dict(settings), "data_dir": spec.data_dir,
-                        "data": _data_fingerprint(condition.tasks, model),
+                        "condition": _condition_key(condition), "settings": _settings_key(settings, condition.tasks), "data_dir": spec.data_dir,
+                        "data": _data_fingerprint(condition.tasks, model), "max_restarts": spec.training.max_restarts,
                     }
                     parent = _add(stages, Stage(_hash(key), "intermediate", model, seed, condition, None, None, settings))
                 for target in targets:
@@ -109,13 +127,13 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                         settings = phase_settings(spec, "target", [target])
                         key = {
                             "v": PIPELINE_VERSION, "kind": "target", "model": _model_key(model), "seed": seed,
-                            "parent": parent, "task": target, "settings": to_dict(settings), "data_dir": spec.data_dir,
-                            "data": _data_fingerprint([target], model),
+                            "parent": parent, "task": target, "settings": _settings_key(settings, [target]), "data_dir": spec.data_dir,
+                            "data": _data_fingerprint([target], model), "max_restarts": spec.training.max_restarts,
                         }
                         source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, settings))
                     key = {
                         "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
-                        "parent": source, "task": target, "evaluation": to_dict(spec.evaluation), "data_dir": spec.data_dir,
+                        "parent": source, "task": target, "evaluation": _evaluation_key(spec), "data_dir": spec.data_dir,
                         "data": _data_fingerprint([target], model),
                     }
                     _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None))

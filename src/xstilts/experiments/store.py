@@ -1,13 +1,19 @@
-"""The results store: one SQLite database (WAL) per output folder.
+"""The results store: one SQLite database per output folder, shared by every worker of a grid.
 
-Tables
-  meta    schema version
-  stages  every planned stage: status (pending / running / done / failed), lease (worker,
-          heartbeat), attempts, provenance and outcome as JSON
-  scores  one row per (stage, language, metric) of evaluate stages
-  cells   the labels a spec gives each stage: model, condition, target, seed
+Tables (schema version 2)
+  meta      schema version
+  specs     every spec registered here: name, hash, the spec itself (JSON), when
+  stages    every planned stage: status (pending / running / done / failed), lease (worker,
+            heartbeat), attempts, timings, provenance and outcome as JSON
+  attempts  one row per claim of a stage: worker, executor, start and end, how it ended, error
+  scores    one row per (stage, task, language, metric, split) of evaluate stages
+  cells     the labels a spec gives each stage: model, condition, target, seed
 A stage's scores and its 'done' status are written in one transaction, so a killed writer leaves
-either both or neither.
+either both or neither. Predictions live beside the database, in stages/<stage id>/predictions/.
+
+The schema evolves by MIGRATIONS, applied in order inside one transaction; a database written by a
+newer xstilts is refused. The journal is WAL by default; on network filesystems shared by several
+nodes (WAL needs shared memory on one host) create the store with journal_mode="delete".
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +31,8 @@ from typing import Any
 
 from xstilts.errors import XStiltsError
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+# -- schema ------------------------------------------------------------------------------------------
+_V1 = [
     """CREATE TABLE IF NOT EXISTS stages (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -69,6 +73,56 @@ _SCHEMA = [
     )""",
 ]
 
+_V2 = [
+    # Scores keyed by split and task as well: one evaluate stage may score several splits.
+    """CREATE TABLE scores_v2 (
+        stage_id TEXT NOT NULL REFERENCES stages(id),
+        task TEXT NOT NULL,
+        language TEXT NOT NULL,
+        split TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        is_primary INTEGER NOT NULL,
+        n_examples INTEGER NOT NULL,
+        chance REAL,
+        PRIMARY KEY (stage_id, task, language, metric, split)
+    )""",
+    "INSERT INTO scores_v2 SELECT stage_id, task, language, split, metric, value, is_primary, n_examples, chance FROM scores",
+    "DROP TABLE scores",
+    "ALTER TABLE scores_v2 RENAME TO scores",
+    "CREATE INDEX scores_stage ON scores(stage_id)",
+    "CREATE INDEX cells_stage ON cells(stage_id)",
+    "ALTER TABLE stages ADD COLUMN seconds REAL",
+    "ALTER TABLE stages ADD COLUMN spec_hash TEXT",
+    "ALTER TABLE stages ADD COLUMN code_version TEXT",
+    "ALTER TABLE stages ADD COLUMN hardware TEXT",
+    """CREATE TABLE specs (
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        registered REAL NOT NULL,
+        spec TEXT NOT NULL,
+        PRIMARY KEY (name, hash)
+    )""",
+    """CREATE TABLE attempts (
+        stage_id TEXT NOT NULL REFERENCES stages(id),
+        attempt INTEGER NOT NULL,
+        worker TEXT NOT NULL,
+        executor TEXT,
+        started REAL NOT NULL,
+        ended REAL,
+        status TEXT NOT NULL,
+        error TEXT,
+        detail TEXT,
+        PRIMARY KEY (stage_id, attempt)
+    )""",
+]
+
+# MIGRATIONS[i] takes a database from version i to i + 1 (version 0: empty).
+MIGRATIONS: list[list[str] | Callable[[sqlite3.Connection], None]] = [_V1, _V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+STATUSES = ("pending", "running", "done", "failed")
+
 
 @dataclass
 class StageRow:
@@ -82,6 +136,9 @@ class StageRow:
     description: dict
     outcome: dict | None
     error: str | None
+    started: float | None = None
+    finished: float | None = None
+    seconds: float | None = None
 
 
 def worker_id() -> str:
@@ -89,24 +146,34 @@ def worker_id() -> str:
 
 
 class ResultsStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, journal_mode: str = "wal", timeout: float = 60.0) -> None:
         self.path = Path(path)
+        created = not self.path.exists()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise XStiltsError(f"{self.path}: cannot open the results store ({err})") from None
         self._conn.row_factory = sqlite3.Row
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            if created:
+                # The journal mode is a property of the database file: chosen once, at creation.
+                self._conn.execute(f"PRAGMA journal_mode={'WAL' if journal_mode == 'wal' else 'DELETE'}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as err:
+            self._conn.close()
             raise XStiltsError(f"{self.path}: not a readable xstilts results store ({err})") from None
 
     def close(self) -> None:
         self._conn.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -119,24 +186,48 @@ class ResultsStore:
         else:
             self._conn.execute("COMMIT")
 
+    def schema_version(self) -> int:
+        return _version(self._conn)
+
     def _migrate(self) -> None:
         with self.transaction() as c:
-            for statement in _SCHEMA:
-                c.execute(statement)
-            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row["value"]) > SCHEMA_VERSION:
-                raise XStiltsError(f"{self.path}: written by a newer xstilts (schema {row['value']} > {SCHEMA_VERSION}); upgrade xstilts")
+            c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            version = _version(c)
+            if version > SCHEMA_VERSION:
+                raise XStiltsError(
+                    f"{self.path}: written by a newer xstilts (schema {version} > {SCHEMA_VERSION}); upgrade xstilts to read it"
+                )
+            for step in MIGRATIONS[version:]:
+                if callable(step):
+                    step(c)
+                else:
+                    for statement in step:
+                        c.execute(statement)
+            if version < SCHEMA_VERSION:
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     # -- planning ---------------------------------------------------------------------------------
-    def register(self, spec_name: str, stages: Iterable[Any]) -> None:
-        """Insert planned stages (already known ones keep their status) and this spec's labels."""
+    def register(self, spec_name: str, stages: Iterable[Any], spec_hash: str | None = None, spec_json: dict | None = None) -> None:
+        """Insert planned stages (known ones keep their status), this spec's labels and the spec.
+
+        A cell (kind, model, condition, target, seed) of a spec points at one stage: when an
+        edited spec gives a cell a new stage, the old stage keeps its results but leaves the spec's
+        grid, so tables of the spec never mix the two."""
         with self.transaction() as c:
+            if spec_hash is not None:
+                c.execute(
+                    "INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?)",
+                    (spec_name, spec_hash, time.time(), json.dumps(spec_json or {}, sort_keys=True)),
+                )
             for s in stages:
                 c.execute(
                     "INSERT OR IGNORE INTO stages (id, kind, parent, description) VALUES (?, ?, ?, ?)",
                     (s.id, s.kind, s.parent, json.dumps(s.describe())),
+                )
+                c.execute(
+                    """DELETE FROM cells WHERE spec=? AND kind=? AND model=? AND condition=? AND target IS ? AND seed=?
+                       AND stage_id != ?""",
+                    (spec_name, s.kind, s.model.name, s.condition.name, s.task, s.seed, s.id),
                 )
                 c.execute(
                     "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -144,48 +235,117 @@ class ResultsStore:
                 )
 
     # -- leases -----------------------------------------------------------------------------------
-    def claim(self, stage_id: str, worker: str, lease_seconds: float) -> bool:
-        """Take a pending stage, or a running one whose lease expired; True if this worker has it."""
+    def claim(self, stage_id: str, worker: str, lease_seconds: float, retry_failed_before: float | None = None, executor: str = "") -> bool:
+        """Take a stage for `worker`: a pending one, a running one whose lease expired (its worker
+        stopped heart-beating) or that `worker` itself held (a requeued job), or a failed one that
+        failed before `retry_failed_before` (None: any failed one). True if `worker` now has it."""
         now = time.time()
+        retry = now if retry_failed_before is None else retry_failed_before
         with self.transaction() as c:
             cur = c.execute(
                 """UPDATE stages SET status='running', worker=?, heartbeat=?, started=?, attempts=attempts+1, error=NULL
-                   WHERE id=? AND (status IN ('pending', 'failed') OR (status='running' AND heartbeat < ?))""",
-                (worker, now, now, stage_id, now - lease_seconds),
+                   WHERE id=? AND (status='pending'
+                                   OR (status='failed' AND COALESCE(finished, 0) < ?)
+                                   OR (status='running' AND (heartbeat < ? OR worker=?)))""",
+                (worker, now, now, stage_id, retry, now - lease_seconds, worker),
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            c.execute("UPDATE attempts SET status='lost', ended=? WHERE stage_id=? AND status='running'", (now, stage_id))
+            attempt = c.execute("SELECT attempts FROM stages WHERE id=?", (stage_id,)).fetchone()[0]
+            c.execute(
+                "INSERT OR REPLACE INTO attempts (stage_id, attempt, worker, executor, started, status) VALUES (?, ?, ?, ?, ?, 'running')",
+                (stage_id, attempt, worker, executor, now),
+            )
+            return True
 
     def heartbeat(self, stage_id: str, worker: str) -> bool:
+        """Renew the lease; False if `worker` no longer holds the stage."""
         with self.transaction() as c:
             cur = c.execute("UPDATE stages SET heartbeat=? WHERE id=? AND worker=? AND status='running'", (time.time(), stage_id, worker))
             return cur.rowcount == 1
 
-    def finish(self, stage_id: str, worker: str, outcome: dict, provenance: dict, scores: Iterable[dict] = ()) -> None:
+    def finish(self, stage_id: str, worker: str, outcome: dict, provenance: dict, scores: Iterable[dict] = ()) -> bool:
+        """Record a stage as done with its scores, if `worker` still holds it; a finished stage is
+        never overwritten. False when the result was discarded."""
+        now = time.time()
         with self.transaction() as c:
-            row = c.execute("SELECT status, worker FROM stages WHERE id=?", (stage_id,)).fetchone()
-            if row is None or row["status"] == "done":
-                return  # never overwrite a finished stage
+            row = c.execute("SELECT status, worker, started FROM stages WHERE id=?", (stage_id,)).fetchone()
+            if row is None or row["status"] != "running" or row["worker"] != worker:
+                return False
             for s in scores:
                 c.execute(
                     "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (stage_id, s["task"], s["language"], s["split"], s["metric"], s["value"], int(s["primary"]), s["n_examples"], s.get("chance")),
+                    (stage_id, s["task"], s["language"], s["split"], s["metric"], float(s["value"]), int(s["primary"]), int(s["n_examples"]), s.get("chance")),
                 )
             c.execute(
-                "UPDATE stages SET status='done', finished=?, outcome=?, provenance=?, worker=? WHERE id=?",
-                (time.time(), json.dumps(outcome), json.dumps(provenance), worker, stage_id),
+                """UPDATE stages SET status='done', finished=?, outcome=?, provenance=?, seconds=?, spec_hash=?,
+                   code_version=?, hardware=? WHERE id=?""",
+                (
+                    now, json.dumps(outcome), json.dumps(provenance), now - (row["started"] or now),
+                    provenance.get("spec_hash"), provenance.get("code_version"), json.dumps(provenance.get("hardware")), stage_id,
+                ),
             )
+            c.execute("UPDATE attempts SET status='done', ended=? WHERE stage_id=? AND worker=? AND status='running'", (now, stage_id, worker))
+            return True
 
-    def fail(self, stage_id: str, worker: str, error: str) -> None:
+    def fail(self, stage_id: str, worker: str, error: str, detail: str | None = None) -> bool:
+        now = time.time()
+        line = " ".join(error.split())[:2000]
         with self.transaction() as c:
-            c.execute("UPDATE stages SET status='failed', error=?, finished=? WHERE id=? AND worker=? AND status='running'", (error[:2000], time.time(), stage_id, worker))
+            cur = c.execute(
+                "UPDATE stages SET status='failed', error=?, finished=? WHERE id=? AND worker=? AND status='running'",
+                (line, now, stage_id, worker),
+            )
+            c.execute(
+                "UPDATE attempts SET status='failed', ended=?, error=?, detail=? WHERE stage_id=? AND worker=? AND status='running'",
+                (now, line, detail, stage_id, worker),
+            )
+            return cur.rowcount == 1
+
+    def release(self, stage_id: str, worker: str, reason: str = "released") -> bool:
+        """Give a running stage back (interrupted, preempted): pending again, for anyone to take."""
+        now = time.time()
+        with self.transaction() as c:
+            cur = c.execute(
+                "UPDATE stages SET status='pending', worker=NULL, heartbeat=NULL WHERE id=? AND worker=? AND status='running'",
+                (stage_id, worker),
+            )
+            c.execute(
+                "UPDATE attempts SET status=?, ended=? WHERE stage_id=? AND worker=? AND status='running'",
+                (reason, now, stage_id, worker),
+            )
+            return cur.rowcount == 1
+
+    def abandon_expired(self, lease_seconds: float, max_attempts: int) -> list[str]:
+        """Mark failed the running stages whose workers stopped heart-beating `max_attempts` times."""
+        now = time.time()
+        with self.transaction() as c:
+            rows = c.execute(
+                "SELECT id, attempts FROM stages WHERE status='running' AND heartbeat < ? AND attempts >= ?",
+                (now - lease_seconds, max_attempts),
+            ).fetchall()
+            for r in rows:
+                error = f"abandoned: {r['attempts']} attempts ended without a result (worker crashed or was killed?)"
+                c.execute("UPDATE stages SET status='failed', error=?, finished=? WHERE id=?", (error, now, r["id"]))
+                c.execute("UPDATE attempts SET status='lost', ended=? WHERE stage_id=? AND status='running'", (now, r["id"]))
+            return [r["id"] for r in rows]
 
     # -- queries ----------------------------------------------------------------------------------
     def stage(self, stage_id: str) -> StageRow | None:
         row = self._conn.execute("SELECT * FROM stages WHERE id=?", (stage_id,)).fetchone()
         return _stage_row(row) if row else None
 
-    def stages(self) -> list[StageRow]:
-        return [_stage_row(r) for r in self._conn.execute("SELECT * FROM stages ORDER BY rowid")]
+    def stages(self, stage_ids: Iterable[str] | None = None) -> list[StageRow]:
+        rows = [_stage_row(r) for r in self._conn.execute("SELECT * FROM stages ORDER BY rowid")]
+        if stage_ids is None:
+            return rows
+        wanted = set(stage_ids)
+        return [r for r in rows if r.id in wanted]
+
+    def statuses(self) -> dict[str, tuple[str, float | None, float | None, str | None]]:
+        """id -> (status, heartbeat, finished, worker): the light view workers poll."""
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in self._conn.execute("SELECT id, status, heartbeat, finished, worker FROM stages")}
 
     def status_counts(self, stage_ids: Iterable[str] | None = None) -> dict[str, int]:
         ids = set(stage_ids) if stage_ids is not None else None
@@ -195,27 +355,39 @@ class ResultsStore:
                 counts[r["status"]] = counts.get(r["status"], 0) + 1
         return counts
 
+    def attempts(self, stage_id: str | None = None) -> list[dict]:
+        query, params = "SELECT * FROM attempts", ()
+        if stage_id is not None:
+            query, params = query + " WHERE stage_id=?", (stage_id,)
+        return [dict(r) for r in self._conn.execute(query + " ORDER BY stage_id, attempt", params)]
+
     def scores_frame(self, spec_name: str | None = None) -> Any:
-        """Scores joined with the labels of `spec_name` (or of every spec) as a pandas DataFrame."""
+        """Scores joined with the labels of `spec_name` (or of every spec) and the provenance of
+        their stage, as a pandas DataFrame (one row per stage, task, language, metric and split)."""
         import pandas as pd
 
         query = """
             SELECT c.spec, c.model, c.model_path, c.condition, c.target, c.seed, s.stage_id, s.task, s.language,
-                   s.split, s.metric, s.value, s.is_primary, s.n_examples, s.chance, st.outcome
+                   s.split, s.metric, s.value, s.is_primary, s.n_examples, s.chance, st.outcome,
+                   st.spec_hash, st.code_version, st.hardware, st.started, st.finished, st.seconds, st.provenance
             FROM scores s JOIN cells c ON c.stage_id = s.stage_id JOIN stages st ON st.id = s.stage_id
         """
         params: tuple = ()
         if spec_name is not None:
             query += " WHERE c.spec = ?"
             params = (spec_name,)
-        frame = pd.read_sql_query(query, self._conn, params=params)
-        frame["family"] = [json.loads(o or "{}").get("family") for o in frame.pop("outcome")]
+        frame = pd.read_sql_query(query + " ORDER BY c.spec, s.rowid", self._conn, params=params)
+        outcomes = [json.loads(o or "{}") for o in frame.pop("outcome")]
+        frame["family"] = [o.get("family") for o in outcomes]
+        provenance = [json.loads(p or "{}") for p in frame.pop("provenance")]
+        frame["packages"] = [json.dumps(p.get("packages")) if p.get("packages") else None for p in provenance]
+        frame["worker"] = [p.get("worker") for p in provenance]
         return frame
 
     def cells_frame(self, spec_name: str | None = None) -> Any:
         import pandas as pd
 
-        query = "SELECT c.*, st.status FROM cells c JOIN stages st ON st.id = c.stage_id"
+        query = "SELECT c.*, st.status, st.error, st.attempts FROM cells c JOIN stages st ON st.id = c.stage_id"
         params: tuple = ()
         if spec_name is not None:
             query += " WHERE c.spec = ?"
@@ -226,10 +398,22 @@ class ResultsStore:
     def spec_names(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT spec FROM cells ORDER BY spec")]
 
+    def spec_records(self) -> list[dict]:
+        return [dict(r) for r in self._conn.execute("SELECT name, hash, registered FROM specs ORDER BY registered")]
+
+
+def _version(c: sqlite3.Connection) -> int:
+    has_meta = c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+    if not has_meta:
+        return 0
+    row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
 
 def _stage_row(r: sqlite3.Row) -> StageRow:
+    keys = r.keys()
     return StageRow(
         id=r["id"], kind=r["kind"], parent=r["parent"], status=r["status"], attempts=r["attempts"], worker=r["worker"],
         heartbeat=r["heartbeat"], description=json.loads(r["description"]), outcome=json.loads(r["outcome"]) if r["outcome"] else None,
-        error=r["error"],
+        error=r["error"], started=r["started"], finished=r["finished"], seconds=r["seconds"] if "seconds" in keys else None,
     )

@@ -1,0 +1,399 @@
+"""Executors: the same grid on a laptop, on one machine's GPUs, on Slurm, or on a Ray cluster.
+
+  local           one worker in this process (the default)
+  local, N > 1    N worker processes (`xstilts run SPEC --workers N`), each with cores/N torch
+                  threads and, where there are GPUs, its own GPU (CUDA_VISIBLE_DEVICES)
+  slurm           submitit job arrays, one array per stage kind (intermediate, target, evaluate)
+                  with the resources the spec gives that kind; each array waits for the previous
+                  one (afterany); a preempted or timed-out job is requeued and its stage resumes
+                  from its training checkpoint
+  submitit-local  the same jobs as slurm, run by submitit's LocalExecutor on this machine
+  ray             one Ray task per stage with the kind's GPUs and CPUs; children depend on their
+                  parents' tasks (needs `pip install 'xstilts[ray]'` and a Ray cluster)
+
+Every executor coordinates through the results store: a stage is claimed with a lease before it
+runs, so executors and plain `xstilts run` workers can share a grid without running any stage
+twice. Cluster workers must see the output folder on a shared filesystem (and, across nodes, a
+store created with `executor.store_journal: delete`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xstilts.config import to_dict
+from xstilts.errors import ConfigError, XStiltsError
+from xstilts.experiments.plan import Stage, plan
+from xstilts.experiments.runner import (
+    STORE_NAME,
+    Notify,
+    RunSummary,
+    StageRunner,
+    WorkerOptions,
+    classify,
+    prepare,
+    resolve_runner,
+    runner_reference,
+    work,
+)
+from xstilts.experiments.spec import STAGE_KINDS, ExperimentSpec, spec_from_dict
+from xstilts.experiments.store import ResultsStore
+from xstilts.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "slurm", "submitit-local", "ray")
+
+
+def run_grid(
+    spec: ExperimentSpec, executor: str | None = None, workers: int | None = None, base_dir: Path | None = None,
+    run_stage: str | StageRunner | None = None, stop_on_error: bool = True, wait: bool = True, notify: Notify | None = None,
+) -> RunSummary:
+    """Plan, register and run the grid of `spec` with an executor (default: the spec's)."""
+    kind = executor or spec.executor.kind
+    count = workers or spec.executor.workers
+    root, stages = prepare(spec, base_dir)
+    options = WorkerOptions.from_spec(spec, stop_on_error=stop_on_error, wait=wait, run_started=time.time())
+    started = time.time()
+    if kind == "local" and count == 1:
+        summary = work(spec, stages, root, resolve_runner(run_stage), options, notify=notify)
+    elif kind == "local":
+        summary = ProcessExecutor(count, run_stage).run(spec, root, stages, options)
+    elif kind in ("slurm", "submitit-local"):
+        summary = SubmititExecutor("slurm" if kind == "slurm" else "local", run_stage, wait=wait or kind == "submitit-local").run(spec, root, stages, options)
+    elif kind == "ray":
+        summary = RayExecutor(run_stage).run(spec, root, stages, options)
+    else:
+        raise ConfigError(f"executor {kind!r}: not one of {', '.join(EXECUTORS)}")
+    summary.seconds = time.time() - started
+    return summary
+
+
+def summarize(spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions, before: dict[str, str]) -> RunSummary:
+    """A run's summary read back from the store (for executors whose workers run elsewhere)."""
+    with ResultsStore(root / STORE_NAME, spec.executor.store_journal) as store:
+        statuses = store.statuses()
+    started = options.run_started or 0.0
+    state = classify(stages, statuses, "", started, options.lease_seconds)
+    summary = RunSummary(output_dir=root, store=root / STORE_NAME)
+    for s in stages:
+        if before.get(s.id) == "done":
+            summary.reused.append(s.id)
+        elif state[s.id] == "done":
+            summary.ran.append(s.id)
+        elif state[s.id] == "failed":
+            summary.failed.append(s.id)
+        elif state[s.id] == "blocked":
+            summary.blocked.append(s.id)
+        else:
+            summary.waiting.append(s.id)
+    return summary
+
+
+def _statuses(spec: ExperimentSpec, root: Path) -> dict[str, str]:
+    with ResultsStore(root / STORE_NAME, spec.executor.store_journal) as store:
+        return {k: v[0] for k, v in store.statuses().items()}
+
+
+def _to_run(spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> list[Stage]:
+    """Stages not done and not running elsewhere under a live lease."""
+    with ResultsStore(root / STORE_NAME, spec.executor.store_journal) as store:
+        state = classify(stages, store.statuses(), "", options.run_started or time.time(), options.lease_seconds)
+    return [s for s in stages if state[s.id] not in ("done", "held")]
+
+
+def _source_path() -> str:
+    """The folder holding the xstilts package this process runs, for workers to import the same code."""
+    return str(Path(__file__).resolve().parents[2])
+
+
+def _pythonpath(extra: str | None = None) -> str:
+    parts = [_source_path(), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    if extra:
+        parts.insert(0, extra)
+    return os.pathsep.join(dict.fromkeys(parts))
+
+
+# -- several local worker processes -----------------------------------------------------------------
+def visible_gpus(spec: ExperimentSpec) -> list[str]:
+    if spec.device == "cpu":
+        return []
+    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if declared is not None:
+        gpus = [d.strip() for d in declared.split(",") if d.strip() and d.strip() != "-1"]
+    else:
+        try:
+            import torch
+
+            gpus = [str(i) for i in range(torch.cuda.device_count())]
+        except ImportError:
+            gpus = []
+    if spec.device == "cuda" and not gpus:
+        raise XStiltsError("device: cuda was asked for but no CUDA device is visible")
+    return gpus
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@dataclass
+class ProcessExecutor:
+    """N worker processes on this machine, coordinating through the store."""
+
+    workers: int
+    run_stage: str | StageRunner | None = None
+
+    def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
+        before = _statuses(spec, root)
+        gpus = visible_gpus(spec)
+        if gpus and self.workers > len(gpus):
+            raise ConfigError(
+                f"--workers {self.workers}: only {len(gpus)} GPU(s) visible and each worker takes one; "
+                f"use --workers {len(gpus)}, or device: cpu"
+            )
+        threads = max(1, available_cores() // self.workers)
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+            threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
+        run_id = uuid.uuid4().hex[:8]
+        work_dir = root / "work"
+        spec_file = work_dir / f"spec-{run_id}.json"
+        atomic_write_json(spec_file, to_dict(spec))
+        stop_file = work_dir / f"stop-{run_id}"
+        worker_options = WorkerOptions(**{**vars(options), "stop_file": stop_file})
+        reference = runner_reference(self.run_stage)
+        processes = []
+        try:
+            for i in range(self.workers):
+                env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false", PYTHONPATH=_pythonpath())
+                if gpus:
+                    env["CUDA_VISIBLE_DEVICES"] = gpus[i]
+                command = worker_command(spec_file, root, reference, worker_options, label=f"w{i}")
+                processes.append(subprocess.Popen(command, env=env))
+            log.info("%d workers started (%d threads each%s)", self.workers, threads, f", GPUs {', '.join(gpus)}" if gpus else "")
+            _wait_all(processes, stop_file if options.stop_on_error else None)
+        except KeyboardInterrupt:
+            for p in processes:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)  # each worker gives its stage back, then exits
+            for p in processes:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            raise
+        finally:
+            spec_file.unlink(missing_ok=True)
+            stop_file.unlink(missing_ok=True)
+        return summarize(spec, root, stages, options, before)
+
+
+def worker_command(spec_file: Path, root: Path, runner: str, options: WorkerOptions, label: str = "") -> list[str]:
+    return [
+        sys.executable, "-m", "xstilts.experiments.worker", "--spec-json", str(spec_file), "--root", str(root),
+        "--stage-runner", runner, "--options", json.dumps(options.to_json()), *(["--label", label] if label else []),
+    ]
+
+
+def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None) -> None:
+    while any(p.poll() is None for p in processes):
+        if stop_file is not None and any(p.returncode not in (None, 0) for p in processes) and not stop_file.exists():
+            log.warning("a worker failed: the others finish their current stage and stop (--keep-going runs on)")
+            stop_file.touch()
+        time.sleep(0.2)
+
+
+# -- Slurm (and submitit's local executor) -----------------------------------------------------------
+def _import_submitit() -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise XStiltsError("the slurm executor needs submitit: pip install 'xstilts[slurm]'") from None
+    return submitit
+
+
+class StageJob:
+    """A submitit job running one assigned stage. Requeued on preemption or timeout: it gives its
+    stage back first, and the requeued job resumes the stage's training from its checkpoint."""
+
+    def __init__(self, spec: dict, root: str, runner: str, options: dict, cluster: str) -> None:
+        self.spec, self.root, self.runner, self.options, self.cluster = spec, root, runner, options, cluster
+
+    def worker(self) -> str:
+        submitit = _import_submitit()
+        try:
+            env = submitit.JobEnvironment()
+            job = env.job_id  # stable across requeues, so the requeued job may take its stage back
+        except RuntimeError:
+            job = str(os.getpid())
+        return f"{self.cluster}:{job}@{socket.gethostname()}"
+
+    def __call__(self, stage_id: str) -> dict:
+        spec = spec_from_dict(self.spec, "job spec")
+        options = WorkerOptions.from_json({**self.options, "only": [stage_id]})
+        summary = work(spec, plan(spec), Path(self.root), resolve_runner(self.runner), options, worker=self.worker(), executor=self.cluster)
+        return {"stage": stage_id, "ran": summary.ran, "failed": summary.failed, "blocked": summary.blocked, "waiting": summary.waiting}
+
+    def checkpoint(self, stage_id: str) -> Any:
+        submitit = _import_submitit()
+        journal = self.spec.get("executor", {}).get("store_journal", "wal")
+        try:
+            with ResultsStore(Path(self.root) / STORE_NAME, journal, timeout=10) as store:
+                store.release(stage_id, self.worker(), "preempted")
+        except Exception as err:  # the lease expires on its own
+            log.warning("could not give stage %s back before requeue: %s", stage_id, err)
+        return submitit.helpers.DelayedSubmission(self, stage_id)
+
+
+def job_parameters(spec: ExperimentSpec, kind: str, cluster: str, dependency: str | None) -> dict:
+    """submitit parameters of one stage kind's jobs: AutoExecutor's for slurm, LocalExecutor's for local."""
+    r = spec.executor.resources.for_kind(kind)
+    if cluster == "local":
+        seconds = r.hours * 3600
+        return {"timeout_min": seconds / 60, "gpus_per_node": r.gpus, "signal_delay_s": max(1, min(30, int(seconds / 4)))}
+    s = spec.executor.slurm
+    additional = dict(s.additional)
+    if dependency:
+        additional["dependency"] = f"afterany:{dependency}"
+    params: dict[str, Any] = {
+        "name": f"xstilts-{spec.name}-{kind}", "timeout_min": max(1, round(r.hours * 60)), "gpus_per_node": r.gpus,
+        "cpus_per_task": r.cpus, "mem_gb": r.memory_gb, "tasks_per_node": 1, "nodes": 1,
+        "slurm_array_parallelism": s.array_parallelism, "slurm_additional_parameters": additional, "slurm_signal_delay_s": 120,
+    }
+    for key in ("partition", "account", "qos", "constraint"):
+        if getattr(s, key):
+            params[f"slurm_{key}"] = getattr(s, key)
+    if s.setup:
+        params["slurm_setup"] = list(s.setup)
+    return params
+
+
+@dataclass
+class SubmititExecutor:
+    cluster: str = "slurm"  # slurm | local
+    run_stage: str | StageRunner | None = None
+    wait: bool = True
+
+    def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
+        submitit = _import_submitit()
+        before = _statuses(spec, root)
+        todo = _to_run(spec, root, stages, options)
+        folder = Path(spec.executor.slurm.folder).expanduser() if spec.executor.slurm.folder else root / "slurm"
+        job = StageJob(to_dict(spec), str(root), runner_reference(self.run_stage), {**options.to_json(), "stop_file": None}, self.cluster)
+        dependency = None
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = _pythonpath()  # jobs inherit this environment: they import this code
+        try:
+            for kind in STAGE_KINDS:
+                ids = [s.id for s in todo if s.kind == kind]
+                if not ids:
+                    continue
+                if self.cluster == "local":
+                    executor = submitit.LocalExecutor(folder=folder / kind)
+                    executor.update_parameters(**job_parameters(spec, kind, "local", None))
+                    self._run_local(executor, job, ids, spec.executor.slurm.array_parallelism)
+                    continue
+                executor = submitit.AutoExecutor(folder=folder / kind, cluster=self.cluster)
+                executor.update_parameters(**job_parameters(spec, kind, self.cluster, dependency))
+                jobs = executor.map_array(job, ids)
+                dependency = str(jobs[0].job_id).split("_")[0]
+                log.info("submitted %d %s stages as job array %s", len(ids), kind, dependency)
+                if self.wait:
+                    for j in jobs:
+                        _job_result(j)
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
+        return summarize(spec, root, stages, options, before)
+
+    @staticmethod
+    def _run_local(executor: Any, job: StageJob, ids: list[str], parallel: int) -> None:
+        queue, running = list(ids), []
+        while queue or running:
+            while queue and len(running) < parallel:
+                running.append(executor.submit(job, queue.pop(0)))
+            time.sleep(0.2)
+            for j in [j for j in running if j.done()]:
+                _job_result(j)
+                running.remove(j)
+
+
+def _job_result(job: Any) -> dict | None:
+    try:
+        return job.result()
+    except Exception as err:  # the store holds the stage's state; the job's failure is only logged
+        log.error("job %s ended without a result: %s", job.job_id, " ".join(str(err).split())[:500])
+        return None
+
+
+# -- Ray --------------------------------------------------------------------------------------------
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise XStiltsError("the ray executor needs Ray: pip install 'xstilts[ray]'") from None
+    return ray
+
+
+def ray_stage_task(spec: dict, root: str, runner: str, options: dict, threads: int, stage_id: str, *parents: Any) -> dict:
+    """A Ray task running one stage; `parents` are the parent stage's task results (Ray starts
+    this task only once they exist). Ray sets CUDA_VISIBLE_DEVICES to the task's GPUs."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # the default stage runner sets torch's threads from it
+    experiment = spec_from_dict(spec, "ray task spec")
+    worker = f"ray:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    summary = work(
+        experiment, plan(experiment), Path(root), resolve_runner(runner),
+        WorkerOptions.from_json({**options, "only": [stage_id]}), worker=worker, executor="ray",
+    )
+    return {"stage": stage_id, "ran": summary.ran, "failed": summary.failed, "blocked": summary.blocked}
+
+
+@dataclass
+class RayExecutor:
+    run_stage: str | StageRunner | None = None
+
+    def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
+        ray = _import_ray()
+        before = _statuses(spec, root)
+        todo = _to_run(spec, root, stages, options)
+        if not ray.is_initialized():
+            if spec.executor.ray.address:
+                ray.init(address=spec.executor.ray.address)
+            else:
+                ray.init()
+        remote = ray.remote(ray_stage_task)
+        spec_dict, runner = to_dict(spec), runner_reference(self.run_stage)
+        task_options = {**options.to_json(), "stop_on_error": False, "stop_file": None}
+        refs: dict[str, Any] = {}
+        for s in todo:  # parents first
+            r = spec.executor.resources.for_kind(s.kind)
+            deps = [refs[s.parent]] if s.parent in refs else []
+            refs[s.id] = remote.options(
+                num_gpus=r.gpus, num_cpus=r.cpus, memory=int(r.memory_gb * 2**30),
+                max_retries=spec.executor.max_attempts - 1, name=f"xstilts-{s.kind}-{s.id}",
+            ).remote(spec_dict, str(root), runner, task_options, r.cpus, s.id, *deps)
+        pending = list(refs.values())
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                try:
+                    ray.get(ref)
+                except Exception as err:  # a task that died: the store holds its stage's state
+                    log.error("ray task ended without a result: %s", " ".join(str(err).split())[:500])
+        return summarize(spec, root, stages, options, before)

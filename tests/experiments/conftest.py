@@ -1,0 +1,83 @@
+"""Fixtures of the experiment tests: small specs, worker environments, a tiny random-weight encoder."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+FAST_EXECUTOR = {"lease_seconds": 3.0, "heartbeat_seconds": 0.3, "poll_seconds": 0.1, "max_attempts": 3}
+
+
+def grid(output: Path, **overrides: object) -> dict:
+    """A small grid: 1 model x {none, syn-nli} x {syn-para, syn-tatoeba} x seeds -> 7 stages per seed."""
+    data = {
+        "name": "grid",
+        "models": [{"name": "m", "path": "synthetic:encoder"}],
+        "intermediate": ["none", "syn-nli"],
+        "targets": ["syn-para", "syn-tatoeba"],
+        "seeds": [0],
+        "output_dir": str(output),
+        "executor": dict(FAST_EXECUTOR),
+    }
+    data.update(overrides)
+    return data
+
+
+def write_spec(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def worker_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Environment for worker processes: this checkout's code and the fake stage runners."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SRC), str(HERE)]))
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("FAKE_STAGE_SECONDS", "0.2")
+    return dict(os.environ)
+
+
+def _build_tiny_encoder(root: Path) -> Path:
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from xstilts.synthetic.benchmark import ModelShape
+    from xstilts.synthetic.pretrain import model_config
+    from xstilts.synthetic.tokenizer import train_tokenizer
+    from xstilts.synthetic.world import LANGUAGES, World
+
+    world, rng = World(0), random.Random(0)
+    lines = [world.realise(world.random_proposition(rng), lang).text for _ in range(300) for lang in LANGUAGES]
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(lines))
+    train_tokenizer(corpus, 400, root / "tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(str(root / "tokenizer"))
+    shape = ModelShape(layers=2, hidden=32, heads=2, intermediate=64, max_positions=130)
+    torch.manual_seed(0)
+    model = AutoModelForMaskedLM.from_config(model_config("encoder", shape, tokenizer))
+    model.save_pretrained(str(root / "encoder"), safe_serialization=True)
+    tokenizer.save_pretrained(str(root / "encoder"))
+    return root / "encoder"
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight XLM-R-style encoder with a tokenizer trained on the synthetic world."""
+    return _build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))

@@ -1,0 +1,144 @@
+"""The planner: content-addressed stages, shared intermediate checkpoints, and the plan command
+with its offline estimate on the shipped example specs."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import grid
+
+from xstilts.cli import main
+from xstilts.experiments.estimate import Throughput, estimate_plan, load_throughput
+from xstilts.experiments.plan import plan
+from xstilts.experiments.spec import load_spec, spec_from_dict
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _spec(tmp_path: Path, **overrides: object):
+    return spec_from_dict(grid(tmp_path / "out", **overrides))
+
+
+def test_every_intermediate_checkpoint_is_trained_once_and_shared(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, targets=["syn-para", "syn-pos", "syn-tatoeba"], seeds=[0, 1])
+    stages = plan(spec)
+    intermediates = [s for s in stages if s.kind == "intermediate"]
+    assert len(intermediates) == 2  # syn-nli per seed; `none` trains nothing
+    for i in intermediates:
+        children = [s for s in stages if s.parent == i.id]
+        # two trainable targets train from it; the retrieval target evaluates it directly
+        assert sorted((c.kind, c.task) for c in children) == [("evaluate", "syn-tatoeba"), ("target", "syn-para"), ("target", "syn-pos")]
+    assert len({s.id for s in stages}) == len(stages)
+    position = {s.id: n for n, s in enumerate(stages)}
+    assert all(position[s.parent] < position[s.id] for s in stages if s.parent)
+
+
+def test_retrieval_targets_have_no_training_stage(tmp_path: Path) -> None:
+    stages = plan(_spec(tmp_path, targets=["syn-tatoeba"], intermediate=["none"]))
+    assert [(s.kind, s.parent) for s in stages] == [("evaluate", None)]
+
+
+def test_ids_depend_on_content_not_on_labels(tmp_path: Path) -> None:
+    base = {s.id for s in plan(_spec(tmp_path))}
+    renamed = _spec(tmp_path, name="other", models=[{"name": "renamed", "path": "synthetic:encoder"}], output_dir=str(tmp_path / "x"))
+    assert {s.id for s in plan(renamed)} == base
+    # writing a task's default explicitly resolves to the same settings, hence the same stages
+    explicit = _spec(tmp_path, training={"tasks": {"syn-nli": {"learning_rate": 5e-4, "max_steps": 300}}})
+    assert {s.id for s in plan(explicit)} == base
+    how = _spec(tmp_path, evaluation={"batch_size": 7}, training={"intermediate": {"checkpoint_every": 3}}, executor={"workers": 3})
+    assert {s.id for s in plan(how)} == base
+    changed = _spec(tmp_path, training={"tasks": {"syn-nli": {"learning_rate": 1e-4}}})
+    changed_ids = {s.id: s for s in plan(changed)}
+    moved = {s.id for s in plan(_spec(tmp_path))} - set(changed_ids)
+    # the intermediate stage and everything downstream of it change; the baseline's stages do not
+    assert len(moved) == 4 and all(changed_ids[i].condition.name == "none" for i in set(changed_ids) & base)
+
+
+def test_seeds_multiply_stages(tmp_path: Path) -> None:
+    assert len(plan(_spec(tmp_path, seeds=[0, 1, 2]))) == 3 * len(plan(_spec(tmp_path)))
+
+
+def test_stage_descriptions_carry_the_condition(tmp_path: Path) -> None:
+    stage = next(s for s in plan(_spec(tmp_path)) if s.kind == "intermediate")
+    d = stage.describe()
+    assert d["condition_spec"]["tasks"] == ["syn-nli"] and d["model_path"] == "synthetic:encoder"
+
+
+def test_throughput_interpolates_between_sizes() -> None:
+    t = Throughput("x", {"a": 1e8, "b": 1e9}, {"a": 1000.0, "b": 100.0}, {"a": 1000.0, "b": 100.0}, 1.0)
+    assert t.tokens_per_second(1e8, "train") == pytest.approx(1000)
+    assert t.tokens_per_second(10**8.5, "train") == pytest.approx(10**2.5)
+    assert t.tokens_per_second(1e7, "train") == pytest.approx(1000)  # no faster than the smallest row
+    assert t.tokens_per_second(2e9, "train") == pytest.approx(50)
+
+
+def test_estimate_grows_with_model_size_and_counts_all_stage_kinds() -> None:
+    spec = load_spec(EXAMPLES / "encoder_vs_decoder_xtremer.yaml")
+    stages = plan(spec)
+    estimate = estimate_plan(stages, spec, "h100")
+    assert not estimate.missing()
+    by_model = {}
+    for s, e in zip(stages, estimate.stages):
+        by_model[s.model.name] = by_model.get(s.model.name, 0.0) + e.hours
+    assert by_model["xlm-r-base"] < by_model["xlm-r-large"] < by_model["qwen2.5-1.5b"]
+    assert all(estimate.hours(kind=k) > 0 for k in ("intermediate", "target", "evaluate"))
+
+
+def test_estimate_reports_models_of_unknown_size(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, models=[{"name": "m", "path": "someone/unknown-model", "family": "encoder"}])
+    estimate = estimate_plan(plan(spec), spec, "h100")
+    assert estimate.missing() and all("unknown offline" in (m.missing or "") for m in estimate.missing())
+
+
+def test_unknown_device_in_throughput_table() -> None:
+    with pytest.raises(Exception, match="unknown device in the throughput table 'h10'; closest: h100"):
+        load_throughput("h10")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the planner tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("name", ["phang2020", "encoder_vs_decoder_xtremer", "synthetic_demo"])
+def test_plan_command_works_offline_on_the_examples(name: str, tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> None:
+    assert main(["plan", str(EXAMPLES / f"{name}.yaml"), "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "no results store yet" in out and "estimate:" in out and "no estimate for" not in out
+    assert not (tmp_path / "out").exists()  # planning creates nothing
+
+
+def test_plan_command_counts_reused_stages(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import yaml
+    from fake_stages import sleepy
+
+    from xstilts.experiments.runner import run_spec
+
+    data = grid(tmp_path / "out", targets=["syn-tatoeba"])
+    spec = spec_from_dict(data)
+    run_spec(spec, run_stage=sleepy)  # 2 stages: the baseline's and syn-nli's evaluations, 1 intermediate
+    data["seeds"] = [0, 1]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(path), "--list"]) == 0
+    out = capsys.readouterr().out
+    total = next(line for line in out.splitlines() if line.startswith("total"))
+    assert total.split()[1:5] == ["6", "3", "3", "0"]  # stages, to run, reused, running
+    listed = [line.split() for line in out.splitlines() if re.match(r"  [0-9a-f]{16}  ", line)]
+    assert len(listed) == 6 and sum(1 for row in listed if row[1] == "reused") == 3
+
+
+@pytest.mark.parametrize("name", ["phang2020", "encoder_vs_decoder_xtremer"])
+def test_results_command_on_the_examples_before_anything_ran(name: str, tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> None:
+    assert main(["results", str(EXAMPLES / f"{name}.yaml"), "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    total = len(plan(load_spec(EXAMPLES / f"{name}.yaml")))
+    assert f"{total} stages" in out and "not created yet" in out and f"pending {total}, running 0, done 0, failed 0" in out
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,190 @@
+"""One worker in this process, with fake stage runners: reuse, failures, interrupts, lost leases,
+waiting for parents held elsewhere, provenance; and the results command and loader."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import fake_stages
+import pandas as pd
+import pytest
+import yaml
+from conftest import grid, write_spec
+
+from xstilts.cli import main
+from xstilts.experiments.plan import plan
+from xstilts.experiments.results import grid_status, load_scores
+from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare, run_spec, work
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.store import ResultsStore
+
+
+@pytest.fixture(autouse=True)
+def fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_STAGE_SECONDS", "0.05")
+
+
+def _ends(root: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, event, stage_id, _ in fake_stages.read_log(root):
+        if event == "end":
+            counts[stage_id] = counts.get(stage_id, 0) + 1
+    return counts
+
+
+def test_a_grid_runs_once_and_is_reused(tmp_path: Path) -> None:
+    spec = spec_from_dict(grid(tmp_path / "out"))
+    summary = run_spec(spec, run_stage=fake_stages.sleepy)
+    stages = plan(spec)
+    assert sorted(summary.ran) == sorted(s.id for s in stages) and not summary.failed
+    again = run_spec(spec, run_stage=fake_stages.sleepy)
+    assert again.ran == [] and sorted(again.reused) == sorted(s.id for s in stages)
+    assert _ends(summary.output_dir) == {s.id: 1 for s in stages}
+    with ResultsStore(summary.store) as store:
+        scores = store.scores_frame(spec.name)
+        assert len(scores) == 2 * sum(1 for s in stages if s.kind == "evaluate")
+        row = store.stage(stages[0].id)
+        assert row.status == "done" and row.seconds > 0
+
+
+def test_provenance_is_recorded_with_every_score(tmp_path: Path) -> None:
+    spec = spec_from_dict(grid(tmp_path / "out", seeds=[3]))
+    run_spec(spec, run_stage=fake_stages.sleepy)
+    frame = load_scores(spec)
+    assert (frame["spec_hash"] == spec.fingerprint()).all()
+    assert frame["code_version"].str.startswith("0.1.0").all()
+    assert (frame["seed"] == 3).all() and frame["seconds"].gt(0).all()
+    assert "torch" in frame["packages"].iloc[0] and frame["hardware"].iloc[0].startswith("{")
+    assert frame["worker"].notna().all()
+
+
+def test_children_of_a_failed_stage_are_blocked_and_the_error_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_FAIL_TASK", "syn-para")
+    spec = spec_from_dict(grid(tmp_path / "out"))
+    with pytest.raises(ValueError, match="simulated failure"):
+        run_spec(spec, run_stage=fake_stages.failing)  # stops at the first failure
+    summary = run_spec(spec, run_stage=fake_stages.failing, stop_on_error=False)
+    stages = {s.id: s for s in plan(spec)}
+    failed = [stages[i] for i in summary.failed]
+    assert sorted((s.kind, s.condition.name, s.task) for s in failed) == [("target", "none", "syn-para"), ("target", "syn-nli", "syn-para")]
+    assert sorted((stages[i].kind, stages[i].task) for i in summary.blocked) == [("evaluate", "syn-para")] * 2
+    with ResultsStore(summary.store) as store:
+        assert store.stage(failed[0].id).error == "ValueError: simulated failure of syn-para second line of the message"
+        assert "Traceback" in store.attempts(failed[0].id)[-1]["detail"]
+    status = grid_status(spec)
+    assert status.counts == {"done": 3, "failed": 2, "pending": 2} and status.blocked == 2
+    assert all("simulated failure" in line.detail for line in status.failed)
+    # a later run retries the failed stages
+    monkeypatch.delenv("FAKE_FAIL_TASK")
+    retry = run_spec(spec, run_stage=fake_stages.failing)
+    assert len(retry.ran) == 4 and not retry.failed and grid_status(spec).counts == {"done": 7}
+
+
+def test_an_interrupt_gives_the_stage_back(tmp_path: Path) -> None:
+    def interrupted(stage, ctx):
+        raise KeyboardInterrupt
+
+    spec = spec_from_dict(grid(tmp_path / "out"))
+    with pytest.raises(KeyboardInterrupt):
+        run_spec(spec, run_stage=interrupted)
+    with ResultsStore(tmp_path / "out" / STORE_NAME) as store:
+        first = plan(spec)[0].id
+        assert store.stage(first).status == "pending"
+        assert [a["status"] for a in store.attempts(first)] == ["interrupted"]
+
+
+def test_a_worker_that_loses_its_lease_abandons_the_stage(tmp_path: Path) -> None:
+    spec = spec_from_dict(grid(tmp_path / "out", targets=["syn-tatoeba"], intermediate=["none"]))
+    root, stages = prepare(spec)
+    (stage,) = stages
+
+    def thief() -> None:  # another worker that took the stage over, and keeps its lease
+        with ResultsStore(root / STORE_NAME) as store:
+            for _ in range(30):
+                store.heartbeat(stage.id, "thief")
+                time.sleep(0.2)
+
+    def stolen(stage, ctx):
+        with ResultsStore(ctx.root / STORE_NAME) as store, store.transaction() as c:
+            c.execute("UPDATE stages SET worker='thief' WHERE id=?", (stage.id,))
+        threading.Thread(target=thief, daemon=True).start()
+        time.sleep(5)  # the heartbeat (every 0.3 s) notices and interrupts this sleep
+        raise AssertionError("not interrupted")
+
+    started = time.time()
+    summary = work(spec, stages, root, stolen, WorkerOptions.from_spec(spec, wait=False))
+    assert time.time() - started < 4
+    assert summary.ran == [] and summary.waiting == [stage.id]
+    with ResultsStore(root / STORE_NAME) as store:
+        row = store.stage(stage.id)
+        assert row.status == "running" and row.worker == "thief" and row.outcome is None
+
+
+def test_a_worker_waits_for_a_parent_running_elsewhere(tmp_path: Path) -> None:
+    spec = spec_from_dict(grid(tmp_path / "out", intermediate=["syn-nli"], targets=["syn-tatoeba"]))
+    root, stages = prepare(spec)
+    parent, child = stages
+    with ResultsStore(root / STORE_NAME) as store:
+        assert store.claim(parent.id, "elsewhere", 3.0)
+    finished_at: list[float] = []
+
+    def other_worker() -> None:
+        with ResultsStore(root / STORE_NAME) as store:
+            for _ in range(5):
+                time.sleep(0.2)
+                store.heartbeat(parent.id, "elsewhere")
+            (root / "stages" / parent.id).mkdir(parents=True)
+            (root / "stages" / parent.id / "output.json").write_text("{}")
+            finished_at.append(time.time())
+            store.finish(parent.id, "elsewhere", {}, {})
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    summary = work(spec, stages, root, fake_stages.sleepy, WorkerOptions.from_spec(spec))
+    thread.join()
+    assert summary.ran == [child.id] and summary.reused == []
+    (start,) = [t for t, event, sid, _ in fake_stages.read_log(root) if event == "start"]
+    assert start >= finished_at[0]
+
+
+def test_results_command_shows_status_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_spec(tmp_path / "spec.yaml", grid(tmp_path / "out"))
+    assert main(["results", str(path)]) == 0
+    assert "not created yet" in capsys.readouterr().out
+    monkeypatch.setenv("FAKE_FAIL_TASK", "syn-para")
+    assert main(["run", str(path), "--stage-runner", "fake_stages:failing", "--keep-going", "--no-report"]) == 1
+    assert "3 stages run, 0 reused, 2 failed, 2 blocked" in capsys.readouterr().out
+    assert main(["results", str(path), "--export", str(tmp_path / "scores.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "status: pending 2, running 0, done 3, failed 2 (2 pending behind a failed stage)" in out
+    assert out.count("failed  target/m/") == 2 and "simulated failure of syn-para" in out
+    assert "exported 4 score rows" in out
+    csv = pd.read_csv(tmp_path / "scores.csv")
+    assert set(csv["target"]) == {"syn-tatoeba"} and {"spec_hash", "code_version", "seed", "split"} <= set(csv.columns)
+    assert main(["results", str(tmp_path / "out"), "--export", str(tmp_path / "scores.parquet"), "--primary"]) == 0
+    assert len(pd.read_parquet(tmp_path / "scores.parquet")) == 4
+    assert main(["results", str(path), "--export", str(tmp_path / "scores.xlsx")]) == 2
+
+
+def test_load_scores_accepts_a_spec_file_a_folder_or_a_store(tmp_path: Path) -> None:
+    data = grid(tmp_path / "out")
+    path = write_spec(tmp_path / "spec.yaml", data)
+    run_spec(spec_from_dict(data), run_stage=fake_stages.sleepy)
+    frames = [load_scores(p) for p in (path, tmp_path / "out", tmp_path / "out" / STORE_NAME)]
+    assert all(len(f) == 8 for f in frames)
+    assert {"model", "condition", "target", "language", "metric", "split", "value", "family"} <= set(frames[0].columns)
+
+
+def test_run_command_with_a_stage_runner(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_spec(tmp_path / "spec.yaml", grid(tmp_path / "out"))
+    assert main(["run", str(path), "--stage-runner", "fake_stages:sleepy", "--no-report"]) == 0
+    assert "7 stages run, 0 reused, 0 failed, 0 blocked, 0 waiting" in capsys.readouterr().out
+    assert main(["run", str(path), "--stage-runner", "nope:nothing", "--no-report"]) == 2
+    assert "cannot import it" in capsys.readouterr().err
+
+
+def test_spec_file_round_trip(tmp_path: Path) -> None:
+    data = yaml.safe_load(write_spec(tmp_path / "s.yaml", grid(tmp_path / "out")).read_text())
+    assert spec_from_dict(data).name == "grid"

@@ -1,0 +1,199 @@
+"""The results store: migrations, leases, and the rule that a finished stage is never redone."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from conftest import grid
+
+from xstilts.errors import XStiltsError
+from xstilts.experiments.plan import plan
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.store import _V1, SCHEMA_VERSION, ResultsStore
+
+
+def _v1_database(path: Path) -> None:
+    """A store as schema version 1 wrote it, with one finished evaluate stage and its scores."""
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for statement in _V1:
+        c.execute(statement)
+    c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    c.execute(
+        "INSERT INTO stages (id, kind, parent, description, status, attempts, started, finished, provenance, outcome) "
+        "VALUES ('s1', 'evaluate', NULL, ?, 'done', 1, 1.0, 2.0, '{}', ?)",
+        (json.dumps({"id": "s1", "kind": "evaluate"}), json.dumps({"family": "encoder"})),
+    )
+    c.execute("INSERT INTO cells VALUES ('old', 's1', 'evaluate', 'm', 'synthetic:encoder', 'none', 'syn-para', 0)")
+    c.execute("INSERT INTO scores VALUES ('s1', 'syn-para', 'en', 'validation', 'accuracy', 71.5, 1, 300, 33.3)")
+    c.execute("INSERT INTO scores VALUES ('s1', 'syn-para', 'clo', 'validation', 'accuracy', 60.0, 1, 300, 33.3)")
+    c.commit()
+    c.close()
+
+
+def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    _v1_database(path)
+    with ResultsStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        frame = store.scores_frame("old")
+        assert sorted(frame["value"]) == [60.0, 71.5] and set(frame["family"]) == {"encoder"}
+        assert store.stage("s1").status == "done"
+        # the new key admits a second split of the same metric and language
+        with store.transaction() as c:
+            c.execute("INSERT INTO scores VALUES ('s1', 'syn-para', 'en', 'test', 'accuracy', 70.0, 1, 300, 33.3)")
+        assert len(store.scores_frame("old")) == 3
+        assert store.attempts() == [] and store.spec_records() == []
+    with ResultsStore(path) as again:  # reopening does not migrate twice
+        assert again.schema_version() == 2
+
+
+def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    ResultsStore(path).close()
+    c = sqlite3.connect(path)
+    c.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    c.commit()
+    c.close()
+    with pytest.raises(XStiltsError, match="newer xstilts"):
+        ResultsStore(path)
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    path.write_text("hello, not sqlite " * 100)
+    with pytest.raises(XStiltsError, match="not a readable xstilts results store"):
+        ResultsStore(path)
+
+
+def test_journal_mode_is_chosen_at_creation(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "a.sqlite") as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with ResultsStore(tmp_path / "b.sqlite", journal_mode="delete") as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    with ResultsStore(tmp_path / "b.sqlite") as store:  # an existing store keeps its mode
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ResultsStore:
+    spec = spec_from_dict(grid(tmp_path / "out"))
+    s = ResultsStore(tmp_path / "results.sqlite")
+    s.register(spec.name, plan(spec), spec.fingerprint(), {"name": spec.name})
+    yield s
+    s.close()
+
+
+def _first(store: ResultsStore) -> str:
+    return store.stages()[0].id
+
+
+def test_two_workers_never_hold_one_stage(store: ResultsStore) -> None:
+    sid = _first(store)
+    assert store.claim(sid, "a", lease_seconds=60)
+    assert not store.claim(sid, "b", lease_seconds=60)
+    assert store.heartbeat(sid, "a") and not store.heartbeat(sid, "b")
+    assert not store.finish(sid, "b", {}, {})  # only the holder records a result
+    assert store.finish(sid, "a", {"ok": 1}, {"spec_hash": "h", "code_version": "v", "hardware": {"host": "x"}})
+    row = store.stage(sid)
+    assert row.status == "done" and row.outcome == {"ok": 1} and row.seconds is not None
+
+
+def test_an_expired_lease_is_retaken_and_the_lost_attempt_recorded(store: ResultsStore) -> None:
+    sid = _first(store)
+    assert store.claim(sid, "a", lease_seconds=60)
+    with store.transaction() as c:
+        c.execute("UPDATE stages SET heartbeat=? WHERE id=?", (time.time() - 120, sid))
+    assert store.claim(sid, "b", lease_seconds=60)
+    assert not store.heartbeat(sid, "a")  # the old holder learns it lost the stage
+    attempts = store.attempts(sid)
+    assert [(a["worker"], a["status"]) for a in attempts] == [("a", "lost"), ("b", "running")]
+    assert store.stage(sid).attempts == 2
+
+
+def test_a_requeued_job_takes_its_own_stage_back(store: ResultsStore) -> None:
+    sid = _first(store)
+    assert store.claim(sid, "slurm:123_4", lease_seconds=600)
+    assert store.claim(sid, "slurm:123_4", lease_seconds=600)
+
+
+def test_a_finished_stage_is_never_claimed_or_overwritten(store: ResultsStore) -> None:
+    sid = _first(store)
+    store.claim(sid, "a", 60)
+    store.finish(sid, "a", {"first": True}, {}, [])
+    assert not store.claim(sid, "b", 60)
+    assert not store.finish(sid, "a", {"second": True}, {})
+    assert store.stage(sid).outcome == {"first": True}
+
+
+def test_failed_stages_are_retried_only_by_later_runs(store: ResultsStore) -> None:
+    sid = _first(store)
+    run_started = time.time()
+    store.claim(sid, "a", 60)
+    assert store.fail(sid, "a", "ValueError: bad\nsecond line", "traceback...")
+    row = store.stage(sid)
+    assert row.status == "failed" and row.error == "ValueError: bad second line"
+    assert not store.claim(sid, "b", 60, retry_failed_before=run_started)  # same run: not retried
+    assert store.claim(sid, "b", 60, retry_failed_before=time.time() + 1)  # a later run retries it
+    assert [a["status"] for a in store.attempts(sid)] == ["failed", "running"]
+
+
+def test_release_gives_a_stage_back(store: ResultsStore) -> None:
+    sid = _first(store)
+    store.claim(sid, "a", 600)
+    assert store.release(sid, "a", "preempted")
+    assert store.stage(sid).status == "pending"
+    assert store.claim(sid, "b", 600)
+    assert [a["status"] for a in store.attempts(sid)] == ["preempted", "running"]
+
+
+def test_stages_whose_workers_keep_dying_are_abandoned(store: ResultsStore) -> None:
+    sid = _first(store)
+    for worker in ("a", "b", "c"):
+        assert store.claim(sid, worker, lease_seconds=60)
+        with store.transaction() as c:
+            c.execute("UPDATE stages SET heartbeat=? WHERE id=?", (time.time() - 120, sid))
+    assert store.abandon_expired(lease_seconds=60, max_attempts=3) == [sid]
+    row = store.stage(sid)
+    assert row.status == "failed" and "3 attempts" in row.error
+
+
+def test_scores_and_done_are_written_together(store: ResultsStore) -> None:
+    sid = next(r.id for r in store.stages() if r.kind == "evaluate")
+    store.claim(sid, "a", 60)
+    bad = [{"task": "syn-para", "language": "en", "split": "validation", "metric": "accuracy", "value": 1.0, "primary": True}]  # no n_examples
+    with pytest.raises(KeyError):
+        store.finish(sid, "a", {}, {}, bad)
+    assert store.stage(sid).status == "running" and store.scores_frame().empty
+
+
+def test_registering_again_keeps_statuses_and_records_the_spec(store: ResultsStore, tmp_path: Path) -> None:
+    sid = _first(store)
+    store.claim(sid, "a", 60)
+    store.finish(sid, "a", {}, {})
+    spec = spec_from_dict(grid(tmp_path / "out"))
+    store.register(spec.name, plan(spec), spec.fingerprint(), {"name": spec.name})
+    assert store.stage(sid).status == "done"
+    assert [r["hash"] for r in store.spec_records()] == [spec.fingerprint()]
+
+
+def test_an_edited_spec_does_not_mix_old_and_new_results(tmp_path: Path) -> None:
+    from fake_stages import sleepy
+    from xstilts.experiments.results import load_scores
+    from xstilts.experiments.runner import run_spec
+
+    data = grid(tmp_path / "out", targets=["syn-para"])
+    run_spec(spec_from_dict(data), run_stage=sleepy)
+    first = load_scores(tmp_path / "out")
+    data["evaluation"] = {"languages": ["en", "clo"]}  # new evaluate stages for the same cells
+    edited = spec_from_dict(data)
+    summary = run_spec(edited, run_stage=sleepy)
+    assert len(summary.ran) == 2 and len(summary.reused) == 3  # only the evaluations run again
+    scores = load_scores(tmp_path / "out", spec="grid")
+    assert set(scores["stage_id"]).isdisjoint(first["stage_id"]) and len(scores) == len(first)
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        assert len(store.stages()) == 7  # the old evaluate stages keep their results in the store
