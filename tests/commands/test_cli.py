@@ -55,14 +55,14 @@ def test_unknown_target_is_one_line_with_closest_names_and_exit_2(tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in out.stderr
-    assert "unknown task 'xnlii'" in lines[0] and "xnli" in lines[0] and str(spec) in lines[0]
+    assert "unknown target 'xnlii'" in lines[0] and "'xnli'" in lines[0] and str(spec) in lines[0]
 
 
 def test_unknown_model_is_one_line_with_closest_names(tmp_path):
     spec = _spec(tmp_path, "name: x\nmodels: [{name: m, path: 'synthetic:encodr'}]\ntargets: [syn-para]\n")
     out = run_cli("run", str(spec))
     assert out.returncode == 2
-    assert "unknown model 'synthetic:encodr'" in out.stderr and "synthetic:encoder" in out.stderr
+    assert "unknown synthetic model 'synthetic:encodr'" in out.stderr and "'synthetic:encoder'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 
 

@@ -87,7 +87,8 @@ def finish_evaluate_stage(store: ResultsStore, root: Path, stage, rng: random.Ra
              "value": float(value), "primary": name == metric.primary, "n_examples": len(references), "chance": None}
             for name, value in values.items()
         ]
-    store.finish(stage.id, "fabricated", {"family": "encoder"}, {}, scores)
+    assert store.claim(stage.id, "fabricated", lease_seconds=600)  # only the holder of a stage may finish it
+    assert store.finish(stage.id, "fabricated", {"family": "encoder"}, {}, scores)
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ class Stage:
     def describe(self) -> dict:
         return {
             "id": self.id, "kind": self.kind, "model": self.model.name, "model_path": self.model.path,
-            "condition": self.condition.name, "condition_spec": _condition_key(self.condition),
+            "condition": self.condition.name,
             "task": self.task, "seed": self.seed, "parent": self.parent,
             # The condition's full spec (tasks, lm_mix, translated): the report tells baseline variants apart by it.
             "condition_spec": to_dict(self.condition),
