@@ -45,7 +45,7 @@ def test_a_run_that_stays_at_chance_is_restarted_with_another_seed(tiny_models, 
     assert set(scores["language"]) == {"en", "clo", "scr", "ord"}
     assert (scores["split"] == "validation").all()
     provenance = json.loads(store._conn.execute("SELECT provenance FROM stages WHERE id=?", (target.id,)).fetchone()[0])
-    assert provenance["packages"]["torch"] and provenance["spec_fingerprint"]
+    assert provenance["packages"]["torch"] and provenance["spec_hash"] and provenance["code_version"]
 
 
 @pytest.mark.slow

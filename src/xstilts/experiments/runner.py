@@ -142,7 +142,6 @@ def default_run_stage(stage: Stage, ctx: WorkerContext) -> tuple[dict, list[dict
         outcome = pipeline.run_target(stage, sctx)
     else:
         outcome, scores = pipeline.run_evaluate(stage, sctx)
-    outcome["provenance"] = pipeline.provenance(stage, sctx)
     return outcome, scores
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import platform
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,7 +12,6 @@ from typing import Any
 
 import torch
 
-from xstilts import __version__
 from xstilts.data.loading import english_training, load_examples, load_translated_train
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.evaluation.predict import evaluate
@@ -69,24 +66,6 @@ def backbone_options(model: ModelSpec) -> BackboneOptions:
         family=model.family, dtype=model.dtype, attn_implementation=model.attn_implementation,
         gradient_checkpointing=model.gradient_checkpointing, trust_remote_code=model.trust_remote_code, revision=model.revision,
     )
-
-
-def provenance(stage: Stage, ctx: StageContext, extra: dict | None = None) -> dict:
-    import datasets
-    import transformers
-
-    return {
-        "xstilts": __version__,
-        "pipeline": stage.describe(),
-        "spec": ctx.spec.name,
-        "spec_fingerprint": ctx.spec.fingerprint(),
-        "packages": {"torch": torch.__version__, "transformers": transformers.__version__, "datasets": datasets.__version__},
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": torch.cuda.get_device_name(0) if ctx.device.type == "cuda" else platform.processor() or "cpu",
-        "threads": torch.get_num_threads(),
-        **(extra or {}),
-    }
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -332,7 +311,3 @@ def _prediction_rows(result: Any) -> list[dict]:
         for row, score in zip(rows, per):
             row["score"] = score
     return rows
-
-
-def stage_json(stage: Stage) -> str:
-    return json.dumps(stage.describe())

@@ -34,7 +34,6 @@ from xstilts.synthetic.world import (
     PLACES,
     POS_TAGS,
     PREPOSITIONS,
-    Entity,
     Proposition,
     World,
 )

@@ -18,7 +18,7 @@ languages; they are what anchors cross-lingual alignment in the absence of cogna
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 NOUNS = (
     "cat dog horse bird fish cow sheep goat mouse lion tiger bear wolf fox duck frog "
