@@ -1,0 +1,474 @@
+"""Ranking candidate intermediate tasks for one target and one model, before (most) training.
+
+`select_intermediate(model, target, ...)` computes, from small samples (`samples` examples per
+task, a few hundred rows of features each):
+
+Always (pretrained model only; no training):
+- `similarity` (candidate-dependent, ranked): the task-embedding similarity
+  (`task_similarity(...).signal`) between the candidate's labelled English sample and the target's
+  English training sample, in one whitened space fitted on all of them: do the candidate's labels
+  live in the same feature directions as the target's? Intermediate training sharpens the
+  directions its labels use, so a target reading its labels off those directions should gain.
+  For a retrieval target (no labels) the target's rows are parallel sentences labelled by meaning
+  (see `features.meaning_identity_features`).
+- per-language alignment of the pretrained model (debiased linear CKA, 1-NN retrieval accuracy,
+  cosines) on parallel English / target-language inputs where the target has them (see
+  `parallel`). It is the same for every candidate: it says how much of an English gain can reach
+  each language, and does not change the ranking.
+
+Only with intermediate checkpoints (`checkpoints`, e.g. the intermediate stages of a finished or
+partial grid): the intermediate phase is shared by all targets, so what selection then saves is
+the target phase (target x languages x seeds).
+- `logme` (candidate-dependent, ranked): LogME of the target's English labels on the checkpoint's
+  features of the same target sample, the use LogME was designed for; `logme_base` in the
+  output is the pretrained model's value for comparison. Not for retrieval targets.
+- `hscore` (shrinkage H-score) and `ncc` (nearest-centre accuracy, 5-fold): the same question,
+  shown for comparison, not ranked (they would count the same evidence three times).
+- `alignment_gain` (candidate-dependent, ranked): mean over languages of the checkpoint's debiased
+  CKA minus the pretrained model's; `retrieval_gain` the same for retrieval accuracy (shown, not
+  ranked). Needs parallel inputs.
+
+The ranking is the rank average of the ranked estimates (`ranking.rank_candidates`), or one
+estimate alone (`method`). Every estimate carries its cost in seconds: the feature extraction it
+needs for that candidate (and the checkpoint load, for checkpoint estimates) plus its own
+computation, i.e. what it would cost alone; costs shared by all candidates (loading the model,
+the target's features, the pretrained model's parallel embeddings, the whitening) are listed
+separately, and `wall_seconds` is the whole run.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xstilts.errors import ConfigError, DataError, unknown_name
+from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment
+from xstilts.selection.estimators import logme, nearest_centre_accuracy, shrinkage_h_score
+from xstilts.selection.ranking import Estimate, Ranking, rank_candidates
+from xstilts.selection.task_similarity import fit_reference, task_embedding, task_similarity
+from xstilts.tasks.base import Task, TaskKind
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_BENCHMARK = "synthetic"
+SYNTHETIC_CANDIDATES: tuple[str, ...] = ("syn-nli", "syn-mc", "syn-topic")
+FORMAT = "xstilts-selection"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    candidate_dependent: bool
+    ranked: bool
+    needs: str
+    description: str
+
+
+ESTIMATORS: dict[str, EstimatorInfo] = {
+    "similarity": EstimatorInfo(
+        True, True, "pretrained model",
+        "task-embedding similarity of the candidate's and the target's labels (whitened between-class signal, cosine in [0, 1])",
+    ),
+    "logme": EstimatorInfo(True, True, "intermediate checkpoint", "LogME of the target's English labels on the checkpoint's features"),
+    "hscore": EstimatorInfo(True, False, "intermediate checkpoint", "shrinkage H-score of the target's English labels on the checkpoint's features"),
+    "ncc": EstimatorInfo(True, False, "intermediate checkpoint", "5-fold nearest-centre accuracy of the target's English labels on the checkpoint's features"),
+    "alignment_gain": EstimatorInfo(
+        True, True, "intermediate checkpoint + parallel inputs",
+        "mean over languages of debiased CKA(English, language) on the checkpoint minus on the pretrained model",
+    ),
+    "retrieval_gain": EstimatorInfo(
+        True, False, "intermediate checkpoint + parallel inputs",
+        "mean over languages of 1-NN retrieval accuracy on the checkpoint minus on the pretrained model",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    samples: int = 256  # examples per task sample (and rows per feature set, at most)
+    seed: int = 0
+    max_length: int = 256  # cap on each task's own max_length
+    batch_size: int = 32
+    pooling: str = "model"  # model (first for encoders, last for decoders) | first | last | mean
+    layer: int | None = None  # hidden_states index; default last layer (retrieval: retrieval layer)
+    dims: int | None = None  # whitened dimensions of the similarity space; default min(d, samples // 8)
+    method: str = "rank_average"
+    family: str = "auto"
+    dtype: str = "float32"
+
+    def check(self) -> None:
+        if self.samples < 8:
+            raise ConfigError(f"samples must be at least 8, got {self.samples}")
+        if self.max_length < 16:
+            raise ConfigError(f"max_length must be at least 16, got {self.max_length}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.dims is not None and self.dims < 1:
+            raise ConfigError(f"dims must be at least 1, got {self.dims}")
+
+
+@dataclass
+class SelectionResult:
+    model: str
+    family: str
+    target: str
+    target_training_task: str | None
+    languages: list[str]
+    representation: str
+    ranking: Ranking
+    settings: SelectionSettings
+    checkpoints: dict[str, str]
+    alignment_base: dict[str, dict[str, float]]
+    alignment_checkpoints: dict[str, dict[str, dict[str, float]]]
+    alignment_note: str | None
+    reference_values: dict[str, float]  # pretrained-model values of checkpoint estimates (logme_base, ...)
+    shared_seconds: dict[str, float]
+    wall_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def estimates(self) -> list[str]:
+        return list(self.ranking.values.columns)
+
+    @property
+    def uses_checkpoints(self) -> bool:
+        return bool(self.checkpoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.ranking
+        rows = []
+        for position, candidate in enumerate(r.candidates, start=1):
+            rows.append({
+                "rank": position,
+                "intermediate": candidate,
+                "score": r.combined[candidate],
+                "estimates": {
+                    e: {"value": float(r.values.at[candidate, e]), "rank": float(r.ranks.at[candidate, e]), "seconds": float(r.seconds.at[candidate, e])}
+                    for e in r.values.columns
+                },
+            })
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "family": self.family,
+            "target": self.target,
+            "target_training_task": self.target_training_task,
+            "languages": self.languages,
+            "representation": self.representation,
+            "method": r.method,
+            "ranking": rows,
+            "estimators": {
+                e: asdict(ESTIMATORS[e]) | {"in_ranking": _weight(e, r.method) > 0} for e in r.values.columns
+            },
+            "reference_values": self.reference_values,
+            "alignment": {
+                "note": self.alignment_note,
+                "pretrained": self.alignment_base,
+                "checkpoints": self.alignment_checkpoints,
+            },
+            "checkpoints": self.checkpoints,
+            "costs": {
+                "shared_seconds": self.shared_seconds,
+                "per_estimate_seconds": {e: float(v) for e, v in r.seconds_per_estimator.items()},
+                "wall_seconds": self.wall_seconds,
+            },
+            "settings": asdict(self.settings),
+            "notes": self.notes,
+        }
+
+
+def _weight(estimator: str, method: str) -> float:
+    if method == "rank_average":
+        return 1.0 if ESTIMATORS[estimator].ranked else 0.0
+    return 1.0 if estimator == method else 0.0
+
+
+def default_candidates(target: Task) -> tuple[str, ...]:
+    """The paper's nine English intermediate tasks; the synthetic ones for a synthetic target."""
+    from xstilts.tasks.benchmarks import PAPER_INTERMEDIATE_TASKS
+
+    return SYNTHETIC_CANDIDATES if SYNTHETIC_BENCHMARK in target.benchmarks else PAPER_INTERMEDIATE_TASKS
+
+
+def _resolve_candidates(target: Task, candidates: Sequence[str] | None, checkpoints: Mapping[str, Path]) -> list[Task]:
+    from xstilts.tasks import get_task
+
+    if candidates is None:
+        names = [c for c in default_candidates(target) if c in checkpoints] if checkpoints else list(default_candidates(target))
+        if not names:
+            raise DataError(
+                f"none of the default candidates ({', '.join(default_candidates(target))}) has a checkpoint in --checkpoints "
+                f"(it has {', '.join(sorted(checkpoints)) or 'none'}); pass --candidates"
+            )
+    else:
+        names = list(dict.fromkeys(candidates))
+    if len(names) < 2:
+        raise ConfigError(f"selection needs at least 2 candidate intermediate tasks, got {names}")
+    tasks = [get_task(n, where="candidates") for n in names]
+    for t in tasks:
+        if t.kind is TaskKind.RETRIEVAL:
+            raise ConfigError(f"candidates: {t.name} is a retrieval task; it has no training data and cannot be an intermediate task")
+    missing = [n for n in names if checkpoints and n not in checkpoints]
+    if missing:
+        raise DataError(f"--checkpoints has no intermediate checkpoint for {', '.join(missing)}; it has {', '.join(sorted(checkpoints))}")
+    return tasks
+
+
+def _resolve_languages(target: Task, languages: Sequence[str] | None) -> list[str]:
+    from xstilts.data.loading import all_languages
+
+    known = all_languages(target)
+    if languages is None:
+        return [lang for lang in target.languages if lang != "en"]
+    for lang in languages:
+        if lang not in known:
+            raise unknown_name("language", lang, known, where=target.name)
+    return [lang for lang in dict.fromkeys(languages) if lang != "en"]
+
+
+class _Clock:
+    """Named wall-time accumulators."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+
+def _timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def _alignment_dict(result: AlignmentResult) -> dict[str, float]:
+    return {
+        "cka": result.cka,
+        "cka_biased": result.cka_biased,
+        "retrieval_accuracy": result.retrieval_accuracy,
+        "aligned_cosine": result.aligned_cosine,
+        "cosine_gap": result.cosine_gap,
+        "n": float(result.n),
+    }
+
+
+def _task_max_length(task: Task, settings: SelectionSettings) -> int:
+    return min(task.hyperparameters.max_length, settings.max_length)
+
+
+def select_intermediate(
+    model: str,
+    target: str | Task,
+    *,
+    candidates: Sequence[str] | None = None,
+    languages: Sequence[str] | None = None,
+    checkpoints: Mapping[str, Path | str] | None = None,
+    settings: SelectionSettings = SelectionSettings(),
+    data_dir: Path | str | None = None,
+) -> SelectionResult:
+    """Rank candidate intermediate tasks for `target` on `model` (see module doc)."""
+    from xstilts.data.loading import english_training, load_examples
+    from xstilts.models.backbone import BackboneOptions
+    from xstilts.models.model import load_checkpoint, load_pretrained
+    from xstilts.selection.features import (
+        labelled_features,
+        meaning_identity_features,
+        representation_for,
+        sample_examples,
+        sentence_embeddings,
+    )
+    from xstilts.selection.parallel import parallel_sentences, unavailable_reason
+    from xstilts.tasks import get_task
+
+    settings.check()
+    wall_start = time.perf_counter()
+    target_task = get_task(target, where="target") if isinstance(target, str) else target
+    ckpts = {name: Path(p) for name, p in (checkpoints or {}).items()}
+    cand_tasks = _resolve_candidates(target_task, candidates, ckpts)
+    langs = _resolve_languages(target_task, languages)
+    if settings.method != "rank_average" and settings.method not in ESTIMATORS:
+        raise ConfigError(f"method must be rank_average or one of {', '.join(ESTIMATORS)}, got {settings.method!r}")
+    options = BackboneOptions(family=settings.family, dtype=settings.dtype)
+    shared = _Clock()
+    notes: list[str] = []
+
+    base, seconds = _timed(load_pretrained, model, options)
+    shared.add("load pretrained model", seconds)
+    family = base.family.value
+    rep = representation_for(base, target_task, settings.pooling, settings.layer)
+    rows = settings.samples
+    log.info("selection for %s on %s (%s): %s; candidates %s", target_task.name, model, family, rep.describe(), ", ".join(t.name for t in cand_tasks))
+
+    # Parallel inputs for alignment (and, for a retrieval target, its labelled rows).
+    alignment_note = unavailable_reason(target_task) if langs else "no target languages other than English"
+    pairs: dict[str, tuple[list[str], list[str]]] = {}
+    if alignment_note is None:
+        for lang in langs:
+            text, seconds = _timed(parallel_sentences, target_task, lang, settings.samples, seed=settings.seed, data_dir=data_dir)
+            shared.add("load parallel inputs", seconds)
+            pairs[lang] = (text.english, text.target)
+    max_len_target = _task_max_length(target_task, settings)
+
+    def embed_pairs(m) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {
+            lang: (
+                sentence_embeddings(m, en, rep, max_length=max_len_target, batch_size=settings.batch_size),
+                sentence_embeddings(m, xx, rep, max_length=max_len_target, batch_size=settings.batch_size),
+            )
+            for lang, (en, xx) in pairs.items()
+        }
+
+    base_pairs, seconds = _timed(embed_pairs, base)
+    shared.add("pretrained parallel embeddings", seconds)
+    alignment_base = {}
+    for lang, (x, y) in base_pairs.items():
+        result, seconds = _timed(crosslingual_alignment, x, y)
+        shared.add("pretrained alignment", seconds)
+        alignment_base[lang] = _alignment_dict(result)
+
+    # The target's labelled sample.
+    training_task: Task | None = None
+    target_examples: list = []
+    if target_task.kind is TaskKind.RETRIEVAL:
+        if not pairs:
+            raise DataError(f"{target_task.name}: a retrieval target needs parallel inputs for selection ({alignment_note})")
+        target_feats = meaning_identity_features(
+            base, pairs, rep, max_length=max_len_target, rows=rows, batch_size=settings.batch_size, seed=settings.seed
+        )
+        notes.append(
+            f"{target_task.name} is a retrieval task without labels: its rows are parallel sentences labelled by meaning "
+            "(English and every language), and LogME / H-score / nearest-centre accuracy are not computed."
+        )
+    else:
+        training_task = english_training(target_task)[-1].task
+        examples, seconds = _timed(load_examples, training_task, training_task.train_split, "en", data_dir)
+        shared.add("load target sample", seconds)
+        target_examples = sample_examples(examples, settings.samples, f"{settings.seed}/{training_task.name}/target")
+        target_feats = labelled_features(
+            base, training_task, target_examples, rep, max_length=_task_max_length(training_task, settings),
+            max_rows=rows, batch_size=settings.batch_size, seed=settings.seed,
+        )
+    shared.add("target features (pretrained)", target_feats.seconds)
+
+    # Candidate samples under the pretrained model.
+    cand_feats = {}
+    cand_seconds: dict[str, float] = {}
+    for task in cand_tasks:
+        examples, load_s = _timed(load_examples, task, task.train_split, "en", data_dir)
+        sample = sample_examples(examples, settings.samples, f"{settings.seed}/{task.name}/candidate")
+        feats = labelled_features(
+            base, task, sample, rep, max_length=_task_max_length(task, settings), max_rows=rows,
+            batch_size=settings.batch_size, seed=settings.seed,
+        )
+        cand_feats[task.name] = feats
+        cand_seconds[task.name] = load_s + feats.seconds
+        log.info("features of %s: %d rows in %.1fs", task.name, feats.rows, feats.seconds)
+
+    width = target_feats.features.shape[1]
+    dims = settings.dims or max(2, min(width, rows // 8))
+    reference, seconds = _timed(fit_reference, target_feats.features, *(f.features for f in cand_feats.values()), dims=dims)
+    shared.add("whitening reference", seconds)
+    target_embedding, seconds = _timed(task_embedding, target_feats.features, target_feats.labels, reference)
+    shared.add("target task embedding", seconds)
+    if target_embedding.noise_fraction > 0.5:
+        notes.append(
+            f"the target sample's label signal is {100 * target_embedding.noise_fraction:.0f}% sampling noise under this model: "
+            "similarities are unreliable (more --samples may help)"
+        )
+
+    estimates: dict[str, list[Estimate]] = {}
+    for task in cand_tasks:
+        feats = cand_feats[task.name]
+        start = time.perf_counter()
+        embedding = task_embedding(feats.features, feats.labels, reference)
+        similarity = task_similarity(embedding, target_embedding)
+        seconds = time.perf_counter() - start + cand_seconds[task.name]
+        estimates[task.name] = [Estimate("similarity", similarity.signal, seconds, similarity)]
+        if embedding.noise_fraction > 0.5:
+            notes.append(f"{task.name}: its label signal is {100 * embedding.noise_fraction:.0f}% sampling noise under this model")
+
+    # Checkpoint estimates.
+    reference_values: dict[str, float] = {}
+    alignment_ckpt: dict[str, dict[str, dict[str, float]]] = {}
+    labelled_target = target_task.kind is not TaskKind.RETRIEVAL
+    if ckpts and labelled_target:
+        (base_logme, base_h, base_ncc), seconds = _timed(_label_scores, target_feats.features, target_feats.labels)
+        shared.add("pretrained label scores", seconds)
+        reference_values = {"logme_base": base_logme, "hscore_base": base_h, "ncc_base": base_ncc}
+    for task in cand_tasks if ckpts else []:
+        ckpt, load_s = _timed(load_checkpoint, ckpts[task.name], options, expect_family=base.family, keep_heads=False)
+        log.info("checkpoint of %s loaded from %s in %.1fs", task.name, ckpts[task.name], load_s)
+        if labelled_target:
+            assert training_task is not None
+            feats = labelled_features(
+                ckpt, training_task, target_examples, rep, max_length=_task_max_length(training_task, settings),
+                max_rows=rows, batch_size=settings.batch_size, seed=settings.seed,
+            )
+            for name, fn in (("logme", logme), ("hscore", shrinkage_h_score), ("ncc", nearest_centre_accuracy)):
+                result, seconds = _timed(fn, feats.features, feats.labels)
+                estimates[task.name].append(Estimate(name, float(result.score), load_s + feats.seconds + seconds, result))
+        if pairs:
+            embedded, embed_s = _timed(embed_pairs, ckpt)
+            per_lang: dict[str, dict[str, float]] = {}
+            start = time.perf_counter()
+            for lang, (x, y) in embedded.items():
+                per_lang[lang] = _alignment_dict(crosslingual_alignment(x, y))
+            seconds = load_s + embed_s + time.perf_counter() - start
+            alignment_ckpt[task.name] = per_lang
+            cka_gain = float(np.mean([per_lang[l]["cka"] - alignment_base[l]["cka"] for l in per_lang]))
+            retrieval_gain = float(np.mean([per_lang[l]["retrieval_accuracy"] - alignment_base[l]["retrieval_accuracy"] for l in per_lang]))
+            estimates[task.name].append(Estimate("alignment_gain", cka_gain, seconds))
+            estimates[task.name].append(Estimate("retrieval_gain", retrieval_gain, seconds))
+        del ckpt
+        gc.collect()
+
+    present = {e.name for items in estimates.values() for e in items}
+    if settings.method != "rank_average" and settings.method not in present:
+        raise ConfigError(
+            f"method {settings.method!r} was not computed for this run (computed: {', '.join(sorted(present))}); "
+            "checkpoint estimates need --checkpoints"
+        )
+    weights = {e: _weight(e, settings.method) for e in present}
+    ranking = rank_candidates(estimates, method=settings.method, weights=weights)
+    if alignment_note:
+        notes.append(f"cross-lingual alignment: {alignment_note}")
+    if not ckpts:
+        notes.append(
+            "only the pretrained model was used: the ranking rests on task similarity alone; "
+            "--checkpoints adds LogME and alignment change of each candidate's intermediate checkpoint"
+        )
+    return SelectionResult(
+        model=model,
+        family=family,
+        target=target_task.name,
+        target_training_task=training_task.name if training_task else None,
+        languages=langs,
+        representation=rep.describe(),
+        ranking=ranking,
+        settings=settings,
+        checkpoints={k: str(v) for k, v in ckpts.items() if k in {t.name for t in cand_tasks}},
+        alignment_base=alignment_base,
+        alignment_checkpoints=alignment_ckpt,
+        alignment_note=alignment_note,
+        reference_values=reference_values,
+        shared_seconds=shared.seconds,
+        wall_seconds=time.perf_counter() - wall_start,
+        notes=notes,
+    )
+
+
+def _label_scores(features: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    return (
+        float(logme(features, labels).score),
+        float(shrinkage_h_score(features, labels).score),
+        float(nearest_centre_accuracy(features, labels).score),
+    )
