@@ -44,12 +44,17 @@ def grid(tmp_path: Path) -> Path:
     return write_grid(tmp_path / "out" / "results.sqlite", SCORES, model_paths=PATHS, families=FAMILIES, seconds=SECONDS)
 
 
-def _ranking(model: str, target: str, scores: dict[str, float], seconds: float = 2.0, checkpoints: bool = False) -> dict:
+def _ranking(
+    model: str, target: str, scores: dict[str, float], seconds: float = 2.0, checkpoints: bool = False, estimates: dict | None = None
+) -> dict:
+    estimates = estimates or {}
     return {
         "format": "xstilts-selection",
         "model": model,
         "target": target,
-        "ranking": [{"intermediate": c, "score": s} for c, s in scores.items()],
+        "ranking": [
+            {"intermediate": c, "score": s, "estimates": {e: {"value": v[c]} for e, v in estimates.items()}} for c, s in scores.items()
+        ],
         "costs": {"wall_seconds": seconds},
         "checkpoints": {c: f"/ckpt/{c}" for c in scores} if checkpoints else {},
     }
@@ -84,6 +89,21 @@ def test_perfect_and_reversed_rankings(grid: Path) -> None:
     by_family = v.report.by_family.set_index("family")
     assert by_family.at["encoder", "spearman"] == pytest.approx(1.0)
     assert v.report.overall["spearman"].iloc[0] == pytest.approx(0.0)
+
+
+def test_each_estimate_alone(grid: Path) -> None:
+    estimates = {"right": {"a": 0.9, "b": 0.5, "c": 0.1}, "wrong": {"a": 0.1, "b": 0.5, "c": 0.9}}
+    dec_estimates = {"right": {"a": 0.0, "b": 1.0, "c": 0.5}, "wrong": {"a": 1.0, "b": 0.0, "c": 0.5}}
+    rankings = [
+        _ranking("enc", "t1", {"a": 1.0, "b": 2.0, "c": 3.0}, estimates=estimates),
+        _ranking("dec", "t1", {"a": 1.0, "b": 2.0, "c": 3.0}, estimates=dec_estimates),
+    ]
+    table = validation_table(grid, rankings, permutations=0).by_estimator.set_index(["estimator", "family"])
+    assert sorted(table.index.get_level_values("family").unique()) == ["all", "decoder", "encoder"]
+    assert table.at[("right", "all"), "spearman"] == pytest.approx(1.0)
+    assert table.at[("right", "all"), "regret"] == 0.0
+    assert table.at[("wrong", "encoder"), "spearman"] == pytest.approx(-1.0)
+    assert table.at[("wrong", "decoder"), "regret"] == pytest.approx(4.0)
 
 
 def test_costs_count_shared_intermediate_stages_once(grid: Path) -> None:

@@ -129,3 +129,16 @@ def test_user_errors_are_one_line(synthetic_cache, tiny_backbones, args, message
     assert main(["select", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("xstilts: error: ") and message in err and "\n" not in err
+
+
+def test_an_estimate_that_is_not_finite_leaves_the_ranking_with_a_note() -> None:
+    from xstilts.selection.pipeline import _drop_non_finite
+    from xstilts.selection.ranking import Estimate
+
+    notes: list[str] = []
+    kept = _drop_non_finite(
+        {"a": [Estimate("similarity", 0.5), Estimate("alignment_gain", float("nan"))], "b": [Estimate("similarity", 0.2), Estimate("alignment_gain", 0.1)]},
+        notes,
+    )
+    assert {c: [e.name for e in items] for c, items in kept.items()} == {"a": ["similarity"], "b": ["similarity"]}
+    assert notes == ["alignment_gain is not finite for some candidate and was left out of the ranking"]

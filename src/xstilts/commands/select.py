@@ -203,12 +203,16 @@ def print_selection(payload: dict) -> None:
     for name, info in estimators.items():
         table.add_column(f"{name}{'*' if info['in_ranking'] else ''}\nvalue (s)", justify="right")
     table.add_column("cost (s)", justify="right")
+    candidate_seconds = payload["costs"]["candidate_seconds"]
     for row in payload["ranking"]:
         cells = [f"{e['value']:.4g} ({e['seconds']:.2f})" for e in row["estimates"].values()]
-        cost = sum(e["seconds"] for e in row["estimates"].values())
-        table.add_row(str(row["rank"]), row["intermediate"], _num(row["score"], 2), *cells, f"{cost:.2f}")
+        cost = candidate_seconds.get(row["intermediate"], math.nan)
+        table.add_row(str(row["rank"]), row["intermediate"], _num(row["score"], 2), *cells, _num(cost, 2))
     console.print(table)
-    console.print("* in the ranking. Every estimate shown depends on the candidate; cost = what it takes alone for that candidate.")
+    console.print(
+        "* in the ranking. Every estimate shown depends on the candidate. (s) = what that estimate costs alone for that "
+        "candidate (its features, checkpoint load, computation); cost = the candidate's work, each part counted once."
+    )
     if payload["reference_values"]:
         ref = ", ".join(f"{k} {v:.4g}" for k, v in payload["reference_values"].items())
         console.print(f"pretrained model on the same target sample: {ref}")
@@ -270,6 +274,16 @@ def print_validation(validation) -> None:
                 _num(r["regret"], 2), _num(r["random_regret"], 2),
             )
     console.print(summary)
+    if len(validation.by_estimator):
+        alone = Table(title="each estimate alone as the ranking", title_justify="left")
+        for col in ("estimate", "family", "groups", "spearman", "p", "top1 (chance)", "regret", "random regret"):
+            alone.add_column(col, justify="left" if col in ("estimate", "family") else "right")
+        for r in validation.by_estimator.to_dict("records"):
+            alone.add_row(
+                r["estimator"], str(r["family"]), str(int(r["n_groups"])), _num(r["spearman"], 2), _num(r["spearman_p"], 3),
+                f"{_num(r['top1'], 2)} ({_num(r['top1_chance'], 2)})", _num(r["regret"], 2), _num(r["random_regret"], 2),
+            )
+        console.print(alone)
     t = validation.totals
     console.print(
         f"cost: selection {t['selection_seconds']:.1f} s vs {t['replaced_grid_seconds']:.1f} s of grid stages it stands in for "

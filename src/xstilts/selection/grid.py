@@ -86,7 +86,8 @@ def measured_gains(path: Path | str, spec: str | None = None) -> pd.DataFrame:
     index = pd.MultiIndex.from_frame(rows[["model", "target"]])
     rows["baseline_score"] = baseline.reindex(index).to_numpy()
     rows = rows.dropna(subset=["baseline_score"])
-    rows["gain"] = rows["score"] - rows["baseline_score"]
+    # Rounded so that equal means computed in different orders compare equal (exact ties stay ties).
+    rows["gain"] = (rows["score"] - rows["baseline_score"]).round(9)
     rows["family"] = rows["model"].map(family)
     rows = rows.rename(columns={"condition": "intermediate"})
     return rows[columns].sort_values(["model", "target", "intermediate"]).reset_index(drop=True)
@@ -220,6 +221,7 @@ class SelectionValidation:
     totals: dict[str, float]
     notes: list[str] = field(default_factory=list)
     rankings: list[dict] = field(default_factory=list)  # the rankings' payloads, where known
+    by_estimator: pd.DataFrame = field(default_factory=pd.DataFrame)  # each estimate alone as the ranking
 
     def to_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict]:
@@ -234,6 +236,7 @@ class SelectionValidation:
             "predictions": records(self.predictions),
             "gains": records(self.gains),
             "costs": records(self.costs),
+            "by_estimator": records(self.by_estimator),
             "totals": self.totals,
             "notes": self.notes,
             "rankings": self.rankings,
@@ -327,7 +330,37 @@ def validate_records(
     if seeds < 2:
         notes.append("gains come from a single fine-tuning seed: differences between candidates may be seed noise")
     payloads = [r.payload for _, r in matched if r.payload is not None]
-    return SelectionValidation(report, predictions, used.reset_index(drop=True), costs, totals, notes, payloads)
+    by_estimator = estimator_table(matched, used, ks=ks, tolerance=tolerance, permutations=permutations)
+    return SelectionValidation(report, predictions, used.reset_index(drop=True), costs, totals, notes, payloads, by_estimator)
+
+
+ESTIMATOR_COLUMNS = ["estimator", "family", "n_groups", "spearman", "spearman_p", "top1", "top1_chance", "regret", "random_regret"]
+
+
+def estimator_table(
+    matched: Sequence[tuple[str, RankingRecord]], gains: pd.DataFrame, *, ks: Sequence[int] = (1, 3), tolerance: float = 0.0, permutations: int = 2000
+) -> pd.DataFrame:
+    """Validation of each estimate alone as the ranking (from the rankings' payloads), per model
+    family and over all groups: which estimate carries the prediction, if any does."""
+    rows: dict[str, list[dict]] = {}
+    for model, rec in matched:
+        for entry in (rec.payload or {}).get("ranking", []):
+            for name, estimate in entry.get("estimates", {}).items():
+                value = estimate.get("value")
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    rows.setdefault(name, []).append({"model": model, "target": rec.target, "intermediate": entry["intermediate"], "score": float(value)})
+    out = []
+    for name, items in sorted(rows.items()):
+        predictions = pd.DataFrame(items)
+        report = validate_ranking(
+            predictions, gains[["model", "family", "target", "intermediate", "gain"]], ks=ks, tolerance=tolerance, permutations=permutations
+        )
+        blocks = report.by_family.to_dict("records") if "family" in report.per_group.columns else []
+        if len(blocks) != 1:
+            blocks.append({"family": "all", **report.overall.iloc[0].to_dict()})
+        for r in blocks:
+            out.append({"estimator": name, **{c: r.get(c) for c in ESTIMATOR_COLUMNS[1:]}})
+    return pd.DataFrame(out, columns=ESTIMATOR_COLUMNS)
 
 
 def validation_table(

@@ -130,6 +130,7 @@ class SelectionResult:
     alignment_note: str | None
     reference_values: dict[str, float]  # pretrained-model values of checkpoint estimates (logme_base, ...)
     shared_seconds: dict[str, float]
+    candidate_seconds: dict[str, float]  # each candidate's own work (features, checkpoint, estimates)
     wall_seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -177,6 +178,7 @@ class SelectionResult:
             "checkpoints": self.checkpoints,
             "costs": {
                 "shared_seconds": self.shared_seconds,
+                "candidate_seconds": self.candidate_seconds,
                 "per_estimate_seconds": {e: float(v) for e, v in r.seconds_per_estimator.items()},
                 "wall_seconds": self.wall_seconds,
             },
@@ -386,12 +388,14 @@ def select_intermediate(
         )
 
     estimates: dict[str, list[Estimate]] = {}
+    candidate_clock = _Clock()  # each candidate's own work, every part counted once
     for task in cand_tasks:
         feats = cand_feats[task.name]
         start = time.perf_counter()
         embedding = task_embedding(feats.features, feats.labels, reference)
         similarity = task_similarity(embedding, target_embedding)
         seconds = time.perf_counter() - start + cand_seconds[task.name]
+        candidate_clock.add(task.name, seconds)
         estimates[task.name] = [Estimate("similarity", similarity.signal, seconds, similarity)]
         if embedding.noise_fraction > 0.5:
             notes.append(f"{task.name}: its label signal is {100 * embedding.noise_fraction:.0f}% sampling noise under this model")
@@ -407,14 +411,17 @@ def select_intermediate(
     for task in cand_tasks if ckpts else []:
         ckpt, load_s = _timed(load_checkpoint, ckpts[task.name], options, expect_family=base.family, keep_heads=False)
         log.info("checkpoint of %s loaded from %s in %.1fs", task.name, ckpts[task.name], load_s)
+        candidate_clock.add(task.name, load_s)
         if labelled_target:
             assert training_task is not None
             feats = labelled_features(
                 ckpt, training_task, target_examples, rep, max_length=_task_max_length(training_task, settings),
                 max_rows=rows, batch_size=settings.batch_size, seed=settings.seed,
             )
+            candidate_clock.add(task.name, feats.seconds)
             for name, fn in (("logme", logme), ("hscore", shrinkage_h_score), ("ncc", nearest_centre_accuracy)):
                 result, seconds = _timed(fn, feats.features, feats.labels)
+                candidate_clock.add(task.name, seconds)
                 estimates[task.name].append(Estimate(name, float(result.score), load_s + feats.seconds + seconds, result))
         if pairs:
             embedded, embed_s = _timed(embed_pairs, ckpt)
@@ -423,6 +430,7 @@ def select_intermediate(
             for lang, (x, y) in embedded.items():
                 per_lang[lang] = _alignment_dict(crosslingual_alignment(x, y))
             seconds = load_s + embed_s + time.perf_counter() - start
+            candidate_clock.add(task.name, seconds - load_s)
             alignment_ckpt[task.name] = per_lang
             cka_gain = float(np.mean([per_lang[l]["cka"] - alignment_base[l]["cka"] for l in per_lang]))
             retrieval_gain = float(np.mean([per_lang[l]["retrieval_accuracy"] - alignment_base[l]["retrieval_accuracy"] for l in per_lang]))
@@ -431,6 +439,7 @@ def select_intermediate(
         del ckpt
         gc.collect()
 
+    estimates = _drop_non_finite(estimates, notes)
     present = {e.name for items in estimates.values() for e in items}
     if settings.method != "rank_average" and settings.method not in present:
         raise ConfigError(
@@ -461,9 +470,19 @@ def select_intermediate(
         alignment_note=alignment_note,
         reference_values=reference_values,
         shared_seconds=shared.seconds,
+        candidate_seconds=candidate_clock.seconds,
         wall_seconds=time.perf_counter() - wall_start,
         notes=notes,
     )
+
+
+def _drop_non_finite(estimates: dict[str, list[Estimate]], notes: list[str]) -> dict[str, list[Estimate]]:
+    """Leave out an estimate that is not finite for some candidate (e.g. CKA of a constant
+    representation), so the others still rank every candidate; say so in the notes."""
+    bad = sorted({e.name for items in estimates.values() for e in items if not np.isfinite(e.value)})
+    for name in bad:
+        notes.append(f"{name} is not finite for some candidate and was left out of the ranking")
+    return {c: [e for e in items if e.name not in bad] for c, items in estimates.items()}
 
 
 def _label_scores(features: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
