@@ -142,3 +142,20 @@ def test_an_estimate_that_is_not_finite_leaves_the_ranking_with_a_note() -> None
     )
     assert {c: [e.name for e in items] for c, items in kept.items()} == {"a": ["similarity"], "b": ["similarity"]}
     assert notes == ["alignment_gain is not finite for some candidate and was left out of the ranking"]
+
+
+def test_missing_parallel_data_makes_alignment_unavailable_not_fatal(synthetic_cache, tiny_backbones, monkeypatch) -> None:
+    from xstilts.errors import DataError
+    from xstilts.selection import parallel
+
+    def absent(task, language, n, **kwargs):
+        raise DataError(f"{task.name}: no {language} evaluation files here")
+
+    monkeypatch.setattr(parallel, "parallel_sentences", absent)
+    result = select_intermediate(
+        str(tiny_backbones["encoder"]), "syn-para", candidates=["syn-nli", "syn-topic"], settings=SelectionSettings(samples=16)
+    )
+    assert result.alignment_note == "parallel inputs could not be loaded (syn-para: no clo evaluation files here)"
+    assert result.alignment_base == {} and len(result.ranking.candidates) == 2
+    with pytest.raises(DataError, match="a retrieval target needs parallel inputs"):
+        select_intermediate(str(tiny_backbones["encoder"]), "syn-tatoeba", candidates=["syn-nli", "syn-topic"], settings=SelectionSettings(samples=16))

@@ -314,10 +314,14 @@ def select_intermediate(
     alignment_note = unavailable_reason(target_task) if langs else "no target languages other than English"
     pairs: dict[str, tuple[list[str], list[str]]] = {}
     if alignment_note is None:
-        for lang in langs:
-            text, seconds = _timed(parallel_sentences, target_task, lang, settings.samples, seed=settings.seed, data_dir=data_dir)
-            shared.add("load parallel inputs", seconds)
-            pairs[lang] = (text.english, text.target)
+        try:
+            for lang in langs:
+                text, seconds = _timed(parallel_sentences, target_task, lang, settings.samples, seed=settings.seed, data_dir=data_dir)
+                shared.add("load parallel inputs", seconds)
+                pairs[lang] = (text.english, text.target)
+        except DataError as err:  # the evaluation data may be absent where the English training data is not
+            alignment_note = f"parallel inputs could not be loaded ({err})"
+            pairs = {}
     max_len_target = _task_max_length(target_task, settings)
 
     def embed_pairs(m) -> dict[str, tuple[np.ndarray, np.ndarray]]:
