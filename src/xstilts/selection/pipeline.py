@@ -263,8 +263,37 @@ def _alignment_dict(result: AlignmentResult) -> dict[str, float]:
     }
 
 
-def _task_max_length(task: Task, settings: SelectionSettings) -> int:
-    return min(task.hyperparameters.max_length, settings.max_length)
+@dataclass
+class _Run:
+    """What the steps of one selection run share."""
+
+    model: Any  # XStiltsModel, the pretrained model
+    rep: Any  # features.Representation
+    settings: SelectionSettings
+    target: Task
+    data_dir: Path | str | None
+    shared: _Clock = field(default_factory=_Clock)
+    per_candidate: _Clock = field(default_factory=_Clock)  # each candidate's own work, every part counted once
+    notes: list[str] = field(default_factory=list)
+
+    def max_length(self, task: Task) -> int:
+        return min(task.hyperparameters.max_length, self.settings.max_length)
+
+    def features(self, model: Any, task: Task, examples: list) -> Any:
+        from xstilts.selection.features import labelled_features
+
+        s = self.settings
+        return labelled_features(
+            model, task, examples, self.rep, max_length=self.max_length(task), max_rows=s.samples, batch_size=s.batch_size, seed=s.seed
+        )
+
+    def embed_pairs(self, model: Any, pairs: dict[str, tuple[list[str], list[str]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from xstilts.selection.features import sentence_embeddings
+
+        def embed(texts: list[str]) -> np.ndarray:
+            return sentence_embeddings(model, texts, self.rep, max_length=self.max_length(self.target), batch_size=self.settings.batch_size)
+
+        return {lang: (embed(en), embed(xx)) for lang, (en, xx) in pairs.items()}
 
 
 def select_intermediate(
@@ -278,17 +307,9 @@ def select_intermediate(
     data_dir: Path | str | None = None,
 ) -> SelectionResult:
     """Rank candidate intermediate tasks for `target` on `model` (see module doc)."""
-    from xstilts.data.loading import english_training, load_examples
     from xstilts.models.backbone import BackboneOptions
-    from xstilts.models.model import load_checkpoint, load_pretrained
-    from xstilts.selection.features import (
-        labelled_features,
-        meaning_identity_features,
-        representation_for,
-        sample_examples,
-        sentence_embeddings,
-    )
-    from xstilts.selection.parallel import parallel_sentences, unavailable_reason
+    from xstilts.models.model import load_pretrained
+    from xstilts.selection.features import representation_for
     from xstilts.tasks import get_task
 
     settings.check()
@@ -300,184 +321,208 @@ def select_intermediate(
     if settings.method != "rank_average" and settings.method not in ESTIMATORS:
         raise ConfigError(f"method must be rank_average or one of {', '.join(ESTIMATORS)}, got {settings.method!r}")
     options = BackboneOptions(family=settings.family, dtype=settings.dtype)
-    shared = _Clock()
-    notes: list[str] = []
-
     base, seconds = _timed(load_pretrained, model, options)
-    shared.add("load pretrained model", seconds)
-    family = base.family.value
-    rep = representation_for(base, target_task, settings.pooling, settings.layer)
-    rows = settings.samples
-    log.info("selection for %s on %s (%s): %s; candidates %s", target_task.name, model, family, rep.describe(), ", ".join(t.name for t in cand_tasks))
+    run = _Run(base, representation_for(base, target_task, settings.pooling, settings.layer), settings, target_task, data_dir)
+    run.shared.add("load pretrained model", seconds)
+    log.info(
+        "selection for %s on %s (%s): %s; candidates %s",
+        target_task.name, model, base.family.value, run.rep.describe(), ", ".join(t.name for t in cand_tasks),
+    )
 
-    # Parallel inputs for alignment (and, for a retrieval target, its labelled rows).
-    alignment_note = unavailable_reason(target_task) if langs else "no target languages other than English"
-    pairs: dict[str, tuple[list[str], list[str]]] = {}
-    if alignment_note is None:
-        try:
-            for lang in langs:
-                text, seconds = _timed(parallel_sentences, target_task, lang, settings.samples, seed=settings.seed, data_dir=data_dir)
-                shared.add("load parallel inputs", seconds)
-                pairs[lang] = (text.english, text.target)
-        except DataError as err:  # the evaluation data may be absent where the English training data is not
-            alignment_note = f"parallel inputs could not be loaded ({err})"
-            pairs = {}
-    max_len_target = _task_max_length(target_task, settings)
+    pairs, alignment_note = _parallel_inputs(run, langs)
+    base_embeddings, seconds = _timed(run.embed_pairs, base, pairs)
+    run.shared.add("pretrained parallel embeddings", seconds)
+    alignment_base, seconds = _timed(_alignments, base_embeddings)
+    run.shared.add("pretrained alignment", seconds)
+    training_task, target_examples, target_feats = _target_sample(run, pairs, alignment_note)
+    estimates = _similarity_estimates(run, cand_tasks, target_feats)
 
-    def embed_pairs(m) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {
-            lang: (
-                sentence_embeddings(m, en, rep, max_length=max_len_target, batch_size=settings.batch_size),
-                sentence_embeddings(m, xx, rep, max_length=max_len_target, batch_size=settings.batch_size),
-            )
-            for lang, (en, xx) in pairs.items()
-        }
-
-    base_pairs, seconds = _timed(embed_pairs, base)
-    shared.add("pretrained parallel embeddings", seconds)
-    alignment_base = {}
-    for lang, (x, y) in base_pairs.items():
-        result, seconds = _timed(crosslingual_alignment, x, y)
-        shared.add("pretrained alignment", seconds)
-        alignment_base[lang] = _alignment_dict(result)
-
-    # The target's labelled sample.
-    training_task: Task | None = None
-    target_examples: list = []
-    if target_task.kind is TaskKind.RETRIEVAL:
-        if not pairs:
-            raise DataError(f"{target_task.name}: a retrieval target needs parallel inputs for selection ({alignment_note})")
-        target_feats = meaning_identity_features(
-            base, pairs, rep, max_length=max_len_target, rows=rows, batch_size=settings.batch_size, seed=settings.seed
-        )
-        notes.append(
-            f"{target_task.name} is a retrieval task without labels: its rows are parallel sentences labelled by meaning "
-            "(English and every language), and LogME / H-score / nearest-centre accuracy are not computed."
-        )
-    else:
-        training_task = english_training(target_task)[-1].task
-        examples, seconds = _timed(load_examples, training_task, training_task.train_split, "en", data_dir)
-        shared.add("load target sample", seconds)
-        target_examples = sample_examples(examples, settings.samples, f"{settings.seed}/{training_task.name}/target")
-        target_feats = labelled_features(
-            base, training_task, target_examples, rep, max_length=_task_max_length(training_task, settings),
-            max_rows=rows, batch_size=settings.batch_size, seed=settings.seed,
-        )
-    shared.add("target features (pretrained)", target_feats.seconds)
-
-    # Candidate samples under the pretrained model.
-    cand_feats = {}
-    cand_seconds: dict[str, float] = {}
-    for task in cand_tasks:
-        examples, load_s = _timed(load_examples, task, task.train_split, "en", data_dir)
-        sample = sample_examples(examples, settings.samples, f"{settings.seed}/{task.name}/candidate")
-        feats = labelled_features(
-            base, task, sample, rep, max_length=_task_max_length(task, settings), max_rows=rows,
-            batch_size=settings.batch_size, seed=settings.seed,
-        )
-        cand_feats[task.name] = feats
-        cand_seconds[task.name] = load_s + feats.seconds
-        log.info("features of %s: %d rows in %.1fs", task.name, feats.rows, feats.seconds)
-
-    width = target_feats.features.shape[1]
-    dims = settings.dims or max(2, min(width, rows // 8))
-    reference, seconds = _timed(fit_reference, target_feats.features, *(f.features for f in cand_feats.values()), dims=dims)
-    shared.add("whitening reference", seconds)
-    target_embedding, seconds = _timed(task_embedding, target_feats.features, target_feats.labels, reference)
-    shared.add("target task embedding", seconds)
-    if target_embedding.noise_fraction > 0.5:
-        notes.append(
-            f"the target sample's label signal is {100 * target_embedding.noise_fraction:.0f}% sampling noise under this model: "
-            "similarities are unreliable (more --samples may help)"
-        )
-
-    estimates: dict[str, list[Estimate]] = {}
-    candidate_clock = _Clock()  # each candidate's own work, every part counted once
-    for task in cand_tasks:
-        feats = cand_feats[task.name]
-        start = time.perf_counter()
-        embedding = task_embedding(feats.features, feats.labels, reference)
-        similarity = task_similarity(embedding, target_embedding)
-        seconds = time.perf_counter() - start + cand_seconds[task.name]
-        candidate_clock.add(task.name, seconds)
-        estimates[task.name] = [Estimate("similarity", similarity.signal, seconds, similarity)]
-        if embedding.noise_fraction > 0.5:
-            notes.append(f"{task.name}: its label signal is {100 * embedding.noise_fraction:.0f}% sampling noise under this model")
-
-    # Checkpoint estimates.
     reference_values: dict[str, float] = {}
     alignment_ckpt: dict[str, dict[str, dict[str, float]]] = {}
-    labelled_target = target_task.kind is not TaskKind.RETRIEVAL
-    if ckpts and labelled_target:
-        (base_logme, base_h, base_ncc), seconds = _timed(_label_scores, target_feats.features, target_feats.labels)
-        shared.add("pretrained label scores", seconds)
-        reference_values = {"logme_base": base_logme, "hscore_base": base_h, "ncc_base": base_ncc}
-    for task in cand_tasks if ckpts else []:
-        ckpt, load_s = _timed(load_checkpoint, ckpts[task.name], options, expect_family=base.family, keep_heads=False)
-        log.info("checkpoint of %s loaded from %s in %.1fs", task.name, ckpts[task.name], load_s)
-        candidate_clock.add(task.name, load_s)
-        if labelled_target:
-            assert training_task is not None
-            feats = labelled_features(
-                ckpt, training_task, target_examples, rep, max_length=_task_max_length(training_task, settings),
-                max_rows=rows, batch_size=settings.batch_size, seed=settings.seed,
+    if ckpts:
+        if training_task is not None:
+            scores, seconds = _timed(_label_scores, target_feats.features, target_feats.labels)
+            run.shared.add("pretrained label scores", seconds)
+            reference_values = {"logme_base": scores["logme"], "hscore_base": scores["hscore"], "ncc_base": scores["ncc"]}
+        for task in cand_tasks:
+            alignment = _checkpoint_estimates(
+                run, task, ckpts[task.name], options, training_task, target_examples, pairs, alignment_base, estimates[task.name]
             )
-            candidate_clock.add(task.name, feats.seconds)
-            for name, fn in (("logme", logme), ("hscore", shrinkage_h_score), ("ncc", nearest_centre_accuracy)):
-                result, seconds = _timed(fn, feats.features, feats.labels)
-                candidate_clock.add(task.name, seconds)
-                estimates[task.name].append(Estimate(name, float(result.score), load_s + feats.seconds + seconds, result))
-        if pairs:
-            embedded, embed_s = _timed(embed_pairs, ckpt)
-            per_lang: dict[str, dict[str, float]] = {}
-            start = time.perf_counter()
-            for lang, (x, y) in embedded.items():
-                per_lang[lang] = _alignment_dict(crosslingual_alignment(x, y))
-            seconds = load_s + embed_s + time.perf_counter() - start
-            candidate_clock.add(task.name, seconds - load_s)
-            alignment_ckpt[task.name] = per_lang
-            cka_gain = float(np.mean([per_lang[l]["cka"] - alignment_base[l]["cka"] for l in per_lang]))
-            retrieval_gain = float(np.mean([per_lang[l]["retrieval_accuracy"] - alignment_base[l]["retrieval_accuracy"] for l in per_lang]))
-            estimates[task.name].append(Estimate("alignment_gain", cka_gain, seconds))
-            estimates[task.name].append(Estimate("retrieval_gain", retrieval_gain, seconds))
-        del ckpt
-        gc.collect()
+            if alignment:
+                alignment_ckpt[task.name] = alignment
 
-    estimates = _drop_non_finite(estimates, notes)
-    present = {e.name for items in estimates.values() for e in items}
-    if settings.method != "rank_average" and settings.method not in present:
-        raise ConfigError(
-            f"method {settings.method!r} was not computed for this run (computed: {', '.join(sorted(present))}); "
-            "checkpoint estimates need --checkpoints"
-        )
-    weights = {e: _weight(e, settings.method) for e in present}
-    ranking = rank_candidates(estimates, method=settings.method, weights=weights)
+    ranking = _rank(estimates, settings.method, run.notes)
     if alignment_note:
-        notes.append(f"cross-lingual alignment: {alignment_note}")
+        run.notes.append(f"cross-lingual alignment: {alignment_note}")
     if not ckpts:
-        notes.append(
+        run.notes.append(
             "only the pretrained model was used: the ranking rests on task similarity alone; "
             "--checkpoints adds LogME and alignment change of each candidate's intermediate checkpoint"
         )
     return SelectionResult(
         model=model,
-        family=family,
+        family=base.family.value,
         target=target_task.name,
         target_training_task=training_task.name if training_task else None,
         languages=langs,
-        representation=rep.describe(),
+        representation=run.rep.describe(),
         ranking=ranking,
         settings=settings,
-        checkpoints={k: str(v) for k, v in ckpts.items() if k in {t.name for t in cand_tasks}},
+        checkpoints={t.name: str(ckpts[t.name]) for t in cand_tasks if t.name in ckpts},
         alignment_base=alignment_base,
         alignment_checkpoints=alignment_ckpt,
         alignment_note=alignment_note,
         reference_values=reference_values,
-        shared_seconds=shared.seconds,
-        candidate_seconds=candidate_clock.seconds,
+        shared_seconds=run.shared.seconds,
+        candidate_seconds=run.per_candidate.seconds,
         wall_seconds=time.perf_counter() - wall_start,
-        notes=notes,
+        notes=run.notes,
     )
+
+
+def _parallel_inputs(run: _Run, languages: list[str]) -> tuple[dict[str, tuple[list[str], list[str]]], str | None]:
+    """{language: (English texts, translations)}, and why alignment is unavailable (None if it is)."""
+    from xstilts.selection.parallel import parallel_sentences, unavailable_reason
+
+    if not languages:
+        return {}, "no target languages other than English"
+    reason = unavailable_reason(run.target)
+    if reason:
+        return {}, reason
+    pairs = {}
+    try:
+        for lang in languages:
+            text, seconds = _timed(
+                parallel_sentences, run.target, lang, run.settings.samples, seed=run.settings.seed, data_dir=run.data_dir
+            )
+            run.shared.add("load parallel inputs", seconds)
+            pairs[lang] = (text.english, text.target)
+    except DataError as err:  # the evaluation data may be absent where the English training data is not
+        return {}, f"parallel inputs could not be loaded ({err})"
+    return pairs, None
+
+
+def _alignments(embeddings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
+    return {lang: _alignment_dict(crosslingual_alignment(x, y)) for lang, (x, y) in embeddings.items()}
+
+
+def _target_sample(run: _Run, pairs: dict, alignment_note: str | None) -> tuple[Task | None, list, Any]:
+    """The target's English training task (None for retrieval), its sampled examples, and their
+    labelled features under the pretrained model."""
+    from xstilts.data.loading import english_training, load_examples
+    from xstilts.selection.features import meaning_identity_features, sample_examples
+
+    s = run.settings
+    if run.target.kind is TaskKind.RETRIEVAL:
+        if not pairs:
+            raise DataError(f"{run.target.name}: a retrieval target needs parallel inputs for selection ({alignment_note})")
+        feats = meaning_identity_features(
+            run.model, pairs, run.rep, max_length=run.max_length(run.target), rows=s.samples, batch_size=s.batch_size, seed=s.seed
+        )
+        run.notes.append(
+            f"{run.target.name} is a retrieval task without labels: its rows are parallel sentences labelled by meaning "
+            "(English and every language), and LogME / H-score / nearest-centre accuracy are not computed."
+        )
+        run.shared.add("target features (pretrained)", feats.seconds)
+        return None, [], feats
+    training_task = english_training(run.target)[-1].task
+    examples, seconds = _timed(load_examples, training_task, training_task.train_split, "en", run.data_dir)
+    run.shared.add("load target sample", seconds)
+    sample = sample_examples(examples, s.samples, f"{s.seed}/{training_task.name}/target")
+    feats = run.features(run.model, training_task, sample)
+    run.shared.add("target features (pretrained)", feats.seconds)
+    return training_task, sample, feats
+
+
+def _similarity_estimates(run: _Run, candidates: list[Task], target_feats: Any) -> dict[str, list[Estimate]]:
+    """Each candidate's task-embedding similarity to the target, in one whitened space."""
+    from xstilts.data.loading import load_examples
+    from xstilts.selection.features import sample_examples
+
+    s = run.settings
+    cand_feats = {}
+    for task in candidates:
+        examples, seconds = _timed(load_examples, task, task.train_split, "en", run.data_dir)
+        feats = run.features(run.model, task, sample_examples(examples, s.samples, f"{s.seed}/{task.name}/candidate"))
+        cand_feats[task.name] = feats
+        run.per_candidate.add(task.name, seconds + feats.seconds)
+        log.info("features of %s: %d rows in %.1fs", task.name, feats.rows, feats.seconds)
+
+    dims = s.dims or max(2, min(target_feats.features.shape[1], s.samples // 8))
+    reference, seconds = _timed(fit_reference, target_feats.features, *(f.features for f in cand_feats.values()), dims=dims)
+    run.shared.add("whitening reference", seconds)
+    target_embedding, seconds = _timed(task_embedding, target_feats.features, target_feats.labels, reference)
+    run.shared.add("target task embedding", seconds)
+    if target_embedding.noise_fraction > 0.5:
+        run.notes.append(
+            f"the target sample's label signal is {100 * target_embedding.noise_fraction:.0f}% sampling noise under this model: "
+            "similarities are unreliable (more --samples may help)"
+        )
+    estimates: dict[str, list[Estimate]] = {}
+    for task in candidates:
+        feats = cand_feats[task.name]
+        start = time.perf_counter()
+        embedding = task_embedding(feats.features, feats.labels, reference)
+        similarity = task_similarity(embedding, target_embedding)
+        seconds = time.perf_counter() - start
+        run.per_candidate.add(task.name, seconds)
+        total = run.per_candidate.seconds[task.name]  # its features and this computation
+        estimates[task.name] = [Estimate("similarity", similarity.signal, total, similarity)]
+        if embedding.noise_fraction > 0.5:
+            run.notes.append(f"{task.name}: its label signal is {100 * embedding.noise_fraction:.0f}% sampling noise under this model")
+    return estimates
+
+
+def _checkpoint_estimates(
+    run: _Run,
+    task: Task,
+    folder: Path,
+    options: Any,
+    training_task: Task | None,
+    target_examples: list,
+    pairs: dict,
+    alignment_base: dict[str, dict[str, float]],
+    out: list[Estimate],
+) -> dict[str, dict[str, float]]:
+    """Append the checkpoint estimates of one candidate to `out`; return its per-language alignment."""
+    from xstilts.models.model import load_checkpoint
+
+    ckpt, load_s = _timed(load_checkpoint, folder, options, expect_family=run.model.family, keep_heads=False)
+    log.info("checkpoint of %s loaded from %s in %.1fs", task.name, folder, load_s)
+    run.per_candidate.add(task.name, load_s)
+    if training_task is not None:
+        feats = run.features(ckpt, training_task, target_examples)
+        run.per_candidate.add(task.name, feats.seconds)
+        for name, fn in (("logme", logme), ("hscore", shrinkage_h_score), ("ncc", nearest_centre_accuracy)):
+            result, seconds = _timed(fn, feats.features, feats.labels)
+            run.per_candidate.add(task.name, seconds)
+            out.append(Estimate(name, float(result.score), load_s + feats.seconds + seconds, result))
+    alignment: dict[str, dict[str, float]] = {}
+    if pairs:
+        start = time.perf_counter()
+        alignment = _alignments(run.embed_pairs(ckpt, pairs))
+        seconds = time.perf_counter() - start
+        run.per_candidate.add(task.name, seconds)
+        cka_gain = float(np.mean([alignment[lang]["cka"] - alignment_base[lang]["cka"] for lang in alignment]))
+        retrieval_gain = float(np.mean([
+            alignment[lang]["retrieval_accuracy"] - alignment_base[lang]["retrieval_accuracy"] for lang in alignment
+        ]))
+        out.append(Estimate("alignment_gain", cka_gain, load_s + seconds))
+        out.append(Estimate("retrieval_gain", retrieval_gain, load_s + seconds))
+    del ckpt
+    gc.collect()
+    return alignment
+
+
+def _rank(estimates: dict[str, list[Estimate]], method: str, notes: list[str]) -> Ranking:
+    estimates = _drop_non_finite(estimates, notes)
+    present = {e.name for items in estimates.values() for e in items}
+    if method != "rank_average" and method not in present:
+        raise ConfigError(
+            f"method {method!r} was not computed for this run (computed: {', '.join(sorted(present))}); "
+            "checkpoint estimates need --checkpoints"
+        )
+    return rank_candidates(estimates, method=method, weights={e: _weight(e, method) for e in present})
 
 
 def _drop_non_finite(estimates: dict[str, list[Estimate]], notes: list[str]) -> dict[str, list[Estimate]]:
@@ -489,9 +534,9 @@ def _drop_non_finite(estimates: dict[str, list[Estimate]], notes: list[str]) -> 
     return {c: [e for e in items if e.name not in bad] for c, items in estimates.items()}
 
 
-def _label_scores(features: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    return (
-        float(logme(features, labels).score),
-        float(shrinkage_h_score(features, labels).score),
-        float(nearest_centre_accuracy(features, labels).score),
-    )
+def _label_scores(features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    return {
+        "logme": float(logme(features, labels).score),
+        "hscore": float(shrinkage_h_score(features, labels).score),
+        "ncc": float(nearest_centre_accuracy(features, labels).score),
+    }
