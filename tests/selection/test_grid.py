@@ -89,6 +89,7 @@ def test_perfect_and_reversed_rankings(grid: Path) -> None:
     by_family = v.report.by_family.set_index("family")
     assert by_family.at["encoder", "spearman"] == pytest.approx(1.0)
     assert v.report.overall["spearman"].iloc[0] == pytest.approx(0.0)
+    assert any("single fine-tuning seed" in n for n in v.notes)  # b, c and dec ran one seed
 
 
 def test_each_estimate_alone(grid: Path) -> None:
@@ -116,9 +117,24 @@ def test_costs_count_shared_intermediate_stages_once(grid: Path) -> None:
     assert costs.at["dec", "grid_seconds"] == pytest.approx(22.0 + 200.0)
     assert v.totals["selection_seconds"] == pytest.approx(12.0)
     assert v.totals["replaced_grid_seconds"] == pytest.approx(44.0 + 300.0 + 22.0 + 200.0)
-    assert v.totals["grid_seconds"] == pytest.approx(710.0)
+    assert v.totals["grid_seconds"] == pytest.approx(710.0) and v.totals["grid_stages_unfinished"] == 0
     with_checkpoints = validation_table(grid, [_ranking("enc", "t1", {"a": 1.0, "b": 2.0}, checkpoints=True)], permutations=0)
     assert with_checkpoints.totals["replaced_grid_seconds"] == pytest.approx(33.0)  # the intermediate phase is still needed
+
+
+def test_unfinished_stages_are_counted_not_summed(grid: Path) -> None:
+    from types import SimpleNamespace
+
+    from xstilts.experiments.store import ResultsStore
+
+    from .conftest import FakeStage
+
+    store = ResultsStore(grid)
+    model = SimpleNamespace(name="enc", path="path/enc")
+    store.register("grid", [FakeStage("pending-target", "target", model, SimpleNamespace(name="d"), "t1", 0)])
+    store.close()
+    totals = validation_table(grid, [_ranking("enc", "t1", {"a": 1.0, "b": 2.0})], permutations=0).totals
+    assert totals["grid_seconds"] == pytest.approx(710.0) and totals["grid_stages_unfinished"] == 1
 
 
 def test_unmatched_and_malformed_rankings(grid: Path, tmp_path: Path) -> None:

@@ -287,8 +287,9 @@ def print_validation(validation) -> None:
     t = validation.totals
     console.print(
         f"cost: selection {t['selection_seconds']:.1f} s vs {t['replaced_grid_seconds']:.1f} s of grid stages it stands in for "
-        f"({_num(t['replaced_over_selection'], 1)}x); whole grid {t['grid_seconds']:.1f} s"
-        + (f" ({t['grid_stages_without_seconds']} stages without recorded seconds)" if t["grid_stages_without_seconds"] else "")
+        f"({_num(t['replaced_over_selection'], 1)}x); finished grid stages {t['grid_seconds']:.1f} s"
+        + (f"; {t['grid_stages_unfinished']} stages not finished" if t["grid_stages_unfinished"] else "")
+        + (f"; {t['grid_stages_without_seconds']} finished stages without recorded seconds" if t["grid_stages_without_seconds"] else "")
     )
     for note in validation.notes:
         console.print(f"note: {note}")

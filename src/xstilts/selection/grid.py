@@ -274,11 +274,13 @@ def _costs(records: Sequence[tuple[str, RankingRecord]], stages: pd.DataFrame) -
     )
     replaced = float(costs["target_stage_seconds"].sum()) + shared_intermediate
     selection = float(costs["selection_seconds"].sum())
+    done = stages[stages["status"] == "done"]
     totals = {
         "selection_seconds": selection,
         "replaced_grid_seconds": replaced,
-        "grid_seconds": float(stages["seconds"].sum()),
-        "grid_stages_without_seconds": int(stages["seconds"].isna().sum()),
+        "grid_seconds": float(done["seconds"].sum()),
+        "grid_stages_without_seconds": int(done["seconds"].isna().sum()),
+        "grid_stages_unfinished": int(len(stages) - len(done)),
         "replaced_over_selection": replaced / selection if selection > 0 else math.nan,
     }
     return costs, totals
@@ -326,9 +328,8 @@ def validate_records(
             f"{len(thin)} of {len(report.per_group)} (model, target) groups have fewer than 3 measured candidates: "
             "their rank correlation is +1 or -1 and top-k hit rates are near chance by construction"
         )
-    seeds = int(gains["n_seeds"].min()) if len(gains) else 0
-    if seeds < 2:
-        notes.append("gains come from a single fine-tuning seed: differences between candidates may be seed noise")
+    if int(used["n_seeds"].min()) < 2:
+        notes.append("some gains come from a single fine-tuning seed: differences between candidates may be seed noise")
     payloads = [r.payload for _, r in matched if r.payload is not None]
     by_estimator = estimator_table(matched, used, ks=ks, tolerance=tolerance, permutations=permutations)
     return SelectionValidation(report, predictions, used.reset_index(drop=True), costs, totals, notes, payloads, by_estimator)
