@@ -31,9 +31,10 @@ the target phase (target x languages x seeds).
 The ranking is the rank average of the ranked estimates (`ranking.rank_candidates`), or one
 estimate alone (`method`). Every estimate carries its cost in seconds: the feature extraction it
 needs for that candidate (and the checkpoint load, for checkpoint estimates) plus its own
-computation, i.e. what it would cost alone; costs shared by all candidates (loading the model,
-the target's features, the pretrained model's parallel embeddings, the whitening) are listed
-separately, and `wall_seconds` is the whole run.
+computation, i.e. what it would cost alone; `candidate_seconds` is each candidate's work with
+every part counted once; costs shared by all candidates (loading the model, the target's
+features, the pretrained model's parallel embeddings, the whitening) are listed separately, and
+`wall_seconds` is the whole run.
 """
 
 from __future__ import annotations
