@@ -1,9 +1,16 @@
 """Intermediate-task selection: cheap transferability estimates and their validation.
 
-Everything here is a pure function of numpy arrays (features of small task samples from one
-model) or pandas frames (rankings, measured gains); models, pooling and the CLI live elsewhere.
+Layout:
+- pure functions of numpy arrays / pandas frames (no model, no torch):
+  `estimators` (LogME, H-score, nearest-centre accuracy), `task_similarity` (task embeddings),
+  `crosslingual` (CKA, retrieval alignment), `ranking` (timed estimates -> `Ranking`),
+  `validation` (`validate_ranking`: rank correlation, top-k, regret);
+- `grid` (pandas + the results store, no torch): a finished grid's gains and stage costs, its
+  intermediate checkpoints, and `validation_table(store_path, rankings=None)`;
+- model-facing (torch): `features` (labelled feature rows per task kind), `parallel` (parallel
+  English / target-language inputs), `pipeline` (`select_intermediate`, what `xstilts select` runs).
 
-How `xstilts select --model M --target T` is meant to use it, for candidates I_1..I_k:
+How `xstilts select --model M --target T` uses it, for candidates I_1..I_k (see `pipeline`):
 
 1. Before any training (base model M only):
    - reference = fit_reference(f_M(T), f_M(I_1), ..., f_M(I_k)) on equal-sized samples;
@@ -18,7 +25,7 @@ How `xstilts select --model M --target T` is meant to use it, for candidates I_1
    - crosslingual_alignment on f_{M∘I_j}, minus the base model's, per language.
 3. Time each with `measure`, pass {candidate: [Estimate, ...]} to `rank_candidates`
    (rank average by default), and `Ranking.to_frame(model=M, target=T)` to `validate_ranking`
-   against a finished grid's gains.
+   against a finished grid's gains (`grid.validation_table` does this from a results store).
 """
 
 from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment, linear_cka
@@ -32,6 +39,7 @@ from xstilts.selection.estimators import (
     nearest_centre_accuracy,
     shrinkage_h_score,
 )
+from xstilts.selection.grid import SelectionValidation, measured_gains, stage_costs, validation_table
 from xstilts.selection.ranking import Estimate, Ranking, measure, rank_candidates
 from xstilts.selection.task_similarity import (
     FeatureReference,
@@ -51,6 +59,7 @@ __all__ = [
     "LogMEResult",
     "NearestCentreResult",
     "Ranking",
+    "SelectionValidation",
     "TaskEmbedding",
     "TaskSimilarity",
     "ValidationReport",
@@ -60,11 +69,14 @@ __all__ = [
     "linear_cka",
     "log_evidence",
     "logme",
+    "measured_gains",
     "measure",
     "nearest_centre_accuracy",
     "rank_candidates",
     "shrinkage_h_score",
+    "stage_costs",
     "task_embedding",
     "task_similarity",
     "validate_ranking",
+    "validation_table",
 ]
