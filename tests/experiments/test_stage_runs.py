@@ -70,3 +70,19 @@ def test_lm_mixing_and_shared_intermediate_checkpoint(tiny_models, tmp_path, mon
     assert all("discarded ['syn-nli']" in s.outcome["loaded"]["heads"] for s in targets)
     again = run_spec(spec_from_dict(raw))
     assert not again.ran and len(again.reused) == len(stages)
+
+
+@pytest.mark.slow
+def test_retrieval_layer_sweep_is_stored_and_plotted(tiny_models, tmp_path, monkeypatch):
+    from xstilts.analysis.report import write_report
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    raw = tiny_spec(tmp_path, tiny_models["decoder"], targets=["syn-tatoeba"])
+    raw["evaluation"] = {"max_examples": 30, "retrieval_layers": [0, 1, 2]}
+    summary = run_spec(spec_from_dict(raw))
+    scores = ResultsStore(summary.store).scores_frame("tiny")
+    sweep = scores[scores["metric"].str.contains("@layer")]
+    assert set(sweep["metric"]) == {"accuracy@layer0", "accuracy@layer1", "accuracy@layer2"}
+    assert set(sweep["language"]) == {"clo", "scr", "ord"}
+    paths = write_report(summary.store, tmp_path / "report", spec="tiny")
+    assert any("layer" in p.name for p in paths.figures)

@@ -91,9 +91,11 @@ def _settings_key(settings: PhaseSettings, hp_tasks: list[str]) -> dict:
     return {name: {**to_dict(get_task(name).hyperparameters), **extra, **overrides} for name in hp_tasks}
 
 
-def _evaluation_key(spec: ExperimentSpec) -> dict:
+def _evaluation_key(spec: ExperimentSpec, task: str) -> dict:
     key = to_dict(spec.evaluation)
     key.pop("batch_size")  # how many examples go through the model at once does not change the scores
+    if key["retrieval_layers"] is None or get_task(task).trainable:
+        key.pop("retrieval_layers")  # a layer sweep only concerns retrieval targets
     return key
 
 
@@ -133,7 +135,7 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                         source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, settings))
                     key = {
                         "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
-                        "parent": source, "task": target, "evaluation": _evaluation_key(spec), "data_dir": spec.data_dir,
+                        "parent": source, "task": target, "evaluation": _evaluation_key(spec, target), "data_dir": spec.data_dir,
                         "data": _data_fingerprint([target], model),
                     }
                     _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None))

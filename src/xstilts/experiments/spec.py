@@ -126,6 +126,9 @@ class EvaluationSpec:
     languages: list[str] | None = None  # None: every language of the task
     batch_size: int = 64
     max_examples: int | None = None  # per language, for quick runs
+    # Retrieval targets: also score these hidden_states indices (0 = embeddings), reported as
+    # "<metric>@layer<k>" rows beside the primary score from the model's retrieval_layer.
+    retrieval_layers: list[int] | None = None
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,8 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
                 retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
                 data_dir=ctx.spec.data_dir,
             )
+            if not task.trainable:
+                result.scores |= _layer_sweep(model, task, examples, features, spec_eval, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)
             summary[language] = result.scores
             for metric, value in result.scores.items():
                 scores.append({
@@ -298,6 +300,18 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
         atomic_write_json(tmp / "scores.json", summary)
     outcome = {"family": model.family.value, "loaded": loaded, "languages": languages, "seconds": round(time.time() - started, 2)}
     return outcome, scores
+
+
+def _layer_sweep(model: XStiltsModel, task: Task, examples: list, features: list, spec_eval: Any, stage: Stage, language: str, data_dir: str | None, primary: str) -> dict[str, float]:
+    """The retrieval score from each layer of `evaluation.retrieval_layers` (the layer sweep)."""
+    scores = {}
+    for layer in spec_eval.retrieval_layers or []:
+        swept = evaluate(
+            model, task, examples, features, batch_size=spec_eval.batch_size, retrieval_layer=layer,
+            retrieval_pooling=stage.model.retrieval_pooling, language=language, data_dir=data_dir,
+        )
+        scores[f"{primary}@layer{layer}"] = swept.scores[primary]
+    return scores
 
 
 def _prediction_rows(result: Any) -> list[dict]:
