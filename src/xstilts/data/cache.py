@@ -54,8 +54,10 @@ def cached_features(model: XStiltsModel, task: Task, examples: Sequence[Example]
     handler = handler_for(task)
     if cache_dir is None:
         return handler.featurize(examples, model.tokenizer, model.input_format, task, options)
+    import datasets
     from datasets import Dataset, load_from_disk
 
+    datasets.disable_progress_bars()  # the stage's own progress is what the user watches
     path = Path(cache_dir) / feature_key(model, task, examples, options)
     if (path / "dataset_info.json").exists():
         return _restore_tuples(load_from_disk(str(path)).to_list())
