@@ -26,12 +26,12 @@ def run(args: argparse.Namespace) -> int:
     bench = SyntheticBenchmark()
     if args.action == "info":
         info = {
-            "fingerprint": bench.spec.fingerprint,
+            "fingerprint": bench.spec.fingerprint, "pretraining": bench.spec.pretraining_fingerprint, "data": bench.spec.data_fingerprint, "data_cache": str(bench.data_root),
             "cache": str(bench.root),
             "tasks_built": [t for t in GENERATORS if (bench.data_dir(t) / "DONE").exists()],
             "tokenizer": (bench.root / "tokenizer" / "DONE").exists(),
             "pretrained": {f: (bench.model_dir(f) / "DONE").exists() for f in ("encoder", "decoder")},
-            "shipped": {f: (SHIPPED_DIR / bench.spec.fingerprint / f / "DONE").exists() for f in ("encoder", "decoder")},
+            "shipped": {f: (SHIPPED_DIR / bench.spec.pretraining_fingerprint / f / "DONE").exists() for f in ("encoder", "decoder")},
         }
         print(json.dumps(info, indent=1))
         return 0
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         path = ensure_pretrained(family)
         line = f"synthetic {family}: {path}"
         if args.ship:
-            target = SHIPPED_DIR / bench.spec.fingerprint / family
+            target = SHIPPED_DIR / bench.spec.pretraining_fingerprint / family
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(path, target)

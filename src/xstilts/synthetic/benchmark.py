@@ -1,7 +1,10 @@
 """The built-in synthetic benchmark: spec, on-disk cache, data files, corpus and tokenizer.
 
-Everything is a deterministic function of `SyntheticSpec`; the cache directory is named by the
-spec's hash, so changing the spec (or `GENERATOR_VERSION`) regenerates and nothing stale is reused.
+Everything is a deterministic function of `SyntheticSpec`. Two fingerprints name the cache
+folders: the pretraining fingerprint (world, corpus, tokenizer, model shapes, pretraining settings)
+for the corpus, tokenizer and pretrained models, and the data fingerprint (world, task sizes,
+generators) for the task data. Changing a task's generator regenerates its data without
+invalidating the pretrained models; nothing stale is ever reused.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from xstilts.synthetic.world import LANGUAGES, World, code_switch
 
 log = logging.getLogger(__name__)
 
-# Bump when the generators change what they produce for the same spec.
-GENERATOR_VERSION = 2
+# Bump when the task generators (synthetic/tasks.py) change what they produce for the same spec.
+GENERATOR_VERSION = 3
+# Bump when the world (lexicons, realisation) or the corpus documents change.
+WORLD_VERSION = 1
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 INTERMEDIATE_TASKS = ("syn-nli", "syn-mc", "syn-squad", "syn-topic")
@@ -74,12 +79,26 @@ class SyntheticSpec:
     pretrain: PretrainSettings = PretrainSettings()
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"generator_version": GENERATOR_VERSION}
+        return asdict(self) | {"generator_version": GENERATOR_VERSION, "world_version": WORLD_VERSION}
+
+    @property
+    def pretraining_fingerprint(self) -> str:
+        """What the corpus, tokenizer and pretrained models depend on (not the task data)."""
+        return _hash({k: v for k, v in self.to_dict().items() if k not in ("sizes", "generator_version")})
+
+    @property
+    def data_fingerprint(self) -> str:
+        """What the task data depends on."""
+        return _hash({k: self.to_dict()[k] for k in ("seed", "sizes", "generator_version", "world_version")})
 
     @property
     def fingerprint(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        """Everything: identifies the benchmark in stage ids."""
+        return _hash(self.to_dict())
+
+
+def _hash(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cache_root() -> Path:
@@ -91,12 +110,14 @@ class SyntheticBenchmark:
 
     def __init__(self, spec: SyntheticSpec | None = None, root: Path | None = None) -> None:
         self.spec = spec or SyntheticSpec()
-        self.root = (root or cache_root()) / "synthetic" / self.spec.fingerprint
+        base = (root or cache_root()) / "synthetic"
+        self.root = base / self.spec.pretraining_fingerprint
+        self.data_root = base / f"data-{self.spec.data_fingerprint}"
         self.world = World(self.spec.seed)
 
     # -- task data ------------------------------------------------------------------------------
     def data_dir(self, task: str) -> Path:
-        return self.root / "data" / task
+        return self.data_root / task
 
     def ensure_task_data(self, task: str) -> Path:
         target = self.data_dir(task)
@@ -111,7 +132,7 @@ class SyntheticBenchmark:
                 split_languages = ("en",) if split == "train" else languages
                 for lang, examples in GENERATORS[task](self.world, rng, n, split_languages).items():
                     write_jsonl(tmp / f"{split}.{lang}.jsonl", examples)
-            atomic_write_text(tmp / "DONE", json.dumps({"task": task, "spec": self.spec.fingerprint}))
+            atomic_write_text(tmp / "DONE", json.dumps({"task": task, "data": self.spec.data_fingerprint}))
         return target
 
     def load(self, task: str, split: str, language: str) -> list[dict]:
@@ -159,7 +180,7 @@ class SyntheticBenchmark:
         corpus = self.corpus_path()
         with atomic_dir(target) as tmp:
             train_tokenizer(corpus, self.spec.vocab_size, tmp)
-            atomic_write_text(tmp / "DONE", self.spec.fingerprint)
+            atomic_write_text(tmp / "DONE", self.spec.pretraining_fingerprint)
         return target
 
     def model_dir(self, family: str) -> Path:

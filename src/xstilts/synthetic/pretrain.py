@@ -48,11 +48,11 @@ def ensure_pretrained(family: str, spec: SyntheticSpec | None = None, progress: 
     target = bench.model_dir(family)
     if (target / "DONE").exists():
         return target
-    shipped = SHIPPED_DIR / bench.spec.fingerprint / family
+    shipped = SHIPPED_DIR / bench.spec.pretraining_fingerprint / family
     if (shipped / "DONE").exists():
         with atomic_dir(target) as tmp:
             shutil.copytree(shipped, tmp, dirs_exist_ok=True)
-        log.info("using the shipped pretrained synthetic %s (%s)", family, bench.spec.fingerprint)
+        log.info("using the shipped pretrained synthetic %s (%s)", family, bench.spec.pretraining_fingerprint)
         return target
     tokenizer_dir = bench.tokenizer_dir()
     with atomic_dir(target) as tmp:
@@ -116,7 +116,7 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     tokenizer.save_pretrained(str(out_dir))
     summary = {
         "family": family,
-        "spec": spec.fingerprint,
+        "spec": spec.pretraining_fingerprint,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": settings.steps,
         "final_loss": sum(losses[-50:]) / len(losses[-50:]),

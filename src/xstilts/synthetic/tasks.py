@@ -209,7 +209,7 @@ def gen_qa(world: World, rng: random.Random, n: int, languages: tuple[str, ...])
 
 
 def gen_squad(world: World, rng: random.Random, n: int, languages: tuple[str, ...]) -> dict[str, list[Example]]:
-    return _qa(world, rng, n, languages, sentences=(3, 4, 5), asks=("place", "place", "subject", "object"), place_rate=0.8)
+    return _qa(world, rng, n, languages, sentences=(2, 3, 4), asks=("place", "place", "subject", "object"), place_rate=0.8)
 
 
 def _qa(world: World, rng: random.Random, n: int, languages: tuple[str, ...], sentences: tuple[int, ...], asks: tuple[str, ...], place_rate: float) -> dict[str, list[Example]]:

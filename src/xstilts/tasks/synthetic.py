@@ -3,7 +3,7 @@ setting that runs offline on a laptop CPU."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xstilts.data.schema import validate_examples
@@ -52,6 +52,9 @@ SYNTHETIC = ("synthetic",)
 # Small models learn fast: a high learning rate and a few hundred steps.
 INTERMEDIATE_HP = Hyperparameters(learning_rate=5e-4, batch_size=32, max_steps=300, max_length=48, warmup_ratio=0.06, eval_every=100)
 TARGET_HP = Hyperparameters(learning_rate=5e-4, batch_size=32, max_steps=150, max_length=48, warmup_ratio=0.06, eval_every=50)
+# QA contexts are several sentences: a longer window, so that one window holds a whole context.
+QA_INTERMEDIATE_HP = replace(INTERMEDIATE_HP, max_length=96)
+QA_TARGET_HP = replace(TARGET_HP, max_length=96)
 
 register(Task(
     name="syn-nli", kind=TaskKind.CLASSIFICATION, role=Role.INTERMEDIATE, languages=("en",), metric="accuracy",
@@ -65,7 +68,7 @@ register(Task(
 ))
 register(Task(
     name="syn-squad", kind=TaskKind.SPAN_EXTRACTION, role=Role.INTERMEDIATE, languages=("en",), metric="squad",
-    source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=INTERMEDIATE_HP,
+    source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=QA_INTERMEDIATE_HP,
     description="English extractive QA over longer contexts, mostly where-questions (SQuAD-like)",
 ))
 register(Task(
@@ -90,7 +93,7 @@ register(Task(
 ))
 register(Task(
     name="syn-qa", kind=TaskKind.SPAN_EXTRACTION, role=Role.TARGET, languages=LANGUAGES, metric="squad",
-    source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=TARGET_HP,
+    source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=QA_TARGET_HP,
     description="extractive QA, who/what questions over two or three sentences (XQuAD-like)",
 ))
 register(Task(
