@@ -1103,6 +1103,17 @@ def _language_findings(a: Analysis) -> list[Finding]:
     if frame.empty:
         return []
     frame = _holm_column(frame, "slope_p")
+    # A slope is evidence only with at least two residual degrees of freedom (four languages) and
+    # seeds behind every gain; otherwise scores quantised on small test sets can line up exactly.
+    seeds = None
+    if a.language_gains is not None and "n_seeds" in a.language_gains.frame:
+        seeds = a.language_gains.frame.groupby(["model", "intermediate", "target"])["n_seeds"].min()
+    testable = frame["n_languages"] >= 4
+    if seeds is not None:
+        testable &= np.array([seeds.get((r.model, r.intermediate, r.target), 1) >= 2 for r in frame.itertuples()], dtype=bool)
+    frame = frame[testable]
+    if frame.empty:
+        return [Finding("language", "Gains against distance from English are shown descriptively: testing a trend needs at least four zero-shot languages and two seeds.")]
     out = []
     for r in frame[frame["slope_p_holm"] < a.options.alpha].itertuples():
         out.append(

@@ -180,12 +180,14 @@ class ProcessExecutor:
         try:
             for i in range(self.workers):
                 env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false", PYTHONPATH=_pythonpath())
+                if self.workers > 1:
+                    env["XSTILTS_QUIET"] = "1"  # one stage-level bar here instead of interleaved step bars
                 if gpus:
                     env["CUDA_VISIBLE_DEVICES"] = gpus[i]
                 command = worker_command(spec_file, root, reference, worker_options, label=f"w{i}")
                 processes.append(subprocess.Popen(command, env=env))
             log.info("%d workers started (%d threads each%s)", self.workers, threads, f", GPUs {', '.join(gpus)}" if gpus else "")
-            _wait_all(processes, stop_file if options.stop_on_error else None)
+            _wait_all(processes, stop_file if options.stop_on_error else None, progress=(spec, root, stages))
         except KeyboardInterrupt:
             for p in processes:
                 if p.poll() is None:
@@ -209,12 +211,27 @@ def worker_command(spec_file: Path, root: Path, runner: str, options: WorkerOpti
     ]
 
 
-def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None) -> None:
+def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None, progress: tuple | None = None) -> None:
+    """Wait for the workers; with `progress` (spec, root, stages), show the grid's stages done."""
+    bar, done, last_poll = None, 0, 0.0
+    if progress is not None:
+        from xstilts.training.progress import progress_bar
+
+        spec, root, stages = progress
+        ids = {s.id for s in stages}
+        bar = progress_bar(total=len(ids), description="grid stages done")
     while any(p.poll() is None for p in processes):
         if stop_file is not None and any(p.returncode not in (None, 0) for p in processes) and not stop_file.exists():
             log.warning("a worker failed: the others finish their current stage and stop (--keep-going runs on)")
             stop_file.touch()
+        if bar is not None and time.time() - last_poll > 2.0:
+            last_poll = time.time()
+            now = sum(1 for k, v in _statuses(spec, root).items() if k in ids and v == "done")
+            bar.update(now - done)
+            done = now
         time.sleep(0.2)
+    if bar is not None:
+        bar.close()
 
 
 # -- Slurm (and submitit's local executor) -----------------------------------------------------------
