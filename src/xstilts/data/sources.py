@@ -154,11 +154,14 @@ class DatasetSource:
         return read_hub(hub, self.splits[split], language, task, self.local_hint(task))
 
     def _read_local(self, task: Task, folder: Path, split: str, language: str) -> Rows:
-        for reader in self.readers:
-            found = reader(folder, split, language)
-            if found is not None:
-                return found
-        found = read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
+        try:
+            for reader in self.readers:
+                found = reader(folder, split, language)
+                if found is not None:
+                    return found
+            found = read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
+        except UnicodeDecodeError as err:  # a reader that opened a file itself; the shared helpers name theirs
+            raise DataError(f"{folder}: a {task.name} {split}/{language} file is not UTF-8 text (byte {err.start})") from None
         if found is not None:
             return found
         raise DataError(
@@ -265,21 +268,31 @@ def read_records(path: Path) -> list[Row]:
         except Exception as err:
             raise DataError(f"{path}: unreadable parquet file ({err})") from None
     if suffix == ".tsv":
-        with path.open(encoding="utf-8", newline="") as f:
-            return [dict(r) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        try:
+            with path.open(encoding="utf-8", newline="") as f:
+                return [dict(r) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        except UnicodeDecodeError as err:
+            raise _not_utf8(path, err) from None
     raise DataError(f"{path}: unsupported file type {suffix!r}; use jsonl, json, parquet or tsv")
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> DataError:
+    return DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})")
 
 
 def read_jsonl(path: Path) -> list[Row]:
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
     return rows
 
 
@@ -289,12 +302,17 @@ def read_json(path: Path) -> Any:
             return json.load(f)
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
 
 
 def read_tsv_rows(path: Path) -> list[list[str]]:
     """Rows of a header-less TSV file, cells unquoted (XTREME writes with csv's default quoting)."""
-    with path.open(encoding="utf-8", newline="") as f:
-        return [row for row in csv.reader(f, delimiter="\t") if row]
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            return [row for row in csv.reader(f, delimiter="\t") if row]
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
 
 
 def first_file(folder: Path, names: Iterable[str]) -> Path | None:
@@ -313,12 +331,18 @@ def rowwise(convert_row: Callable[[Row, int, ConvertContext], Example | None]) -
         examples = []
         dropped = 0
         for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise DataError(f"{_where(context)}: row {index} is not a record (a JSON object or header-TSV row), got {type(row).__name__}")
             try:
                 example = convert_row(row, index, context)
             except KeyError as err:
                 raise DataError(f"{_where(context)}: row {index} has no column {err.args[0]!r}") from None
             except RowError as err:
                 raise DataError(f"{_where(context)}: row {index} column {err.field_name!r}: {err}") from None
+            except (TypeError, ValueError, AttributeError, IndexError) as err:
+                # A column of the wrong shape (a number where a list belongs, ...): name the row and the values.
+                shape = ", ".join(f"{k}: {type(v).__name__}" for k, v in row.items())
+                raise DataError(f"{_where(context)}: row {index} is malformed ({type(err).__name__}: {err}; columns {shape})") from None
             if example is None:
                 dropped += 1
             else:
