@@ -147,7 +147,9 @@ class DatasetSource:
     def read_rows(self, task: Task, split: str, language: str, data_dir: Path | None) -> Rows:
         folder = task_folder(task, self, data_dir)
         if folder is not None:
-            return self._read_local(task, folder, split, language)
+            rows = self._read_local(task, folder, split, language)
+            _check_row_languages(task, self.hub_by_language.get(language, self.hub), rows, language)
+            return rows
         hub = self.hub_by_language.get(language, self.hub)
         if hub is None:
             raise DataError(f"{task.name}: no local files found for {split}/{language}; {self.local_hint(task)}")
@@ -174,6 +176,21 @@ class DatasetSource:
         where = f"point the task at local files with data_dir=..., {env}=<folder> or {DATA_ROOT_ENV}=<root>"
         how = f" ({self.obtain})" if self.obtain else ""
         return f"{where}{how}"
+
+
+def _check_row_languages(task: Task, hub: Hub | None, rows: Rows, language: str) -> None:
+    """Rows of one file that say they are another language of the task (a hub config holding every
+    language, saved to the wrong file) are refused: they would be scored as `language`."""
+    if hub is None or hub.language_of is None or rows.convert is not None:
+        return
+    known = set(task.languages) | {lang for langs in task.benchmark_languages.values() for lang in langs}
+    for index, row in enumerate(rows.rows):
+        try:
+            found = hub.language_of(row)
+        except (KeyError, TypeError, AttributeError):
+            continue  # no language column: nothing to check
+        if found in known and found != language:
+            raise DataError(f"{rows.origin} [{task.name}]: row {index} is language {found!r} (its language field), but the file is read as {language!r}")
 
 
 def _expected_names(source: DatasetSource, split: str, language: str) -> str:
