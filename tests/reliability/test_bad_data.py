@@ -45,6 +45,10 @@ def siqa_rows(n: int = 6) -> list[dict]:
     return [{"context": "Sam helped.", "question": "How would Sam feel?", "answerA": "good", "answerB": "bad", "answerC": "odd", "label": "1"} for _ in range(n)]
 
 
+def nli_rows(n: int = 6) -> list[dict]:
+    return [{"premise": "a cat sleeps", "hypothesis": "an animal sleeps", "label": i % 3, "idx": i} for i in range(n)]
+
+
 GOOD = {
     "pawsx": {"train-en.jsonl": jsonl(pairs()), "validation-en.jsonl": jsonl(pairs()), "validation-fr.jsonl": jsonl(pairs())},
     "xquad": {"squad/train.jsonl": jsonl(squad_rows()), "squad/validation.jsonl": jsonl(squad_rows())},
@@ -52,8 +56,9 @@ GOOD = {
     "xcopa": {"siqa/train.jsonl": jsonl(siqa_rows()), "siqa/validation.jsonl": jsonl(siqa_rows()),
               "copa/train.jsonl": jsonl(copa_rows()), "copa/validation.jsonl": jsonl(copa_rows())},
     "tatoeba": {},
+    "xnli": {"mnli/train.jsonl": jsonl(nli_rows()), "mnli/validation.jsonl": jsonl(nli_rows())},
 }
-EVAL_LANGUAGE = {"pawsx": "fr", "xquad": "de", "udpos": "de", "xcopa": "sw", "tatoeba": "fr"}
+EVAL_LANGUAGE = {"pawsx": "fr", "xquad": "de", "udpos": "de", "xcopa": "sw", "tatoeba": "fr", "xnli": "de"}
 
 
 def run_grid(tmp_path: Path, model: Path, target: str, files: dict[str, str | bytes | None], intermediate: list | None = None):
@@ -164,3 +169,15 @@ def test_translated_file_missing(tiny_models, tmp_path) -> None:
     condition = {"name": "mnli-de", "tasks": ["mnli"], "translated": ["de"]}
     result, _ = run_grid(tmp_path, tiny_models["encoder"], "pawsx", files, intermediate=[condition])
     assert_user_error(result, str(tmp_path / "data" / "mnli"), "no translated training data for 'de'", "translate-train/de.jsonl")
+
+
+def test_rows_of_another_language_in_a_language_file(tiny_models, tmp_path) -> None:
+    """XNLI's hub config holds every language in one table: rows saved to validation-de.jsonl that say
+    they are French would be scored as German. Found when the evaluate stage reads them."""
+    xnli = [{"sentence1": "Le chat dort.", "sentence2": "Un animal dort.", "gold_label": "entailment", "language": "fr"}]
+    xnli += [{**xnli[0], "language": "de"}]
+    result, out = run_grid(tmp_path, tiny_models["encoder"], "xnli", {"xnli/validation-de.jsonl": jsonl(xnli[::-1] + xnli[:1])})
+    assert_user_error(result, "xnli/validation-de.jsonl", "row 1 is language 'fr'", "read as 'de'")
+    with ResultsStore(out / "results.sqlite") as store:
+        assert {s.kind: s.status for s in store.stages()} == {"target": "done", "evaluate": "failed"}
+        assert store.scores_frame().empty
