@@ -21,6 +21,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session")
+def tiny_grid_baseline(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, session_cache: Path):
+    """`tiny_spec`'s grid (encoder) run once without faults: what every interrupted run must reproduce."""
+    from reliability_helpers import Finished, stage_ids, store_scores, tiny_spec, weight_digests
+
+    from xstilts.experiments.runner import run_spec
+    from xstilts.experiments.spec import spec_from_dict
+
+    out = tmp_path_factory.mktemp("baseline") / "out"
+    raw = tiny_spec(out, tiny_models["encoder"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XSTILTS_CACHE", str(session_cache))
+        mp.setenv("OMP_NUM_THREADS", "1")
+        summary = run_spec(spec_from_dict(raw))
+    assert not summary.failed and len(summary.ran) == 2
+    target, evaluate = stage_ids(raw)
+    scores = store_scores(out)
+    assert {s[2] for s in scores} == {"en", "clo", "scr", "ord"}
+    return Finished(out, scores, weight_digests(out), target, evaluate)
+
+
+@pytest.fixture(scope="session")
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One synthetic-benchmark and feature cache for the suite."""
     return tmp_path_factory.mktemp("xstilts-cache")

@@ -121,7 +121,27 @@ def write_spec(path: Path, data: dict) -> Path:
     return path
 
 
-# -- results ---------------------------------------------------------------------------------------
+# -- results ------------------------------------------------------------------------------------------
+@dataclass
+class Finished:
+    """What a finished run of `tiny_spec`'s grid left: its score rows and checkpoint weights."""
+
+    out: Path
+    scores: list[tuple]
+    weights: dict[str, str]
+    target: str  # stage ids
+    evaluate: str
+
+
+def stage_ids(raw: dict) -> tuple[str, str]:
+    """The (target, evaluate) stage ids of a one-target grid."""
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.spec import spec_from_dict
+
+    stages = plan(spec_from_dict(raw))
+    return next(s.id for s in stages if s.kind == "target"), next(s.id for s in stages if s.kind == "evaluate")
+
+
 def store_scores(output: Path) -> list[tuple]:
     """Every score row of the store under `output`, sorted: (stage, task, language, split, metric, value, n)."""
     from xstilts.experiments.store import ResultsStore

@@ -10,11 +10,11 @@ the fault armed (see reliability_faults.py); the rerun is a plain `xstilts run`.
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from reliability_helpers import (
+    Finished,
     cli,
     cli_subprocess,
     stage_statuses,
@@ -25,9 +25,6 @@ from reliability_helpers import (
     write_spec,
 )
 
-from xstilts.experiments.plan import plan
-from xstilts.experiments.runner import run_spec
-from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 
 pytestmark = pytest.mark.slow
@@ -35,30 +32,9 @@ pytestmark = pytest.mark.slow
 KILLED = -signal.SIGKILL
 
 
-@dataclass
-class Finished:
-    scores: list[tuple]
-    weights: dict[str, str]
-    target: str  # stage ids
-    evaluate: str
-
-
-def stage_ids(raw: dict) -> tuple[str, str]:
-    stages = plan(spec_from_dict(raw))
-    return next(s.id for s in stages if s.kind == "target"), next(s.id for s in stages if s.kind == "evaluate")
-
-
-@pytest.fixture(scope="module")
-def baseline(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Finished:
-    """The same grid run once without faults."""
-    out = tmp_path_factory.mktemp("baseline") / "out"
-    raw = tiny_spec(out, tiny_models["encoder"])
-    summary = run_spec(spec_from_dict(raw))
-    assert not summary.failed and len(summary.ran) == 2
-    target, evaluate = stage_ids(raw)
-    scores = store_scores(out)
-    assert {s[2] for s in scores} == {"en", "clo", "scr", "ord"}
-    return Finished(scores, weight_digests(out), target, evaluate)
+@pytest.fixture
+def baseline(tiny_grid_baseline: Finished) -> Finished:
+    return tiny_grid_baseline
 
 
 def killed_then_rerun(tmp_path: Path, model: Path, fault: str, only: str | None = None, check_killed=None) -> Path:
