@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,9 @@ def cli(*args: str | Path) -> CliResult:
             code = main([str(a) for a in args])
         except SystemExit as exit_:  # argparse errors
             code = int(exit_.code or 0)
+        except Exception:  # what the interpreter does with an uncaught exception
+            traceback.print_exc()
+            code = 1
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
