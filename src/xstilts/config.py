@@ -6,7 +6,9 @@ and, for unknown keys, the closest valid keys.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -143,14 +145,18 @@ def convert(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {_type_name(value)} {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                try:
-                    return float(value)  # YAML reads "1e-5" as a string
-                except ValueError:
-                    pass
-            raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}")
-        return float(value)
+        number = None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)  # YAML reads "1e-5" as a string
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            with contextlib.suppress(OverflowError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}"[:300])
+        if not math.isfinite(number):  # .nan / .inf / 1e400 would pass every range check
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}"[:300])
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {_type_name(value)} {value!r}")
