@@ -189,7 +189,7 @@ def _check_row_languages(task: Task, hub: Hub | None, rows: Rows, language: str)
             found = hub.language_of(row)
         except (KeyError, TypeError, AttributeError):
             continue  # no language column: nothing to check
-        if found in known and found != language:
+        if isinstance(found, str) and found in known and found != language:
             raise DataError(f"{rows.origin} [{task.name}]: row {index} is language {found!r} (its language field), but the file is read as {language!r}")
 
 
