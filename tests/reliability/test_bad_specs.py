@@ -37,6 +37,8 @@ BAD_SPECS = [
     ("int-given-a-fraction", spec_text("training: {target: {max_steps: 1.5}}\n"), ["training.target.max_steps", "expected an integer"]),
     ("float-given-a-word", spec_text("training: {target: {learning_rate: fast}}\n"), ["training.target.learning_rate", "expected a number"]),
     ("mapping-given-null", spec_text("training: null\n"), ["training", "expected a mapping"]),
+    ("nan-learning-rate", spec_text("training: {target: {learning_rate: .nan}}\n"), ["training.target.learning_rate", "expected a finite number"]),
+    ("overflowing-number", spec_text("training: {target: {warmup_ratio: 1e400}}\n"), ["training.target.warmup_ratio", "expected a finite number"]),
     ("value-not-allowed", spec_text(replace={"encoder}]": "encoder, dtype: float64}]"}), ["models[0].dtype", "'float64' is not one of"]),
     ("negative-learning-rate", spec_text("training: {target: {learning_rate: -0.001}}\n"), ["training.target.learning_rate", "must be positive"]),
     ("unknown-target", spec_text(replace={"syn-para": "syn-parra"}), ["targets[0]", "unknown target 'syn-parra'", "'syn-para'"]),
