@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import logging
 import re
 import shutil
@@ -43,16 +44,22 @@ class Payload:
 
 
 # -- what the code base calls ------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def package_calls() -> tuple[tuple[Path, ast.Call], ...]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found += [(path, node) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Call)]
+    return tuple(found)
+
+
 def calls(name: str) -> list[tuple[Path, ast.Call]]:
     """Every call of `name` (a function or attribute name) in the package's source."""
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call):
-                func = node.func
-                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-                if called == name:
-                    found.append((path, node))
+    for path, node in package_calls():
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if called == name:
+            found.append((path, node))
     return found
 
 
