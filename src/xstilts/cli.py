@@ -2,7 +2,7 @@
 
 Each subcommand lives in `xstilts.commands.<name>` and exposes `add_parser(subparsers)`, which
 registers its arguments and sets `handler`. Exit codes: 0 success, 1 internal error (a bug),
-2 user error (bad input, bad spec, unknown name) reported as one line.
+2 user error (bad input, bad spec, unknown name) or full / read-only storage, reported as one line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import sys
 
 from xstilts import __version__
-from xstilts.errors import XStiltsError
+from xstilts.errors import XStiltsError, storage_problem
 
 COMMANDS = [
     "demo", "run", "plan", "results", "tasks", "report", "evaluate", "export", "select", "synthetic",
@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"xstilts: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:
+        problem = storage_problem(err)
+        if problem is None or args.debug:
+            raise
+        print(f"xstilts: error: cannot write: {problem}; free space or use a writable folder, then run again", file=sys.stderr)
+        return XStiltsError.exit_code
     except KeyboardInterrupt:
         print("xstilts: interrupted", file=sys.stderr)
         return 130

@@ -6,7 +6,9 @@ and, for unknown keys, the closest valid keys.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,6 +19,30 @@ import yaml
 from xstilts.errors import ConfigError, closest
 
 T = TypeVar("T")
+
+
+class _UniqueKeySafeLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _mapping_with_unique_keys(loader: _UniqueKeySafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *base` merges may override keys on purpose
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first_line[key]})", key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeySafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_unique_keys)
 
 
 def load_yaml(path: Path) -> Any:
@@ -30,7 +56,7 @@ def load_yaml(path: Path) -> Any:
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -119,14 +145,18 @@ def convert(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {_type_name(value)} {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                try:
-                    return float(value)  # YAML reads "1e-5" as a string
-                except ValueError:
-                    pass
-            raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}")
-        return float(value)
+        number = None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)  # YAML reads "1e-5" as a string
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            with contextlib.suppress(OverflowError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"{where}: expected a number, got {_type_name(value)} {value!r}"[:300])
+        if not math.isfinite(number):  # .nan / .inf / 1e400 would pass every range check
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}"[:300])
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {_type_name(value)} {value!r}")

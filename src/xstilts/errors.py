@@ -8,6 +8,8 @@ unless `--debug` is given. Anything else is a bug and exits with code 1.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from collections.abc import Iterable
 
 
@@ -50,3 +52,26 @@ def unknown_name(what: str, name: str, choices: Iterable[str], where: str = "") 
     hint = f"; closest: {', '.join(near)}" if near else f"; valid: {', '.join(choices[:12])}"
     prefix = f"{where}: " if where else ""
     return UnknownNameError(f"{prefix}unknown {what} {name!r}{hint}")
+
+
+# Errors of the storage rather than of the program: reported in one line, like a user error.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
+_STORAGE_PHRASES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied")
+
+
+def storage_problem(err: BaseException | None) -> str | None:
+    """One line describing a full, read-only or forbidden storage behind `err` (an OSError, or a
+    library's error caused by or quoting one, such as safetensors' "I/O error: No space left on
+    device"); None when `err` is something else."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
+            where = f"{err.filename}: " if err.filename else ""
+            return f"{where}{err.strerror or os.strerror(err.errno)}"
+        text = " ".join(str(err).split())
+        for phrase in _STORAGE_PHRASES:
+            if phrase in text:
+                return f"{phrase} ({type(err).__name__}: {text[:300]})"
+        err = err.__cause__ or err.__context__
+    return None

@@ -131,13 +131,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def clean_stale_temporaries(directory: Path) -> int:
-    """Remove temporaries left by killed writers in `directory`; returns how many were removed."""
+def clean_stale_temporaries(directory: Path, prefix: str = "") -> int:
+    """Remove temporaries left by killed writers in `directory` (only those whose name starts with
+    `prefix`, if given); returns how many were removed. The caller must know that no live writer
+    is building them (e.g. it holds the lease of the stage they belong to)."""
     removed = 0
     if not Path(directory).is_dir():
         return 0
     for entry in Path(directory).iterdir():
-        if TMP_MARK in entry.name:
+        if TMP_MARK in entry.name and entry.name.startswith(prefix):
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

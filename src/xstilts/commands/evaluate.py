@@ -109,10 +109,9 @@ def _run_folder(args: argparse.Namespace, strict: bool) -> int:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from xstilts.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
 
 
 def _fmt(value: float | None) -> str:

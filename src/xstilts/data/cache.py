@@ -1,7 +1,9 @@
 """On-disk cache of tokenised features, keyed by tokenizer, task, examples and options.
 
 A second run of the same stage (or another stage needing the same features: every target of a
-grid evaluates on the same data) reads Arrow files instead of tokenising again.
+grid evaluates on the same data) reads Arrow files instead of tokenising again. Each entry holds a
+manifest with its row count and file checksums; an entry that does not match it (a truncated or
+damaged file) is discarded with a warning and computed again, never read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from xstilts.io import atomic_dir
+from xstilts.io import TMP_MARK, atomic_dir, atomic_write_json, sha256_file
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.kinds.base import Feature
 from xstilts.models.model import XStiltsModel
@@ -21,7 +23,8 @@ from xstilts.tasks.base import Example, Task
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry a manifest (rows, checksums)
+MANIFEST = "xstilts-features.json"
 
 
 def tokenizer_fingerprint(model: XStiltsModel) -> str:
@@ -59,15 +62,48 @@ def cached_features(model: XStiltsModel, task: Task, examples: Sequence[Example]
 
     datasets.disable_progress_bars()  # the stage's own progress is what the user watches
     path = Path(cache_dir) / feature_key(model, task, examples, options)
-    if (path / "dataset_info.json").exists():
-        return _restore_tuples(load_from_disk(str(path)).to_list())
+    if path.exists():
+        cached = _read_entry(path, load_from_disk)
+        if cached is not None:
+            return cached
     features = handler.featurize(examples, model.tokenizer, model.input_format, task, options)
     try:
         with atomic_dir(path) as tmp:
             Dataset.from_list(features).save_to_disk(str(tmp))
+            files = sorted(p for p in tmp.rglob("*") if p.is_file())
+            atomic_write_json(tmp / MANIFEST, {"rows": len(features), "checksums": {str(p.relative_to(tmp)): sha256_file(p) for p in files}})
     except Exception as err:  # noqa: BLE001 - a cache failure must not fail the run
         log.warning("could not cache features in %s (%s); continuing without cache", path, err)
     return features
+
+
+def _read_entry(path: Path, load_from_disk) -> list[Feature] | None:
+    """The entry's features, or None (the entry removed) when it does not match its manifest."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        for name, digest in manifest["checksums"].items():
+            if sha256_file(path / name) != digest:
+                raise ValueError(f"{name}: checksum mismatch")
+        features = load_from_disk(str(path)).to_list()
+        if len(features) != manifest["rows"]:
+            raise ValueError(f"{len(features)} rows, the manifest says {manifest['rows']}")
+    except Exception as err:  # noqa: BLE001 - any damage: recompute rather than read it
+        log.warning("feature cache entry %s is damaged (%s: %s); computing the features again", path, type(err).__name__, err)
+        _discard(path)
+        return None
+    return _restore_tuples(features)
+
+
+def _discard(path: Path) -> None:
+    import os
+    import shutil
+
+    aside = path.with_name(f"{path.name}{TMP_MARK}damaged-{os.getpid()}")
+    try:
+        os.rename(path, aside)  # out of the way at once, so that a fresh entry can take its name
+    except OSError:
+        return  # another process moved it first
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _restore_tuples(features: list[Feature]) -> list[Feature]:

@@ -147,18 +147,23 @@ class DatasetSource:
     def read_rows(self, task: Task, split: str, language: str, data_dir: Path | None) -> Rows:
         folder = task_folder(task, self, data_dir)
         if folder is not None:
-            return self._read_local(task, folder, split, language)
+            rows = self._read_local(task, folder, split, language)
+            _check_row_languages(task, self.hub_by_language.get(language, self.hub), rows, language)
+            return rows
         hub = self.hub_by_language.get(language, self.hub)
         if hub is None:
             raise DataError(f"{task.name}: no local files found for {split}/{language}; {self.local_hint(task)}")
         return read_hub(hub, self.splits[split], language, task, self.local_hint(task))
 
     def _read_local(self, task: Task, folder: Path, split: str, language: str) -> Rows:
-        for reader in self.readers:
-            found = reader(folder, split, language)
-            if found is not None:
-                return found
-        found = read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
+        try:
+            for reader in self.readers:
+                found = reader(folder, split, language)
+                if found is not None:
+                    return found
+            found = read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
+        except UnicodeDecodeError as err:  # a reader that opened a file itself; the shared helpers name theirs
+            raise DataError(f"{folder}: a {task.name} {split}/{language} file is not UTF-8 text (byte {err.start})") from None
         if found is not None:
             return found
         raise DataError(
@@ -171,6 +176,21 @@ class DatasetSource:
         where = f"point the task at local files with data_dir=..., {env}=<folder> or {DATA_ROOT_ENV}=<root>"
         how = f" ({self.obtain})" if self.obtain else ""
         return f"{where}{how}"
+
+
+def _check_row_languages(task: Task, hub: Hub | None, rows: Rows, language: str) -> None:
+    """Rows of one file that say they are another language of the task (a hub config holding every
+    language, saved to the wrong file) are refused: they would be scored as `language`."""
+    if hub is None or hub.language_of is None or rows.convert is not None:
+        return
+    known = set(task.languages) | {lang for langs in task.benchmark_languages.values() for lang in langs}
+    for index, row in enumerate(rows.rows):
+        try:
+            found = hub.language_of(row)
+        except (KeyError, TypeError, AttributeError):
+            continue  # no language column: nothing to check
+        if isinstance(found, str) and found in known and found != language:
+            raise DataError(f"{rows.origin} [{task.name}]: row {index} is language {found!r} (its language field), but the file is read as {language!r}")
 
 
 def _expected_names(source: DatasetSource, split: str, language: str) -> str:
@@ -265,21 +285,31 @@ def read_records(path: Path) -> list[Row]:
         except Exception as err:
             raise DataError(f"{path}: unreadable parquet file ({err})") from None
     if suffix == ".tsv":
-        with path.open(encoding="utf-8", newline="") as f:
-            return [dict(r) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        try:
+            with path.open(encoding="utf-8", newline="") as f:
+                return [dict(r) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        except UnicodeDecodeError as err:
+            raise _not_utf8(path, err) from None
     raise DataError(f"{path}: unsupported file type {suffix!r}; use jsonl, json, parquet or tsv")
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> DataError:
+    return DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})")
 
 
 def read_jsonl(path: Path) -> list[Row]:
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
     return rows
 
 
@@ -289,12 +319,17 @@ def read_json(path: Path) -> Any:
             return json.load(f)
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
 
 
 def read_tsv_rows(path: Path) -> list[list[str]]:
     """Rows of a header-less TSV file, cells unquoted (XTREME writes with csv's default quoting)."""
-    with path.open(encoding="utf-8", newline="") as f:
-        return [row for row in csv.reader(f, delimiter="\t") if row]
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            return [row for row in csv.reader(f, delimiter="\t") if row]
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
 
 
 def first_file(folder: Path, names: Iterable[str]) -> Path | None:
@@ -313,12 +348,18 @@ def rowwise(convert_row: Callable[[Row, int, ConvertContext], Example | None]) -
         examples = []
         dropped = 0
         for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise DataError(f"{_where(context)}: row {index} is not a record (a JSON object or header-TSV row), got {type(row).__name__}")
             try:
                 example = convert_row(row, index, context)
             except KeyError as err:
                 raise DataError(f"{_where(context)}: row {index} has no column {err.args[0]!r}") from None
             except RowError as err:
                 raise DataError(f"{_where(context)}: row {index} column {err.field_name!r}: {err}") from None
+            except (TypeError, ValueError, AttributeError, IndexError) as err:
+                # A column of the wrong shape (a number where a list belongs, ...): name the row and the values.
+                shape = ", ".join(f"{k}: {type(v).__name__}" for k, v in row.items())
+                raise DataError(f"{_where(context)}: row {index} is malformed ({type(err).__name__}: {err}; columns {shape})") from None
             if example is None:
                 dropped += 1
             else:

@@ -115,8 +115,8 @@ def is_prediction_rows_file(path: str | Path) -> bool:
     if path.suffix != ".jsonl" or not path.is_file():
         return False
     try:
-        with path.open(encoding="utf-8") as f:
-            first = f.readline()
+        with path.open("rb") as f:  # only the first line: a bad byte further on is read_prediction_rows' to report
+            first = f.readline().decode("utf-8")
         row = json.loads(first)
     except (UnicodeDecodeError, json.JSONDecodeError, OSError):
         return False

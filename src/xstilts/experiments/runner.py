@@ -39,6 +39,7 @@ from xstilts.errors import ConfigError, XStiltsError
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
 from xstilts.experiments.store import ResultsStore, worker_id
+from xstilts.io import TMP_MARK, clean_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -291,11 +292,21 @@ def _error_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def remove_dead_attempts_temporaries(ctx: WorkerContext, stage_id: str) -> None:
+    """Half-built outputs of earlier attempts of a stage (a killed worker's temporaries, possibly a
+    whole model copy). Safe once the stage is claimed: no other live worker writes them."""
+    stages = ctx.root / "stages"
+    removed = clean_stale_temporaries(stages, prefix=f"{stage_id}{TMP_MARK}") + clean_stale_temporaries(stages / stage_id)
+    if removed:
+        log.info("stage %s: removed %d temporaries of an earlier attempt", stage_id, removed)
+
+
 def execute_stage(stage: Stage, ctx: WorkerContext, store: ResultsStore, run_stage: StageRunner, options: WorkerOptions, notify: Notify) -> bool:
     """Run one claimed stage and record it: done with its scores, or failed with a one-line error.
     True when it finished. Interrupts give the stage back (pending) and propagate."""
     started = time.time()
     notify(stage, "running")
+    remove_dead_attempts_temporaries(ctx, stage.id)
     beat = Heartbeat(store.path, stage.id, ctx.worker, options.heartbeat_seconds, ctx.spec.executor.store_journal)
     try:
         with beat:

@@ -60,6 +60,19 @@ class StageContext:
             raise CheckpointError(f"{path}: checkpoint of stage {stage_id} is missing; was the stage run?")
         return path
 
+    def parent_checkpoint(self, stage: Stage) -> Path:
+        """The parent's checkpoint, refused unless it continues this stage's model: a stage folder
+        holding another model's (or family's) checkpoint would otherwise be trained or scored as it."""
+        path = self.checkpoint(stage.parent or "")
+        manifest = read_manifest(path)
+        declared = stage.model.family if stage.model.family != "auto" else None
+        if manifest.get("base_model") != stage.model.path or (declared and manifest.get("family") != declared):
+            raise CheckpointError(
+                f"{path}: checkpoint of {manifest.get('base_model')} ({manifest.get('family')}), but stage {stage.label} "
+                f"continues {stage.model.path}{f' ({declared})' if declared else ''}; the stage folder holds another model's checkpoint"
+            )
+        return path
+
 
 def backbone_options(model: ModelSpec) -> BackboneOptions:
     return BackboneOptions(
@@ -125,7 +138,7 @@ def load_start_model(stage: Stage, ctx: StageContext) -> tuple[XStiltsModel, dic
         model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
         loaded = {"loaded": stage.model.path, "weights": "pretrained backbone", "heads": "none"}
     else:
-        path = ctx.checkpoint(stage.parent)
+        path = ctx.parent_checkpoint(stage)
         model = load_checkpoint(path, options, tasks=None, keep_heads=False)
         dropped = [h["task"] for h in read_manifest(path)["heads"]]
         loaded = {"loaded": str(path), "weights": f"body of stage {stage.parent}", "heads": f"discarded {dropped}"}
@@ -261,7 +274,7 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
         model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
         loaded = stage.model.path
     else:
-        path = ctx.checkpoint(stage.parent)
+        path = ctx.parent_checkpoint(stage)
         model = load_checkpoint(path, options, tasks={task.name: task})
         loaded = str(path)
         if task.trainable and not model.has_head(task.name):

@@ -12,7 +12,9 @@ A stage's scores and its 'done' status are written in one transaction, so a kill
 either both or neither. Predictions live beside the database, in stages/<stage id>/predictions/.
 
 The schema evolves by MIGRATIONS, applied in order inside one transaction; a database written by a
-newer xstilts is refused. The journal is WAL by default; on network filesystems shared by several
+newer xstilts is refused. A store that cannot be written (full disk, read-only folder) fails with a
+one-line `StoreUnwritable` error, its committed results untouched; in a read-only folder an existing
+store is opened read-only, so its results can still be read. The journal is WAL by default; on network filesystems shared by several
 nodes (WAL needs shared memory on one host) create the store with journal_mode="delete".
 """
 
@@ -24,7 +26,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,23 @@ SCHEMA_VERSION = len(MIGRATIONS)
 STATUSES = ("pending", "running", "done", "failed")
 
 
+class StoreUnwritable(XStiltsError):
+    """The results store cannot be written: full disk, read-only folder, failing storage, a lock held too long."""
+
+
+def _why_unwritable(err: sqlite3.Error) -> str:
+    name = getattr(err, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL"):
+        return "the disk is full"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return "the folder is read-only or not writable"
+    if name.startswith("SQLITE_IOERR"):
+        return "full disk or failing storage?"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "another process held the store too long"
+    return "is the disk full or the folder read-only?"
+
+
 @dataclass
 class StageRow:
     id: str
@@ -155,6 +174,7 @@ class ResultsStore:
         except (OSError, sqlite3.Error) as err:
             raise XStiltsError(f"{self.path}: cannot open the results store ({err})") from None
         self._conn.row_factory = sqlite3.Row
+        self.read_only = False
         try:
             if created:
                 # The journal mode is a property of the database file: chosen once, at creation.
@@ -162,9 +182,32 @@ class ResultsStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+        except (sqlite3.OperationalError, StoreUnwritable) as err:
+            self._conn.close()
+            if created or _writable(self.path):
+                raise err if isinstance(err, StoreUnwritable) else self._unwritable(err) from None
+            self._open_read_only()
         except sqlite3.DatabaseError as err:
             self._conn.close()
             raise XStiltsError(f"{self.path}: not a readable xstilts results store ({err})") from None
+
+    def _unwritable(self, err: sqlite3.Error) -> StoreUnwritable:
+        return StoreUnwritable(f"{self.path}: cannot write the results store ({err}; {_why_unwritable(err)})")
+
+    def _open_read_only(self) -> None:
+        """An existing store in a folder this process cannot write: readable, every write refused."""
+        try:
+            self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            version = _version(self._conn)
+        except sqlite3.Error as err:
+            raise XStiltsError(f"{self.path}: not a readable xstilts results store ({err})") from None
+        if version != SCHEMA_VERSION:
+            self._conn.close()
+            raise StoreUnwritable(
+                f"{self.path}: schema {version}, this xstilts reads {SCHEMA_VERSION}; it must be upgraded where its folder is writable"
+            )
+        self.read_only = True
 
     def close(self) -> None:
         self._conn.close()
@@ -177,14 +220,22 @@ class ResultsStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One write transaction; SQLite's write failures become `StoreUnwritable`, rolled back."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise self._unwritable(err) from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
             self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise self._unwritable(err) from None
+        except BaseException:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
 
     def schema_version(self) -> int:
         return _version(self._conn)
@@ -400,6 +451,10 @@ class ResultsStore:
 
     def spec_records(self) -> list[dict]:
         return [dict(r) for r in self._conn.execute("SELECT name, hash, registered FROM specs ORDER BY registered")]
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
 
 
 def _version(c: sqlite3.Connection) -> int:

@@ -90,9 +90,20 @@ def _hub_error(name: str, err: Exception) -> CheckpointError:
     )
 
 
+_WARNED_REMOTE_CODE: set[str] = set()
+
+
+def warn_remote_code(name_or_path: str, options: BackboneOptions) -> None:
+    """Warn once per model, before its config, tokenizer or weights can run repository code."""
+    if options.trust_remote_code and name_or_path not in _WARNED_REMOTE_CODE:
+        _WARNED_REMOTE_CODE.add(name_or_path)
+        log.warning("loading %s with trust_remote_code=True: it runs code from the model repository", name_or_path)
+
+
 def load_config(name_or_path: str, options: BackboneOptions) -> Any:
     from transformers import AutoConfig
 
+    warn_remote_code(name_or_path, options)
     try:
         return AutoConfig.from_pretrained(
             name_or_path, trust_remote_code=options.trust_remote_code, revision=options.revision
@@ -104,6 +115,7 @@ def load_config(name_or_path: str, options: BackboneOptions) -> Any:
 def load_tokenizer(name_or_path: str, family: Family, options: BackboneOptions) -> Any:
     from transformers import AutoTokenizer
 
+    warn_remote_code(name_or_path, options)
     try:
         tok = AutoTokenizer.from_pretrained(
             name_or_path, trust_remote_code=options.trust_remote_code, revision=options.revision
@@ -136,8 +148,7 @@ def load_body(name_or_path: str, options: BackboneOptions) -> Any:
     from transformers import AutoModel
 
     quiet_transformers()
-    if options.trust_remote_code:
-        log.warning("loading %s with trust_remote_code=True: it runs code from the model repository", name_or_path)
+    warn_remote_code(name_or_path, options)
     try:
         model = AutoModel.from_pretrained(
             name_or_path,

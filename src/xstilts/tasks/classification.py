@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DatasetSource, Hub, Row, Rows, example_id, first_file, label_index, read_tsv_rows, rowwise, text,
+    ConvertContext, DataError, DatasetSource, Hub, Row, Rows, example_id, first_file, label_index, read_tsv_rows, rowwise, text,
 )
 from xstilts.tasks.base import Example, Role, Task, TaskKind
 from xstilts.tasks.benchmarks import (
@@ -50,10 +50,18 @@ def _three_column_tsv(first: str, second: str, label: str, splits: tuple[str, ..
         path = first_file(folder, [f"{_xtreme_split(split)}-{language}.tsv"])
         if path is None:
             return None
-        rows = [{first: r[0], second: r[1], label: r[2] if len(r) > 2 else ""} for r in read_tsv_rows(path)]
+        cells = read_tsv_rows(path)
+        _check_columns(path, cells, 2, "sentence, sentence, label")
+        rows = [{first: r[0], second: r[1], label: r[2] if len(r) > 2 else ""} for r in cells]
         return Rows(rows, str(path))
 
     return read
+
+
+def _check_columns(path: Path, rows: list[list[str]], least: int, layout: str) -> None:
+    for number, cells in enumerate(rows):
+        if len(cells) < least:
+            raise DataError(f"{path}: row {number} has {len(cells)} column(s); expected {layout}")
 
 
 def _released_translation(first: str, second: str, label: str):
@@ -69,7 +77,9 @@ def _released_translation(first: str, second: str, label: str):
             return None
         path = matches[0]
         rows = []
-        for cells in read_tsv_rows(path):
+        lines = read_tsv_rows(path)
+        _check_columns(path, lines, 3, "sentence, sentence, label (or the five-column layout)")
+        for cells in lines:
             pair = cells[2:4] if len(cells) >= 5 else cells[0:2]
             rows.append({first: pair[0], second: pair[1], label: cells[-1]})
         return Rows(rows, str(path))

@@ -135,6 +135,8 @@ def _tatoeba_pairs(rows: Sequence[Row], context: ConvertContext) -> list[Example
     language = context.language
     examples = []
     for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"{context.origin} [tatoeba {context.split}/{language}]: row {index} is not a record (a JSON object), got {type(row).__name__}")
         try:
             source, target = str(row["source_sentence"]).strip(), str(row["target_sentence"]).strip()
         except KeyError as err:
