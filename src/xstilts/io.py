@@ -73,6 +73,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=target.name + TMP_MARK, dir=target.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; others on a shared cluster read results
     except OSError as err:
         raise XStiltsError(f"{target.parent}: cannot create output directory ({err.strerror or err})") from err
     try:
