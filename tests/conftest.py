@@ -40,6 +40,13 @@ def _build_tiny(root: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Synthetic data and feature caches go to a temporary folder, never the user's ~/.cache."""
+    if "XSTILTS_CACHE" not in os.environ:
+        os.environ["XSTILTS_CACHE"] = str(tmp_path_factory.mktemp("xstilts-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Paths of a tiny random-weight encoder (XLM-R config) and decoder (Llama config)."""
