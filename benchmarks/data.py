@@ -21,8 +21,12 @@ import math
 import random
 from dataclasses import dataclass
 
-from xstilts.synthetic.tasks import gen_nli, gen_pos, gen_squad
-from xstilts.synthetic.world import LANGUAGES, World
+from xstilts.synthetic.tasks import TOPIC_LABELS, gen_pos, gen_squad
+from xstilts.synthetic.world import LANGUAGES, NOUN_TOPIC, World
+
+
+# Bump when the generators change what they produce: prepared files are named by it.
+DATA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class BenchTask:
 
 TASKS: dict[str, BenchTask] = {
     "classification": BenchTask(
-        "classification", "syn-nli", "XNLI (MNLI training, run_xnli)",
+        "classification", "syn-topic", "XNLI's lengths and recipe (MNLI training, run_xnli)",
         LengthProfile("MNLI premise, ~22 words on average", median_words=16.0, sigma=0.55, low=4, high=150), max_length=128,
     ),
     "qa": BenchTask(
@@ -78,14 +82,25 @@ def _filler(world: World, rng: random.Random) -> str:
     return world.realise(world.random_proposition(rng), "en").text
 
 
+def _sentence_about(world: World, rng: random.Random, topic: str) -> str:
+    """A random English sentence whose object has `topic` (rejection sampling)."""
+    while True:
+        p = world.random_proposition(rng)
+        if ("person" if p.obj.is_person else NOUN_TOPIC[p.obj.noun or ""]) == topic:
+            return world.realise(p, "en").text
+
+
 def classification_examples(world: World, rng: random.Random, n: int, profile: LengthProfile) -> list[dict]:
+    """Pairs (a passage, a sentence) whose objects all share a topic; the label is that topic."""
     out = []
-    for i, ex in enumerate(gen_nli(world, rng, n, ("en",))["en"]):
+    for i in range(n):
+        label = rng.randrange(len(TOPIC_LABELS))
+        topic = TOPIC_LABELS[label]
         target = profile.sample(rng)
-        premise = ex["text"]
-        while len(premise.split()) < target:
-            premise += " " + _filler(world, rng)
-        out.append({"id": str(i), "text": premise, "text_pair": ex["text_pair"], "label": ex["label"]})
+        text = _sentence_about(world, rng, topic)
+        while len(text.split()) < target:
+            text += " " + _sentence_about(world, rng, topic)
+        out.append({"id": str(i), "text": text, "text_pair": _sentence_about(world, rng, topic), "label": label})
     return out
 
 
@@ -121,6 +136,10 @@ def tagging_examples(world: World, rng: random.Random, n: int, profile: LengthPr
 
 
 BUILDERS = {"classification": classification_examples, "qa": qa_examples, "tagging": tagging_examples}
+
+
+def data_file(key: str, split: str, n: int) -> str:
+    return f"{key}.{split}.{n}.v{DATA_VERSION}.jsonl"
 
 
 def make_examples(key: str, split: str, n: int, seed: int = 0) -> list[dict]:

@@ -99,7 +99,7 @@ def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int,
 
     from xstilts.io import write_jsonl
 
-    from benchmarks.data import make_examples, tokenizer_corpus
+    from benchmarks.data import data_file, make_examples, tokenizer_corpus
     from benchmarks.shapes import SHAPES, model_config
 
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int,
         tokenizer.save_pretrained(str(model_dir))
     for key in task_keys:
         for split, n in (("train", n_train), ("dev", n_dev)):
-            path = work_dir / "data" / f"{key}.{split}.{n}.jsonl"
+            path = work_dir / "data" / data_file(key, split, n)
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_jsonl(path, make_examples(key, split, n, seed))
@@ -140,7 +140,7 @@ def run_case(case: Case) -> CaseResult:
     from xstilts.kinds import FeaturizeOptions
     from xstilts.tasks import get_task
 
-    from benchmarks.data import TASKS
+    from benchmarks.data import TASKS, data_file
     from benchmarks.machine import rss_peak_mib
     from benchmarks.shapes import SHAPES, peak_flops
 
@@ -149,10 +149,10 @@ def run_case(case: Case) -> CaseResult:
     bench = TASKS[case.task]
     task = get_task(bench.task_name)
     shape = SHAPES[case.shape]
-    model = xstilts_model(work, shape)
+    model = xstilts_model(work, shape, case.device)
     options = FeaturizeOptions(max_length=bench.max_length, stride=bench.stride)
-    train_examples = read_jsonl(work / "data" / f"{case.task}.train.{case.n_train}.jsonl")
-    dev_examples = read_jsonl(work / "data" / f"{case.task}.dev.{case.n_dev}.jsonl")
+    train_examples = read_jsonl(work / "data" / data_file(case.task, "train", case.n_train))
+    dev_examples = read_jsonl(work / "data" / data_file(case.task, "dev", case.n_dev))
     train = featurize(model, task, train_examples, options)
     dev = featurize(model, task, dev_examples, options)
     device_name = torch.cuda.get_device_name(0) if case.device == "cuda" else "cpu"
@@ -169,8 +169,8 @@ def run_case(case: Case) -> CaseResult:
     return CaseResult(case=asdict(case), **result)
 
 
-def xstilts_model(work: Path, shape: Any) -> Any:
-    from xstilts.models.backbone import BackboneOptions, Family, load_body, load_tokenizer
+def xstilts_model(work: Path, shape: Any, device: str = "cpu") -> Any:
+    from xstilts.models.backbone import BackboneOptions, Family, load_tokenizer
     from xstilts.models.model import XStiltsModel, load_pretrained
 
     if shape.vocab is None:
@@ -183,10 +183,10 @@ def xstilts_model(work: Path, shape: Any) -> Any:
     family = Family(shape.family)
     tokenizer = load_tokenizer(str(work / "tokenizer"), family, BackboneOptions())
     torch.manual_seed(0)
-    body = AutoModel.from_config(model_config(shape, tokenizer), attn_implementation="sdpa")
+    with torch.device(device):  # initialising a large model on the GPU takes seconds, not minutes
+        body = AutoModel.from_config(model_config(shape, tokenizer), attn_implementation="sdpa")
     if getattr(body, "pooler", None) is not None:
         body.pooler = None
-    del load_body
     return XStiltsModel(body, family, tokenizer, base_model=f"random:{shape.name}")
 
 
@@ -286,7 +286,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
 
 
 # -- the Hugging Face recipe ------------------------------------------------------------------------
-def hf_model(work: Path, shape: Any, task: Any) -> Any:
+def hf_model(work: Path, shape: Any, task: Any, device: str = "cpu") -> Any:
     import torch
     from transformers import (
         AutoConfig,
@@ -314,7 +314,8 @@ def hf_model(work: Path, shape: Any, task: Any) -> Any:
     for k, v in extra.items():
         setattr(config, k, v)
     torch.manual_seed(0)
-    return cls.from_config(config, attn_implementation="sdpa")
+    with torch.device(device):
+        return cls.from_config(config, attn_implementation="sdpa")
 
 
 def hf_features(features: list[dict], kind: str, pad_id: int, max_length: int | None) -> list[dict]:
@@ -337,7 +338,6 @@ def hf_features(features: list[dict], kind: str, pad_id: int, max_length: int | 
 
 
 def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: list, dev_examples: list) -> dict:
-    import torch
     from transformers import (
         AutoTokenizer,
         DataCollatorForTokenClassification,
@@ -386,7 +386,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
             _sync(case.device)
             Timer.seconds, Timer.cpu_seconds = time.perf_counter() - Timer.started, time.process_time() - Timer.cpu_started
 
-    model = hf_model(work, shape, task)
+    model = hf_model(work, shape, task, case.device)
     args = TrainingArguments(
         output_dir=str(Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}"),
         per_device_train_batch_size=case.batch_size or bench.batch_size,
