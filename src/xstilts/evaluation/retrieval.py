@@ -9,6 +9,9 @@ Ties. The official scripts use faiss, whose order among equal similarities depen
 path. Here ties are always broken the same way: the lower candidate index wins (for Tatoeba's
 top-1 search this is also what faiss's L2 index does). "Equal" means equal as computed: identical
 vectors can get similarities that differ in the last bit from different positions of a block.
+Margin mining reads both directions' neighbours off the same x @ y.T blocks (`knn_both_ways`), so
+sim(x, y) is one number in both directions; a separate y @ x.T search can differ from it in the
+last bit (with the default blocks it did not, in the checks of tests/benchmarks).
 
 BUCC (the LASER procedure xtreme's `utils_retrieve.py` adapts):
 1. Each distinct sentence text is kept once, on each side, before searching.
@@ -155,8 +158,7 @@ def _blockwise_knn_both_ways(
             sims = blocks.similarities(a_part, b[c0 : c0 + candidate_block])
             block_s, block_i = _block_topk(sims, ka)
             best_s, best_i = _merge_topk(best_s, best_i, block_s, block_i + c0, ka)
-            col_s, col_i = _block_topk(blocks.transposed(sims), kb)
-            b_best[n] = _merge_topk(*b_best[n], col_s, col_i + q0, kb)
+            b_best[n] = _merge_columns(b_best[n], sims, q0, kb, blocks)
         a_sims.append(best_s.cpu())
         a_index.append(best_i.cpu())
     forward = (torch.cat(a_sims), torch.cat(a_index))
@@ -188,6 +190,29 @@ def _blockwise_knn(
         sims_out.append(best_s.cpu())
         index_out.append(best_i.cpu())
     return torch.cat(sims_out), torch.cat(index_out)
+
+
+def _merge_columns(
+    best: tuple[torch.Tensor, torch.Tensor], sims: torch.Tensor, offset: int, k: int, blocks: "_BlockBuffers"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge each column's top k of this block into the running top k of that column.
+
+    A column can only change if its best value in this block beats its current k-th best
+    (strictly: on equal values the earlier, lower index stays), so once the lists are full only
+    those columns are ranked; after a few blocks that is a small share of them.
+    """
+    best_s, best_i = best
+    if best_s.shape[1] < k:
+        col_s, col_i = _block_topk(blocks.transposed(sims), k)
+        return _merge_topk(best_s, best_i, col_s, col_i + offset, k)
+    changed = (sims.amax(dim=0) > best_s[:, -1]).nonzero().flatten()
+    if changed.numel() == 0:
+        return best
+    col_s, col_i = _block_topk(sims.index_select(1, changed).T, k)
+    new_s, new_i = _merge_topk(best_s[changed], best_i[changed], col_s, col_i + offset, k)
+    best_s, best_i = best_s.clone(), best_i.clone()
+    best_s[changed], best_i[changed] = new_s, new_i
+    return best_s, best_i
 
 
 class _BlockBuffers:
