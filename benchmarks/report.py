@@ -198,8 +198,12 @@ def _machine_line(results: dict) -> str:
     )
 
 
+def _errors(results: dict) -> list[str]:
+    return [f"{section} failed: {message}" for section, message in results.get("errors", {}).items()]
+
+
 def render_table(results: dict) -> str:
-    parts = [f"machine: {_machine_line(results)}", f"command: {results['command']}"]
+    parts = [f"machine: {_machine_line(results)}", f"command: {results['command']}", *_errors(results)]
     for title, (header, rows) in _sections(results):
         parts += ["", title, _text(header, rows)]
     return "\n".join(parts)
@@ -240,6 +244,7 @@ def render_markdown(results: dict) -> str:
         "",
         f"Started {results['started']}. Machine: {_machine_line(results)}.",
     ]
+    parts += [f"\n**{e}**" for e in _errors(results)]
     for title, (header, rows) in _sections(results):
         parts += ["", f"## {title}", "", _md(header, rows)]
     parts += ["", NOTES]

@@ -93,7 +93,7 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
     tasks = [t for t in args.tasks.split(",") if t]
     default = "xstilts,xstilts-fp32,hf-padded,hf-dynamic" if args.device == "cuda" else "xstilts,hf-padded,hf-dynamic"
     recipes = [r for r in (args.recipes or default).split(",") if r]
-    n_train, n_dev = (512, 128) if args.quick else (2048, 256)
+    n_train, n_dev = (512, 256) if args.quick else (2048, 512)
     prepare(work, shape, tasks, n_train, n_dev)
     tiny = SHAPES[shape].vocab is None
     lr = args.learning_rate or (2e-3 if tiny else 1e-5)
@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
     shape = args.shape or ("tiny" if args.device == "cpu" else "xlmr-large")
     sections = [s for s in args.sections.split(",") if s]
+    unknown = sorted(set(sections) - {"training", "retrieval", "grid"})
+    if unknown:
+        raise SystemExit(f"--sections: unknown {', '.join(unknown)}; choose from training, retrieval, grid")
     command = "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     started = dt.datetime.now(dt.timezone.utc)
     info = machine_info(args.device) | {"threads_per_case": args.threads}
@@ -178,12 +181,17 @@ def main(argv: list[str] | None = None) -> int:
         "command": command, "started": started.isoformat(timespec="seconds"), "machine": info, "device": args.device,
         "shape": shape, "quick": args.quick, "full": args.full, "load_start": load_average(),
     }
-    if "training" in sections:
-        results["training"] = training_section(args, work, log, shape)
-    if "retrieval" in sections:
-        results["retrieval"] = retrieval_section(args, work, log)
-    if "grid" in sections and args.device == "cpu":
-        results["grid"] = grid_section(args, work, log)
+    runners = {
+        "training": lambda: training_section(args, work, log, shape),
+        "retrieval": lambda: retrieval_section(args, work, log),
+        "grid": lambda: grid_section(args, work, log) if args.device == "cpu" else None,
+    }
+    for section in sections:
+        try:
+            results[section] = runners[section]()
+        except SystemExit as failure:  # a failed case: keep the other sections' results
+            print(failure, file=sys.stderr)
+            results.setdefault("errors", {})[section] = str(failure).splitlines()[0]
     results["load_end"] = load_average()
     results["seconds"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
     table = render_table(results)
