@@ -202,8 +202,15 @@ def _errors(results: dict) -> list[str]:
     return [f"{section} failed: {message}" for section, message in results.get("errors", {}).items()]
 
 
+def _code(results: dict) -> str:
+    code = results.get("code") or {}
+    if not code.get("commit"):
+        return "of unknown version"
+    return code["commit"][:10] + (" with uncommitted changes" if code.get("modified") else "")
+
+
 def render_table(results: dict) -> str:
-    parts = [f"machine: {_machine_line(results)}", f"command: {results['command']}", *_errors(results)]
+    parts = [f"machine: {_machine_line(results)}", f"command: {results['command']} (code {_code(results)})", *_errors(results)]
     for title, (header, rows) in _sections(results):
         parts += ["", title, _text(header, rows)]
     return "\n".join(parts)
@@ -242,7 +249,7 @@ def render_markdown(results: dict) -> str:
         "",
         f"Command: `{results['command']}`",
         "",
-        f"Started {results['started']}. Machine: {_machine_line(results)}.",
+        f"Started {results['started']}, code {_code(results)}. Machine: {_machine_line(results)}.",
     ]
     parts += [f"\n**{e}**" for e in _errors(results)]
     for title, (header, rows) in _sections(results):

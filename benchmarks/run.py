@@ -159,6 +159,17 @@ def grid_section(args: argparse.Namespace, work: Path, log: Path) -> dict:
     return result
 
 
+def code_version() -> dict:
+    """The commit the benchmark ran from, and whether files differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "modified": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "modified": None}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks.machine import load_average, machine_info
@@ -179,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  scratch {work} (case logs in {log.name})", flush=True)
     results: dict = {
         "command": command, "started": started.isoformat(timespec="seconds"), "machine": info, "device": args.device,
-        "shape": shape, "quick": args.quick, "full": args.full, "load_start": load_average(),
+        "shape": shape, "quick": args.quick, "full": args.full, "code": code_version(), "load_start": load_average(),
     }
     runners = {
         "training": lambda: training_section(args, work, log, shape),

@@ -73,8 +73,9 @@ class CaseResult:
     device_name: str
     peak_flops: float | None
     lengths: dict = field(default_factory=dict)
-    final_loss: float | None = None
+    final_loss: float | None = None  # xstilts: mean of the last 20 steps; transformers: mean of the run
     baseline_rss_mib: float | None = None
+    head_init: str = ""  # whose initial head weights: "xstilts" (both recipes start the same) or "transformers"
 
     def rates(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {
@@ -95,8 +96,6 @@ class CaseResult:
 def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int, n_dev: int, seed: int = 0) -> None:
     """Tokenizer, random-weight tiny model (tiny shapes only: big ones are built in memory), and
     examples, written once under `work_dir` and read by every case."""
-    import random
-
     from xstilts.io import write_jsonl
 
     from benchmarks.data import data_file, make_examples, tokenizer_corpus
@@ -128,16 +127,16 @@ def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int,
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_jsonl(path, make_examples(key, split, n, seed))
-    random.seed(seed)
 
 
 # -- one case (child process) -----------------------------------------------------------------------
 def run_case(case: Case) -> CaseResult:
     import torch
 
-    from xstilts.evaluation.predict import featurize
+    from xstilts.data.formatting import InputFormat
     from xstilts.io import read_jsonl
-    from xstilts.kinds import FeaturizeOptions
+    from xstilts.kinds import FeaturizeOptions, handler_for
+    from xstilts.models.backbone import BackboneOptions, Family, load_tokenizer
     from xstilts.tasks import get_task
 
     from benchmarks.data import TASKS, data_file
@@ -149,19 +148,22 @@ def run_case(case: Case) -> CaseResult:
     bench = TASKS[case.task]
     task = get_task(bench.task_name)
     shape = SHAPES[case.shape]
-    model = xstilts_model(work, shape, case.device)
+    family = Family(shape.family)
+    tokenizer = load_tokenizer(str(work / "tokenizer"), family, BackboneOptions())
+    fmt = InputFormat.for_tokenizer(tokenizer, family)
     options = FeaturizeOptions(max_length=bench.max_length, stride=bench.stride)
+    handler = handler_for(task)
     train_examples = read_jsonl(work / "data" / data_file(case.task, "train", case.n_train))
     dev_examples = read_jsonl(work / "data" / data_file(case.task, "dev", case.n_dev))
-    train = featurize(model, task, train_examples, options)
-    dev = featurize(model, task, dev_examples, options)
+    train = handler.featurize(train_examples, tokenizer, fmt, task, options)
+    dev = handler.featurize(dev_examples, tokenizer, fmt, task, options)
     device_name = torch.cuda.get_device_name(0) if case.device == "cuda" else "cpu"
     peak = case.peak_tflops * 1e12 if case.peak_tflops else (peak_flops(device_name) if case.device == "cuda" else None)
     baseline_rss = rss_peak_mib()[0]
     if case.recipe in ("xstilts", "xstilts-fp32"):
+        model = xstilts_model(work, shape, case.device)
         result = _run_xstilts(case, model, task, train, dev, dev_examples, precision="auto" if case.recipe == "xstilts" else "no")
     elif case.recipe in ("hf-padded", "hf-dynamic"):
-        del model
         result = _run_hf(case, work, shape, task, train, dev, dev_examples)
     else:
         raise ValueError(f"unknown recipe {case.recipe!r}")
@@ -281,7 +283,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
         dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
         parameters=sum(p.numel() for p in model.parameters()), matmul_parameters=n_matmul,
-        final_loss=outcome.history[-1]["loss"] if outcome.history else None,
+        final_loss=outcome.history[-1]["loss"] if outcome.history else None, head_init="xstilts",
     )
 
 
@@ -316,6 +318,37 @@ def hf_model(work: Path, shape: Any, task: Any, device: str = "cpu") -> Any:
     torch.manual_seed(0)
     with torch.device(device):
         return cls.from_config(config, attn_implementation="sdpa")
+
+
+def copy_initial_head(model: Any, task: Any, seed: int) -> str:
+    """Give the transformers model the head weights xstilts' Trainer starts from (it seeds torch
+    with the run's seed, then creates the head), so both recipes start from the same model.
+    Returns "xstilts", or "transformers" where the heads differ in shape (a decoder's sequence
+    classification head is one linear layer, xstilts' pooled head two)."""
+    import torch
+
+    from xstilts.kinds import handler_for
+
+    hidden = int(model.config.hidden_size)
+    torch.manual_seed(seed)
+    ours = handler_for(task).make_head(hidden, task, "first")
+    pairs: list[tuple[Any, Any]] = []
+    classifier = getattr(model, "classifier", None)
+    if task.kind.value == "classification" and classifier is not None and hasattr(classifier, "out_proj"):
+        pairs = [(classifier.dense, ours.dense), (classifier.out_proj, ours.out)]
+    elif task.kind.value == "tagging":
+        target = classifier if isinstance(classifier, torch.nn.Linear) else getattr(model, "score", None)
+        pairs = [(target, ours.out)] if isinstance(target, torch.nn.Linear) else []
+    elif task.kind.value == "span_extraction":
+        pairs = [(model.qa_outputs, ours.out)]
+    if not pairs or any(theirs.weight.shape != mine.weight.shape or (theirs.bias is None) != (mine.bias is None) for theirs, mine in pairs):
+        return "transformers"
+    with torch.no_grad():
+        for theirs, mine in pairs:
+            theirs.weight.copy_(mine.weight)
+            if mine.bias is not None:
+                theirs.bias.copy_(mine.bias)
+    return "xstilts"
 
 
 def hf_features(features: list[dict], kind: str, pad_id: int, max_length: int | None) -> list[dict]:
@@ -387,6 +420,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
             Timer.seconds, Timer.cpu_seconds = time.perf_counter() - Timer.started, time.process_time() - Timer.cpu_started
 
     model = hf_model(work, shape, task, case.device)
+    head_init = copy_initial_head(model, task, case.seed)
     args = TrainingArguments(
         output_dir=str(Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}"),
         per_device_train_batch_size=case.batch_size or bench.batch_size,
@@ -434,7 +468,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
         eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
         dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
         parameters=sum(p.numel() for p in model.parameters()), matmul_parameters=n_matmul,
-        final_loss=output.training_loss,
+        final_loss=output.training_loss, head_init=head_init,
     )
 
 

@@ -45,6 +45,26 @@ def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
     assert dynamic.train_positions < padded.train_positions
     assert padded.train_flops == dynamic.train_flops  # model FLOPs count real tokens only
     assert results["xstilts"].rates()["train_padding"] < padded.rates()["train_padding"]
+    assert {r.head_init for r in results.values()} == {"xstilts"}
+
+
+def test_the_transformers_model_starts_from_the_head_xstilts_starts_from(work):
+    import torch
+
+    from xstilts.kinds import handler_for
+    from xstilts.tasks import get_task
+
+    from benchmarks.data import TASKS
+    from benchmarks.training import copy_initial_head, hf_model
+
+    for key in ("classification", "tagging", "qa"):
+        task = get_task(TASKS[key].task_name)
+        model = hf_model(work, MICRO, task)
+        assert copy_initial_head(model, task, seed=7) == "xstilts"
+        torch.manual_seed(7)
+        ours = handler_for(task).make_head(32, task, "first")
+        theirs = {"classification": lambda m: m.classifier.out_proj, "tagging": lambda m: m.classifier, "qa": lambda m: m.qa_outputs}[key](model)
+        assert torch.equal(theirs.weight, ours.out.weight) and torch.equal(theirs.bias, ours.out.bias)
 
 
 def test_models_built_in_memory_run_both_recipes(work):
@@ -52,6 +72,7 @@ def test_models_built_in_memory_run_both_recipes(work):
     ours, theirs = case(work, "classification", "xstilts", "micro-vocab", 2), case(work, "classification", "hf-padded", "micro-vocab", 2)
     assert ours.train_examples == theirs.train_examples == 8
     assert ours.rates()["train_mfu"] is None  # no peak on the CPU
+    assert theirs.head_init == "transformers"  # a decoder's classification head is one layer, ours two
 
 
 def test_result_rates():
