@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's training steps")
     p.add_argument("--learning-rate", type=float, default=None, help="default 2e-3 for tiny shapes, 1e-5 for real ones")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1), help="torch threads per case (default: OMP_NUM_THREADS or 1)")
-    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM,... (default 20000x20000x1024,100000x100000x128; --full adds 100000x100000x1024; --quick: 20000x20000x128,20000x20000x1024)")
+    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM,... (default 20000x20000x1024,100000x100000x128; --full or cuda add 100000x100000x1024; --quick: 20000x20000x128,20000x20000x1024)")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--name", default=None, help="results file name (default: <device>-<shape>[-quick]-<date>)")
@@ -129,7 +129,7 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
 def retrieval_section(args: argparse.Namespace, work: Path, log: Path) -> list[dict]:
     spec = args.retrieval or (
         "20000x20000x128,20000x20000x1024" if args.quick
-        else "20000x20000x1024,100000x100000x128" + (",100000x100000x1024" if args.full else "")
+        else "20000x20000x1024,100000x100000x128" + (",100000x100000x1024" if args.full or args.device == "cuda" else "")
     )
     results = []
     for item in spec.split(","):
