@@ -221,10 +221,11 @@ NOTES = """Notes
   transformers examples' recipe (run_xnli / run_qa / run_ner with pad_to_max_length: features
   padded to max_length, `AutoModelFor*`, `transformers.Trainer`, default `TrainingArguments` apart
   from the shared hyper-parameters); `hf-dynamic` is the same Trainer padding each batch to its
-  longest feature. All train the same model weights on the same features (xstilts'
-  featurisation) for the same steps, batch size, learning rate, warm-up, weight decay and
-  clipping; evaluation batch size is the same for all. Dev predictions of all recipes are decoded
-  and scored by the same xstilts code.
+  longest feature. All train the same model weights (the transformers model gets the initial
+  head weights xstilts starts from, where the heads have the same shape) on the same features
+  (xstilts' featurisation) for the same steps, batch size, learning rate, warm-up, weight decay
+  and clipping; evaluation batch size is the same for all. Dev predictions of all recipes are
+  decoded and scored by the same xstilts code.
 - Data: synthetic tasks stretched to realistic lengths (benchmarks/data.py): classification =
   topic-labelled sentence pairs with MNLI-like lengths, QA = syn-squad with SQuAD-like paragraph
   lengths (max_length 384, stride 128), tagging = syn-pos sentences joined to English-EWT-like

@@ -1,9 +1,9 @@
 """xstilts benchmarks: fine-tuning and evaluation throughput against the plain Hugging Face
 recipe, retrieval at Tatoeba/BUCC scale, peak memory, and what a grid saves by sharing stages.
 
-    python benchmarks/run.py            # CPU, tiny models (~10 minutes on 2 busy cores)
-    python benchmarks/run.py --quick    # the same, smaller (~3 minutes)
-    python benchmarks/run.py --full     # and retrieval over 100k x 100k x 1024 (~10 minutes more)
+    python benchmarks/run.py --quick    # CPU, tiny models, few steps: ~3.5 minutes on 2 busy cores
+    python benchmarks/run.py            # more steps, 3 seeds a recipe for dev scores: ~17 minutes there
+    python benchmarks/run.py --full     # and retrieval over 100k x 100k x 1024: ~5 minutes more
     python benchmarks/run.py --device cuda --shape xlmr-large   # or decoder-1b: real shapes, random weights
 
 Every case runs in its own process (clean peak memory, no state shared between recipes).
@@ -48,7 +48,7 @@ SEPARATE_LIMIT = 20000 * 20000
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps, smaller retrieval sets (a few minutes on 2 CPU cores)")
-    p.add_argument("--full", action="store_true", help="also retrieval over 100k x 100k sentences of 1024 dimensions (~10 more minutes on one CPU core)")
+    p.add_argument("--full", action="store_true", help="also retrieval over 100k x 100k sentences of 1024 dimensions (~5 more minutes on one CPU core)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--shape", default=None, help="tiny | tiny-decoder | xlmr-large | decoder-1b (default: tiny on cpu, xlmr-large on cuda)")
     p.add_argument("--sections", default="training,retrieval,grid", help="comma-separated: training, retrieval, grid")
@@ -63,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--name", default=None, help="results file name (default: <device>-<shape>[-quick]-<date>)")
     p.add_argument("--work-dir", default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument("--render", default=None, metavar="RESULT.json", help="only print a results file's tables and rewrite its .md")
     return p.parse_args(argv)
 
 
@@ -172,6 +173,12 @@ def code_version() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        path = Path(args.render)
+        results = json.loads(path.read_text())
+        print(render_table(results))
+        path.with_suffix(".md").write_text(render_markdown(results))
+        return 0
     from benchmarks.machine import load_average, machine_info
 
     shape = args.shape or ("tiny" if args.device == "cpu" else "xlmr-large")

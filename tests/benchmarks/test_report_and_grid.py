@@ -85,3 +85,20 @@ def test_naive_grid_trains_an_intermediate_stage_per_cell():
     planned = sum(1 for s in stages if s.kind == "intermediate")
     # 2 intermediate conditions x 3 targets cells, against 2 shared stages.
     assert (planned, naive["intermediate"], naive["evaluate"]) == (2, 6, 9)
+
+
+def test_render_rewrites_a_results_files_markdown(tmp_path, capsys):
+    import json
+
+    from benchmarks.run import main
+
+    results = {
+        "command": "python benchmarks/run.py", "started": "2026-01-01T00:00:00+00:00", "device": "cpu", "shape": "tiny",
+        "machine": {"cpu": "CPU", "cores": 2, "torch": "2", "transformers": "5", "python": "3", "threads_per_case": 1, "OMP_NUM_THREADS": "1"},
+        "load_start": [1.0], "load_end": [1.0], "seconds": 1.0, "training": TRAINING, "code": {"commit": "abcdef0123456", "modified": True},
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results))
+    assert main(["--render", str(path)]) == 0
+    markdown = (tmp_path / "r.md").read_text()
+    assert "code abcdef0123 with uncommitted changes" in markdown and "3.00x" in capsys.readouterr().out
