@@ -52,13 +52,15 @@ def model_outputs(model: XStiltsModel, task: Task, features: Sequence[Feature], 
     pad = model.input_format.pad_id
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        batch = {k: v.to(device) for k, v in handler.collate([features[i] for i in idx], pad).items()}
+        cpu_batch = handler.collate([features[i] for i in idx], pad)
+        batch = {k: v.to(device) for k, v in cpu_batch.items()}
         if task.kind is TaskKind.RETRIEVAL:
             out = model.embed(batch, layer=retrieval_layer, pooling=retrieval_pooling)
         else:
             out = model(task.name, batch)
-        for i, o in zip(idx, handler.unpad(out, batch)):
-            outputs[i] = o.float().cpu()
+        # One device-to-host copy per batch, not one per feature.
+        for i, o in zip(idx, handler.unpad(out.float().cpu(), cpu_batch)):
+            outputs[i] = o
     model.train(was_training)
     return outputs  # type: ignore[return-value]
 

@@ -100,7 +100,7 @@ class PhaseSettings:
     max_grad_norm: float | None = None
     eval_every: int | None = None
     patience: int | None = None
-    precision: Literal["no", "bf16", "fp16"] | None = None
+    precision: Literal["auto", "no", "bf16", "fp16"] | None = None  # None: auto (bf16 on GPUs that support it)
     max_length: int | None = None
     max_train_examples: int | None = None
     max_dev_examples: int | None = None

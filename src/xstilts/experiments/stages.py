@@ -110,7 +110,7 @@ def resolve_settings(hp: Hyperparameters, overrides: PhaseSettings | None, n_tra
         patience=pick("patience", hp.patience),
         checkpoint_every=o.checkpoint_every,
         seed=seed,
-        precision=pick("precision", "no"),
+        precision=pick("precision", "auto"),
         freeze_embeddings=model.freeze_embeddings,
     )
     return settings, FeaturizeOptions(max_length=pick("max_length", hp.max_length))

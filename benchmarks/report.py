@@ -1,0 +1,259 @@
+"""Tables of a benchmark run: plain text for the terminal, Markdown for benchmarks/results/."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+RETRIEVAL_TARGET_SECONDS = 300.0
+
+
+def _fmt(value: object, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def _by(results: list[dict], task: str, recipe: str, seed: int | None = 0) -> list[dict]:
+    return [r for r in results if r["case"]["task"] == task and r["case"]["recipe"] == recipe and (seed is None or r["case"]["seed"] == seed)]
+
+
+def _one(results: list[dict], task: str, recipe: str) -> dict | None:
+    found = _by(results, task, recipe)
+    return found[0] if found else None
+
+
+def training_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["task", "recipe", "train tok/s", "train ex/s", "padding", "train MiB", "eval tok/s", "eval MiB", "MFU train", "dev score", "steps x batch"]
+    rows = []
+    for task in dict.fromkeys(r["case"]["task"] for r in results):
+        for recipe in ("xstilts", "xstilts-fp32", "hf-padded", "hf-dynamic"):
+            r = _one(results, task, recipe)
+            if r is None:
+                continue
+            rates = r["rates"]
+            mfu = rates.get("train_mfu")
+            rows.append([
+                task, recipe, _fmt(rates["train_tokens_per_s"]), _fmt(rates["train_examples_per_s"], 1),
+                f"{rates['train_padding']:.0%}" if rates.get("train_padding") is not None else "-",
+                _fmt(r["train_peak_mib"]), _fmt(rates["eval_tokens_per_s"]), _fmt(r["eval_peak_mib"]),
+                f"{mfu:.1%}" if mfu else "-", f"{r['dev_score']:.1f}", f"{r['case']['steps']} x {r['case']['batch_size']}",
+            ])
+    return header, rows
+
+
+def ratio_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["task", "train vs hf-padded", "(CPU time)", "train vs hf-dynamic", "eval vs hf-padded", "eval vs hf-dynamic", "train memory vs hf-padded"]
+    rows = []
+    for task in dict.fromkeys(r["case"]["task"] for r in results):
+        ours = _one(results, task, "xstilts")
+        if ours is None:
+            continue
+        padded, dynamic = _one(results, task, "hf-padded"), _one(results, task, "hf-dynamic")
+
+        def rate(r: dict | None, key: str) -> float | None:
+            return r["rates"][key] if r else None
+
+        rows.append([
+            task,
+            _ratio(rate(ours, "train_tokens_per_s"), rate(padded, "train_tokens_per_s")),
+            _ratio(rate(ours, "train_tokens_per_cpu_s"), rate(padded, "train_tokens_per_cpu_s")),
+            _ratio(rate(ours, "train_tokens_per_s"), rate(dynamic, "train_tokens_per_s")),
+            _ratio(rate(ours, "eval_tokens_per_s"), rate(padded, "eval_tokens_per_s")),
+            _ratio(rate(ours, "eval_tokens_per_s"), rate(dynamic, "eval_tokens_per_s")),
+            _ratio(ours["train_peak_mib"], padded["train_peak_mib"]) if padded else "-",
+        ])
+    return header, rows
+
+
+def mean_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float | None]:
+    """mean(a) - mean(b) and the half-width of its 95% Welch interval (None without two scores a side)."""
+    diff = statistics.mean(a) - statistics.mean(b)
+    if len(a) < 2 or len(b) < 2:
+        return diff, None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return diff, 0.0
+    from scipy.stats import t
+
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return diff, float(t.ppf(0.975, df)) * (va + vb) ** 0.5
+
+
+def _scores(results: list[dict], task: str, recipe: str) -> list[float]:
+    return [r["dev_score"] for r in _by(results, task, recipe, seed=None)]
+
+
+def _mean_sd(scores: list[float]) -> str:
+    if not scores:
+        return "-"
+    if len(scores) == 1:
+        return f"{scores[0]:.1f}"
+    return f"{statistics.mean(scores):.1f} ± {statistics.stdev(scores):.1f} (n={len(scores)})"
+
+
+def accuracy_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["task", "metric", "xstilts", "hf-dynamic", "hf-padded", "xstilts - hf-dynamic (95% CI)", "within noise"]
+    rows = []
+    for task in dict.fromkeys(r["case"]["task"] for r in results):
+        ours, dynamic, padded = (_scores(results, task, r) for r in ("xstilts", "hf-dynamic", "hf-padded"))
+        if not ours:
+            continue
+        diff_text, verdict = "-", "-"
+        if dynamic:
+            diff, half = mean_difference(ours, dynamic)
+            diff_text = f"{diff:+.1f}" + (f" ± {half:.1f}" if half is not None else "")
+            if half is not None:
+                verdict = "yes" if abs(diff) <= half else ("no: xstilts better" if diff > 0 else "no: xstilts worse")
+        metric = _by(results, task, "xstilts", seed=None)[0]["dev_metric"]
+        rows.append([task, metric, _mean_sd(ours), _mean_sd(dynamic), _mean_sd(padded), diff_text, verdict])
+    return header, rows
+
+
+def length_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["task", "training features", "mean tokens", "p50", "p95", "max", "padded to (HF)"]
+    rows = []
+    for task in dict.fromkeys(r["case"]["task"] for r in results):
+        r = _by(results, task, results[0]["case"]["recipe"], seed=None)[0] if _by(results, task, results[0]["case"]["recipe"], seed=None) else None
+        if r is None:
+            continue
+        s = r["lengths"]
+        rows.append([task, str(s["features"]), _fmt(s["mean"], 1), str(s["p50"]), str(s["p95"]), str(s["max"]), str(s["max_length"])])
+    return header, rows
+
+
+def retrieval_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["queries x candidates x dim", "Tatoeba 1-NN s", "BUCC margin mining s", "BUCC as two kNN searches s", "peak MiB", "1-NN accuracy / mining recall", f"under {RETRIEVAL_TARGET_SECONDS:.0f} s"]
+    rows = []
+    for r in results:
+        slowest = max(r["tatoeba"]["seconds"], r["bucc"]["seconds"])
+        peak = max(x.get("peak_mib") or 0 for x in (r["tatoeba"], r["bucc"]))
+        rows.append([
+            f"{r['queries']:,} x {r['candidates']:,} x {r['dim']}",
+            f"{r['tatoeba']['seconds']:.1f} (CPU {r['tatoeba']['cpu_seconds']:.1f})",
+            f"{r['bucc']['seconds']:.1f} (CPU {r['bucc']['cpu_seconds']:.1f})",
+            f"{r['bucc_two_searches']['seconds']:.1f}" if "bucc_two_searches" in r else "-",
+            _fmt(peak), f"{r['tatoeba']['accuracy']:.3f} / {r['bucc']['recall']:.3f}",
+            "yes" if slowest < RETRIEVAL_TARGET_SECONDS else "no",
+        ])
+    return header, rows
+
+
+def grid_rows(g: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["what", "value"]
+    p, n, runs = g["stages_planned"], g["stages_naive"], g["runs"]
+    rows = [
+        ["training stages run (intermediate + target)", f"{p['intermediate'] + p['target']} (naive grid: {n['intermediate'] + n['target']})"],
+        ["intermediate stages", f"{p['intermediate']} trained once, shared by every target (naive: {n['intermediate']})"],
+        ["cold run (empty feature cache)", f"{runs['cold']['seconds']:.1f} s, {runs['cold']['ran']} stages"],
+        ["naive grid, estimated", f"{g['estimated_naive_seconds']:.1f} s (sharing saves {g['sharing_saves']:.0%})" if g.get("sharing_saves") is not None else "-"],
+        ["fresh run, warm feature cache", f"{runs['warm']['seconds']:.1f} s (cold minus warm: {g['feature_cache_saves_seconds']:+.1f} s)"],
+        ["rerun of a finished grid", f"{runs['rerun']['seconds']:.2f} s, {runs['rerun']['reused']} stages reused, {runs['rerun']['ran']} run"],
+    ]
+    for name, t in g["feature_cache"].items():
+        rows.append([f"feature cache, {name} train ({t['examples']} examples)", f"tokenise {t['tokenise_s']:.2f} s, read from cache {t['cached_read_s']:.2f} s"])
+    return header, rows
+
+
+def _text(header: Sequence[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _md(header: Sequence[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def _sections(results: dict) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    out = []
+    if results.get("training"):
+        t = results["training"]
+        out += [
+            ("Fine-tuning and evaluation throughput (tokens = non-padding tokens)", training_rows(t)),
+            ("xstilts ÷ Hugging Face recipe (same run)", ratio_rows(t)),
+            ("Dev scores (same steps, data and hyper-parameters; mean ± sd over seeds)", accuracy_rows(t)),
+            ("Training lengths (benchmark data)", length_rows(t)),
+        ]
+    if results.get("retrieval"):
+        out.append(("Retrieval (random unit vectors with planted pairs)", retrieval_rows(results["retrieval"])))
+    if results.get("grid"):
+        out.append(("Grid cost (tiny synthetic grid)", grid_rows(results["grid"])))
+    return out
+
+
+def _machine_line(results: dict) -> str:
+    m = results["machine"]
+    gpu = f", GPU {m['gpu']} (CUDA {m.get('cuda')})" if m.get("gpu") else ""
+    return (
+        f"{m['cpu']}, {m['cores']} cores{gpu}; torch {m['torch']}, transformers {m['transformers']}, Python {m['python']}; "
+        f"{m['threads_per_case']} torch thread(s) per case (OMP_NUM_THREADS={m['OMP_NUM_THREADS']}); "
+        f"load average {results['load_start']} at start, {results['load_end']} at end; {results['seconds']:.0f} s in all"
+    )
+
+
+def _errors(results: dict) -> list[str]:
+    return [f"{section} failed: {message}" for section, message in results.get("errors", {}).items()]
+
+
+def _code(results: dict) -> str:
+    code = results.get("code") or {}
+    if not code.get("commit"):
+        return "of unknown version"
+    return code["commit"][:10] + (" with uncommitted changes" if code.get("modified") else "")
+
+
+def render_table(results: dict) -> str:
+    parts = [f"machine: {_machine_line(results)}", f"command: {results['command']} (code {_code(results)})", *_errors(results)]
+    for title, (header, rows) in _sections(results):
+        parts += ["", title, _text(header, rows)]
+    return "\n".join(parts)
+
+
+NOTES = """Notes
+- Recipes: `xstilts` is `xstilts.training.loop.Trainer` with its defaults; `hf-padded` is the
+  transformers examples' recipe (run_xnli / run_qa / run_ner with pad_to_max_length: features
+  padded to max_length, `AutoModelFor*`, `transformers.Trainer`, default `TrainingArguments` apart
+  from the shared hyper-parameters); `hf-dynamic` is the same Trainer padding each batch to its
+  longest feature. All train the same model weights (the transformers model gets the initial
+  head weights xstilts starts from, where the heads have the same shape) on the same features
+  (xstilts' featurisation) for the same steps, batch size, learning rate, warm-up, weight decay
+  and clipping; evaluation batch size is the same for all. Dev predictions of all recipes are
+  decoded and scored by the same xstilts code.
+- Data: synthetic tasks stretched to realistic lengths (benchmarks/data.py): classification =
+  topic-labelled sentence pairs with MNLI-like lengths, QA = syn-squad with SQuAD-like paragraph
+  lengths (max_length 384, stride 128), tagging = syn-pos sentences joined to English-EWT-like
+  lengths.
+- Models: random weights built from a config; tiny = the synthetic benchmark's shape (4 layers,
+  hidden 128), trained from scratch here (QA scores stay low in so few steps); the scores serve
+  to compare recipes. Dev scores: several seeds of xstilts and of hf-dynamic (the padded recipe's
+  arithmetic, cheaper to repeat; dropout masks differ with the padded shape); "within noise" when
+  the 95% Welch interval of the difference of means contains 0.
+- Throughput is wall-clock; "(CPU time)" divides by process CPU time instead, which other
+  processes' load disturbs less. Peak memory is the resident set high-water mark of the case's
+  process during that phase (interpreter and libraries included), or
+  torch.cuda.max_memory_allocated on a GPU.
+- MFU = model FLOPs of the real (unpadded) tokens per second ÷ the GPU's dense bf16 peak; model
+  FLOPs = 6·N·tokens + 12·layers·hidden·length per token (N = parameters in matrix products).
+"""
+
+
+def render_markdown(results: dict) -> str:
+    parts = [
+        f"# xstilts benchmarks: {results['device']}, {results['shape']}{' (quick)' if results.get('quick') else ' (full)' if results.get('full') else ''}",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Started {results['started']}, code {_code(results)}. Machine: {_machine_line(results)}.",
+    ]
+    parts += [f"\n**{e}**" for e in _errors(results)]
+    for title, (header, rows) in _sections(results):
+        parts += ["", f"## {title}", "", _md(header, rows)]
+    parts += ["", NOTES]
+    return "\n".join(parts)

@@ -1,0 +1,228 @@
+"""xstilts benchmarks: fine-tuning and evaluation throughput against the plain Hugging Face
+recipe, retrieval at Tatoeba/BUCC scale, peak memory, and what a grid saves by sharing stages.
+
+    python benchmarks/run.py --quick    # CPU, tiny models, few steps: ~3.5 minutes on 2 busy cores
+    python benchmarks/run.py            # more steps, 3 seeds a recipe for dev scores: ~17 minutes there
+    python benchmarks/run.py --full     # and retrieval over 100k x 100k x 1024: ~5 minutes more
+    python benchmarks/run.py --device cuda --shape xlmr-large   # or decoder-1b: real shapes, random weights
+
+Every case runs in its own process (clean peak memory, no state shared between recipes).
+Results are printed and written to benchmarks/results/<name>.json and .md with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import render_markdown, render_table  # noqa: E402
+
+# Steps per task: enough for the dev scores to move off chance on CPU (tiny models from random
+# weights); on GPU, enough for a steady rate after warm-up.
+STEPS = {
+    ("cpu", False): {"classification": 100, "qa": 24, "tagging": 40},
+    ("cpu", True): {"classification": 16, "qa": 8, "tagging": 16},
+    ("cuda", False): {"classification": 100, "qa": 60, "tagging": 100},
+    ("cuda", True): {"classification": 30, "qa": 20, "tagging": 30},
+}
+
+
+SEPARATE_LIMIT = 20000 * 20000
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps, smaller retrieval sets (a few minutes on 2 CPU cores)")
+    p.add_argument("--full", action="store_true", help="also retrieval over 100k x 100k sentences of 1024 dimensions (~5 more minutes on one CPU core)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--shape", default=None, help="tiny | tiny-decoder | xlmr-large | decoder-1b (default: tiny on cpu, xlmr-large on cuda)")
+    p.add_argument("--sections", default="training,retrieval,grid", help="comma-separated: training, retrieval, grid")
+    p.add_argument("--tasks", default="classification,qa,tagging")
+    p.add_argument("--recipes", default=None, help="default xstilts,hf-padded,hf-dynamic (+ xstilts-fp32 on cuda)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds of xstilts and hf-dynamic for the dev-score comparison (default 3 for tiny shapes; 1 with --quick or real shapes)")
+    p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's training steps")
+    p.add_argument("--learning-rate", type=float, default=None, help="default 2e-3 for tiny shapes, 1e-5 for real ones")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1), help="torch threads per case (default: OMP_NUM_THREADS or 1)")
+    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM,... (default 20000x20000x1024,100000x100000x128; --full or cuda add 100000x100000x1024; --quick: 20000x20000x128,20000x20000x1024)")
+    p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--name", default=None, help="results file name (default: <device>-<shape>[-quick]-<date>)")
+    p.add_argument("--work-dir", default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument("--render", default=None, metavar="RESULT.json", help="only print a results file's tables and rewrite its .md")
+    return p.parse_args(argv)
+
+
+def child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false",
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", PYTHONUNBUFFERED="1")
+    env.setdefault("XSTILTS_QUIET", "1")
+    return env
+
+
+def run_child(module: str, args: list[str], threads: int, log: Path) -> None:
+    with log.open("a") as out:
+        out.write(f"\n$ python -m {module} {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=child_env(threads), stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = log.read_text().splitlines()[-15:]
+        raise SystemExit(f"benchmark case failed ({module} {' '.join(args)}); last lines of {log}:\n" + "\n".join(tail))
+
+
+def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str) -> list[dict]:
+    from benchmarks.data import TASKS
+    from benchmarks.shapes import SHAPES
+    from benchmarks.training import Case, prepare
+
+    tasks = [t for t in args.tasks.split(",") if t]
+    default = "xstilts,xstilts-fp32,hf-padded,hf-dynamic" if args.device == "cuda" else "xstilts,hf-padded,hf-dynamic"
+    recipes = [r for r in (args.recipes or default).split(",") if r]
+    n_train, n_dev = (512, 256) if args.quick else (2048, 512)
+    prepare(work, shape, tasks, n_train, n_dev)
+    tiny = SHAPES[shape].vocab is None
+    lr = args.learning_rate or (2e-3 if tiny else 1e-5)
+    # Seed noise means something only where models learn: the tiny CPU models, not random large ones.
+    seeds = args.seeds or (1 if args.quick or not tiny else 3)
+    results = []
+    for task in tasks:
+        steps = max(2, round(STEPS[(args.device, args.quick)][task] * args.steps_scale))
+        # Throughput: every recipe's first seed, run one after another (same load). Dev-score noise:
+        # further seeds of xstilts and of hf-dynamic (the accuracy baseline: the padded recipe's
+        # arithmetic with less padding, so cheaper to repeat).
+        noise = [r for r in ("xstilts", "hf-dynamic") if r in recipes]
+        plan = [(r, 0) for r in recipes] + [(r, s) for s in range(1, seeds) for r in noise]
+        for recipe, seed in plan:
+            case = Case(task=task, recipe=recipe, shape=shape, device=args.device, work_dir=str(work), steps=steps,
+                        n_train=n_train, n_dev=n_dev, learning_rate=lr, seed=seed, threads=args.threads,
+                        batch_size=TASKS[task].batch_size, peak_tflops=args.peak_tflops)
+            case_file = work / f"case-{task}-{recipe}-{seed}.json"
+            result_file = work / f"result-{task}-{recipe}-{seed}.json"
+            case_file.write_text(json.dumps(asdict(case)))
+            load = os.getloadavg()[0]
+            started = time.time()
+            run_child("benchmarks.training", [str(case_file), str(result_file)], args.threads, log)
+            result = json.loads(result_file.read_text())
+            result["load_before"] = round(load, 2)
+            results.append(result)
+            rates = result["rates"]
+            print(f"  {task:<14} {recipe:<10} seed {seed}: {rates['train_tokens_per_s']:9.0f} train tok/s, "
+                  f"{rates['eval_tokens_per_s']:9.0f} eval tok/s, dev {result['dev_score']:.1f} ({time.time() - started:.0f} s, load {load:.1f})", flush=True)
+    return results
+
+
+def retrieval_section(args: argparse.Namespace, work: Path, log: Path) -> list[dict]:
+    spec = args.retrieval or (
+        "20000x20000x128,20000x20000x1024" if args.quick
+        else "20000x20000x1024,100000x100000x128" + (",100000x100000x1024" if args.full or args.device == "cuda" else "")
+    )
+    results = []
+    for item in spec.split(","):
+        nq, nc, dim = (int(v) for v in item.lower().split("x"))
+        out = work / f"retrieval-{nq}-{nc}-{dim}.json"
+        load = os.getloadavg()[0]
+        # Margin mining as two separate searches (its cost before sharing blocks), where affordable.
+        extra = ["--separate"] if nq * nc <= SEPARATE_LIMIT else []
+        run_child("benchmarks.retrieval_bench", [str(nq), str(nc), str(dim), str(args.threads), args.device, str(out), *extra], args.threads, log)
+        result = json.loads(out.read_text()) | {"load_before": round(load, 2)}
+        results.append(result)
+        two = f" (as two searches {result['bucc_two_searches']['seconds']:.1f} s)" if "bucc_two_searches" in result else ""
+        print(f"  retrieval {nq}x{nc}x{dim}: tatoeba {result['tatoeba']['seconds']:.1f} s, bucc {result['bucc']['seconds']:.1f} s{two}, load {load:.1f}", flush=True)
+    return results
+
+
+def grid_section(args: argparse.Namespace, work: Path, log: Path) -> dict:
+    from benchmarks.training import prepare
+
+    prepare(work, "tiny", [], 0, 0)
+    out = work / "grid.json"
+    run_child("benchmarks.grid", [str(work), str(out)] + (["--quick"] if args.quick else []), args.threads, log)
+    result = json.loads(out.read_text())
+    runs = result["runs"]
+    print(f"  grid: cold {runs['cold']['seconds']:.1f} s, warm cache {runs['warm']['seconds']:.1f} s, rerun {runs['rerun']['seconds']:.1f} s "
+          f"({runs['rerun']['reused']} stages reused)", flush=True)
+    return result
+
+
+def code_version() -> dict:
+    """The commit the benchmark ran from, and whether files differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "modified": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "modified": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render:
+        path = Path(args.render)
+        results = json.loads(path.read_text())
+        print(render_table(results))
+        path.with_suffix(".md").write_text(render_markdown(results))
+        return 0
+    from benchmarks.machine import load_average, machine_info
+
+    shape = args.shape or ("tiny" if args.device == "cpu" else "xlmr-large")
+    sections = [s for s in args.sections.split(",") if s]
+    unknown = sorted(set(sections) - {"training", "retrieval", "grid"})
+    if unknown:
+        raise SystemExit(f"--sections: unknown {', '.join(unknown)}; choose from training, retrieval, grid")
+    command = "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    started = dt.datetime.now(dt.timezone.utc)
+    info = machine_info(args.device) | {"threads_per_case": args.threads}
+    print(f"xstilts benchmarks: {command}\n  {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "
+          f"{args.threads} thread(s) per case, load {load_average()}" + (f", GPU {info.get('gpu')}" if "gpu" in info else ""), flush=True)
+    work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "cases.log"
+    print(f"  scratch {work} (case logs in {log.name})", flush=True)
+    results: dict = {
+        "command": command, "started": started.isoformat(timespec="seconds"), "machine": info, "device": args.device,
+        "shape": shape, "quick": args.quick, "full": args.full, "code": code_version(), "load_start": load_average(),
+    }
+    runners = {
+        "training": lambda: training_section(args, work, log, shape),
+        "retrieval": lambda: retrieval_section(args, work, log),
+        "grid": lambda: grid_section(args, work, log) if args.device == "cpu" else None,
+    }
+    for section in sections:
+        try:
+            results[section] = runners[section]()
+        except SystemExit as failure:  # a failed case: keep the other sections' results
+            print(failure, file=sys.stderr)
+            results.setdefault("errors", {})[section] = str(failure).splitlines()[0]
+    results["load_end"] = load_average()
+    results["seconds"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
+    table = render_table(results)
+    print("\n" + table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mode = "-quick" if args.quick else "-full" if args.full else ""
+    name = args.name or f"{args.device}-{shape}{mode}-{started:%Y%m%d-%H%M}"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{name}.md").write_text(render_markdown(results))
+    print(f"\nwritten: {out / name}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

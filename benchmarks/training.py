@@ -1,0 +1,497 @@
+"""Fine-tuning and evaluation throughput of one (task, recipe) case, run in a child process.
+
+Recipes, all on the same model weights, features (xstilts' featurisation: the same windows and
+labels), hyper-parameters and number of steps:
+  xstilts     `xstilts.training.loop.Trainer` with its defaults (dynamic padding, length-grouped
+              batches, ...); evaluation with `xstilts.evaluation.predict.model_outputs`.
+  hf-padded   the transformers examples' recipe (run_xnli / run_qa / run_ner with
+              pad_to_max_length): every feature padded to max_length, `AutoModelFor<Task>` and
+              `transformers.Trainer` with default `TrainingArguments` except the shared
+              hyper-parameters; evaluation with `Trainer.predict`.
+  hf-dynamic  the same Trainer, padding each batch to its longest feature
+              (DataCollatorWithPadding / DataCollatorForTokenClassification): a stronger baseline.
+  xstilts-fp32  xstilts with precision "no": on a GPU, separates what bf16 autocast (the default
+              there) brings from the rest; on the CPU it is the same as xstilts.
+Both recipes' dev predictions are decoded and scored by the same xstilts code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RECIPES = ("xstilts", "xstilts-fp32", "hf-padded", "hf-dynamic")
+
+
+@dataclass(frozen=True)
+class Case:
+    task: str  # key of benchmarks.data.TASKS
+    recipe: str
+    shape: str
+    device: str
+    work_dir: str
+    steps: int
+    n_train: int
+    n_dev: int
+    learning_rate: float
+    seed: int = 0
+    batch_size: int | None = None  # None: the task's
+    eval_batch_size: int = 64
+    threads: int = 1
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    peak_tflops: float | None = None
+
+
+@dataclass
+class CaseResult:
+    case: dict
+    train_seconds: float
+    train_cpu_seconds: float  # process CPU time: less sensitive than wall time to other processes' load
+    train_examples: int
+    train_tokens: int  # non-padding tokens
+    train_positions: int  # tokens computed, padding included
+    train_flops: float  # model FLOPs of the real tokens
+    train_peak_mib: float | None
+    eval_seconds: float
+    eval_cpu_seconds: float
+    eval_examples: int
+    eval_tokens: int
+    eval_flops: float
+    eval_peak_mib: float | None
+    dev_score: float
+    dev_metric: str
+    memory_method: str
+    parameters: int
+    matmul_parameters: int
+    device_name: str
+    peak_flops: float | None
+    lengths: dict = field(default_factory=dict)
+    final_loss: float | None = None  # xstilts: mean of the last 20 steps; transformers: mean of the run
+    baseline_rss_mib: float | None = None
+    head_init: str = ""  # whose initial head weights: "xstilts" (both recipes start the same) or "transformers"
+
+    def rates(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {
+            "train_examples_per_s": self.train_examples / self.train_seconds,
+            "train_tokens_per_s": self.train_tokens / self.train_seconds,
+            "train_tokens_per_cpu_s": self.train_tokens / self.train_cpu_seconds,
+            "train_padding": 1 - self.train_tokens / self.train_positions if self.train_positions else None,
+            "eval_examples_per_s": self.eval_examples / self.eval_seconds,
+            "eval_tokens_per_s": self.eval_tokens / self.eval_seconds,
+            "eval_tokens_per_cpu_s": self.eval_tokens / self.eval_cpu_seconds,
+        }
+        out["train_mfu"] = self.train_flops / self.train_seconds / self.peak_flops if self.peak_flops else None
+        out["eval_mfu"] = self.eval_flops / self.eval_seconds / self.peak_flops if self.peak_flops else None
+        return out
+
+
+# -- preparation (parent process) -------------------------------------------------------------------
+def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int, n_dev: int, seed: int = 0) -> None:
+    """Tokenizer, random-weight tiny model (tiny shapes only: big ones are built in memory), and
+    examples, written once under `work_dir` and read by every case."""
+    from xstilts.io import write_jsonl
+
+    from benchmarks.data import data_file, make_examples, tokenizer_corpus
+    from benchmarks.shapes import SHAPES, model_config
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    tok_dir = work_dir / "tokenizer"
+    if not (tok_dir / "tokenizer.json").exists():
+        from xstilts.synthetic.tokenizer import train_tokenizer
+
+        corpus = work_dir / "corpus.txt"
+        corpus.write_text("\n".join(tokenizer_corpus()))
+        train_tokenizer(corpus, 640, tok_dir)
+    shape = SHAPES[shape_name]
+    model_dir = work_dir / f"model-{shape_name}"
+    if shape.vocab is None and not (model_dir / "config.json").exists():
+        import torch
+        from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+        torch.manual_seed(seed)
+        cls = AutoModelForMaskedLM if shape.family == "encoder" else AutoModelForCausalLM
+        model = cls.from_config(model_config(shape, tokenizer))
+        model.save_pretrained(str(model_dir), safe_serialization=True)
+        tokenizer.save_pretrained(str(model_dir))
+    for key in task_keys:
+        for split, n in (("train", n_train), ("dev", n_dev)):
+            path = work_dir / "data" / data_file(key, split, n)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_jsonl(path, make_examples(key, split, n, seed))
+
+
+# -- one case (child process) -----------------------------------------------------------------------
+def run_case(case: Case) -> CaseResult:
+    import torch
+
+    from xstilts.data.formatting import InputFormat
+    from xstilts.io import read_jsonl
+    from xstilts.kinds import FeaturizeOptions, handler_for
+    from xstilts.models.backbone import BackboneOptions, Family, load_tokenizer
+    from xstilts.tasks import get_task
+
+    from benchmarks.data import TASKS, data_file
+    from benchmarks.machine import rss_peak_mib
+    from benchmarks.shapes import SHAPES, peak_flops
+
+    torch.set_num_threads(case.threads)
+    work = Path(case.work_dir)
+    bench = TASKS[case.task]
+    task = get_task(bench.task_name)
+    shape = SHAPES[case.shape]
+    family = Family(shape.family)
+    tokenizer = load_tokenizer(str(work / "tokenizer"), family, BackboneOptions())
+    fmt = InputFormat.for_tokenizer(tokenizer, family)
+    options = FeaturizeOptions(max_length=bench.max_length, stride=bench.stride)
+    handler = handler_for(task)
+    train_examples = read_jsonl(work / "data" / data_file(case.task, "train", case.n_train))
+    dev_examples = read_jsonl(work / "data" / data_file(case.task, "dev", case.n_dev))
+    train = handler.featurize(train_examples, tokenizer, fmt, task, options)
+    dev = handler.featurize(dev_examples, tokenizer, fmt, task, options)
+    device_name = torch.cuda.get_device_name(0) if case.device == "cuda" else "cpu"
+    peak = case.peak_tflops * 1e12 if case.peak_tflops else (peak_flops(device_name) if case.device == "cuda" else None)
+    baseline_rss = rss_peak_mib()[0]
+    if case.recipe in ("xstilts", "xstilts-fp32"):
+        model = xstilts_model(work, shape, case.device)
+        result = _run_xstilts(case, model, task, train, dev, dev_examples, precision="auto" if case.recipe == "xstilts" else "no")
+    elif case.recipe in ("hf-padded", "hf-dynamic"):
+        result = _run_hf(case, work, shape, task, train, dev, dev_examples)
+    else:
+        raise ValueError(f"unknown recipe {case.recipe!r}")
+    result.update(device_name=device_name, peak_flops=peak, baseline_rss_mib=baseline_rss, lengths=_length_stats(train, bench.max_length))
+    return CaseResult(case=asdict(case), **result)
+
+
+def xstilts_model(work: Path, shape: Any, device: str = "cpu") -> Any:
+    from xstilts.models.backbone import BackboneOptions, Family, load_tokenizer
+    from xstilts.models.model import XStiltsModel, load_pretrained
+
+    if shape.vocab is None:
+        return load_pretrained(str(work / f"model-{shape.name}"), BackboneOptions())
+    import torch
+    from transformers import AutoModel
+
+    from benchmarks.shapes import model_config
+
+    family = Family(shape.family)
+    tokenizer = load_tokenizer(str(work / "tokenizer"), family, BackboneOptions())
+    torch.manual_seed(0)
+    with torch.device(device):  # initialising a large model on the GPU takes seconds, not minutes
+        body = AutoModel.from_config(model_config(shape, tokenizer), attn_implementation="sdpa")
+    if getattr(body, "pooler", None) is not None:
+        body.pooler = None
+    return XStiltsModel(body, family, tokenizer, base_model=f"random:{shape.name}")
+
+
+def _length_stats(features: list[dict], max_length: int) -> dict:
+    import numpy as np
+
+    lengths = np.array([len(f["input_ids"]) for f in features])
+    return {
+        "features": int(len(lengths)), "mean": round(float(lengths.mean()), 1), "p50": int(np.percentile(lengths, 50)),
+        "p95": int(np.percentile(lengths, 95)), "max": int(lengths.max()), "max_length": max_length,
+    }
+
+
+def _flops(model: Any, lengths: list[int], training: bool) -> tuple[float, int]:
+    from benchmarks.shapes import inference_flops, matmul_parameters, training_flops
+
+    n = matmul_parameters(model)
+    config = model.body.config if hasattr(model, "body") else model.config
+    f = training_flops if training else inference_flops
+    return f(n, int(config.num_hidden_layers), int(config.hidden_size), lengths), n
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+# -- xstilts --------------------------------------------------------------------------------------
+def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_examples: list, precision: str) -> dict:
+    import torch
+
+    from xstilts.evaluation.metrics import get_metric
+    from xstilts.evaluation.predict import model_outputs
+    from xstilts.kinds import handler_for
+    from xstilts.training.loop import TaskData, Trainer, TrainSettings
+
+    from benchmarks.data import TASKS
+    from benchmarks.machine import PeakMemory
+
+    class BenchTrainer(Trainer):
+        """The real loop, counting what it computes; no dev evaluation or checkpoint writing
+        (the baseline does neither; evaluation is measured separately)."""
+
+        lengths: list[int] = []
+        positions = 0
+
+        def _collate(self, t: int, idx: list[int]) -> dict:
+            batch = super()._collate(t, idx)
+            mask = batch["attention_mask"]
+            self.lengths.extend(mask.reshape(-1, mask.shape[-1]).sum(-1).tolist())
+            BenchTrainer.positions += mask.numel()
+            return batch
+
+        def evaluate_dev(self) -> dict[str, float]:
+            return {d.task.name: 0.0 for d in self.data}
+
+        def _save_checkpoint(self, step: int, state: dict) -> None:
+            pass
+
+        def _save_best(self, step: int, score: float) -> None:
+            pass
+
+    bench = TASKS[case.task]
+    settings = TrainSettings(
+        learning_rate=case.learning_rate, batch_size=case.batch_size or bench.batch_size, max_steps=case.steps,
+        warmup_ratio=case.warmup_ratio, weight_decay=case.weight_decay, max_grad_norm=case.max_grad_norm,
+        eval_every=case.steps, seed=case.seed, eval_batch_size=case.eval_batch_size, precision=precision,
+    )
+    trainer = BenchTrainer(model, [TaskData(task, train, dev_examples, dev)], settings, Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}", device=torch.device(case.device))
+    with PeakMemory(case.device) as train_mem:
+        cpu_started = time.process_time()
+        outcome = trainer.train()
+        train_cpu = time.process_time() - cpu_started
+    train_flops, n_matmul = _flops(model, BenchTrainer.lengths, training=True)
+    handler = handler_for(task)
+    with PeakMemory(case.device) as eval_mem:
+        _sync(case.device)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        outputs = model_outputs(model, task, dev, case.eval_batch_size)
+        _sync(case.device)
+        eval_seconds, eval_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    predictions = handler.decode(outputs, dev, dev_examples, task)
+    metric = get_metric(task.metric)
+    scores = metric(predictions, handler.references(dev_examples, task), language="en")
+    dev_lengths = [len(f["input_ids"]) for f in dev]
+    return dict(
+        train_seconds=outcome.train_seconds, train_cpu_seconds=train_cpu, train_examples=outcome.train_examples, train_tokens=outcome.train_tokens,
+        train_positions=BenchTrainer.positions, train_flops=train_flops, train_peak_mib=train_mem.mib,
+        eval_seconds=eval_seconds, eval_cpu_seconds=eval_cpu, eval_examples=len(dev), eval_tokens=sum(dev_lengths),
+        eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
+        dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
+        parameters=sum(p.numel() for p in model.parameters()), matmul_parameters=n_matmul,
+        final_loss=outcome.history[-1]["loss"] if outcome.history else None, head_init="xstilts",
+    )
+
+
+# -- the Hugging Face recipe ------------------------------------------------------------------------
+def hf_model(work: Path, shape: Any, task: Any, device: str = "cpu") -> Any:
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+    )
+
+    from benchmarks.shapes import model_config
+
+    kind = task.kind.value
+    cls = {
+        "classification": AutoModelForSequenceClassification,
+        "span_extraction": AutoModelForQuestionAnswering,
+        "tagging": AutoModelForTokenClassification,
+    }[kind]
+    extra = {} if kind == "span_extraction" else {"num_labels": len(task.labels)}
+    if shape.vocab is None:
+        path = str(work / f"model-{shape.name}")
+        config = AutoConfig.from_pretrained(path, **extra)
+        return cls.from_pretrained(path, config=config)
+    tokenizer = AutoTokenizer.from_pretrained(str(work / "tokenizer"))
+    config = model_config(shape, tokenizer)
+    for k, v in extra.items():
+        setattr(config, k, v)
+    torch.manual_seed(0)
+    with torch.device(device):
+        return cls.from_config(config, attn_implementation="sdpa")
+
+
+def copy_initial_head(model: Any, task: Any, seed: int) -> str:
+    """Give the transformers model the head weights xstilts' Trainer starts from (it seeds torch
+    with the run's seed, then creates the head), so both recipes start from the same model.
+    Returns "xstilts", or "transformers" where the heads differ in shape (a decoder's sequence
+    classification head is one linear layer, xstilts' pooled head two)."""
+    import torch
+
+    from xstilts.kinds import handler_for
+
+    hidden = int(model.config.hidden_size)
+    torch.manual_seed(seed)
+    ours = handler_for(task).make_head(hidden, task, "first")
+    pairs: list[tuple[Any, Any]] = []
+    classifier = getattr(model, "classifier", None)
+    if task.kind.value == "classification" and classifier is not None and hasattr(classifier, "out_proj"):
+        pairs = [(classifier.dense, ours.dense), (classifier.out_proj, ours.out)]
+    elif task.kind.value == "tagging":
+        target = classifier if isinstance(classifier, torch.nn.Linear) else getattr(model, "score", None)
+        pairs = [(target, ours.out)] if isinstance(target, torch.nn.Linear) else []
+    elif task.kind.value == "span_extraction":
+        pairs = [(model.qa_outputs, ours.out)]
+    if not pairs or any(theirs.weight.shape != mine.weight.shape or (theirs.bias is None) != (mine.bias is None) for theirs, mine in pairs):
+        return "transformers"
+    with torch.no_grad():
+        for theirs, mine in pairs:
+            theirs.weight.copy_(mine.weight)
+            if mine.bias is not None:
+                theirs.bias.copy_(mine.bias)
+    return "xstilts"
+
+
+def hf_features(features: list[dict], kind: str, pad_id: int, max_length: int | None) -> list[dict]:
+    """The model inputs the HF recipe trains on: the same features, padded to `max_length` (or
+    not padded at all, for a padding collator)."""
+    out = []
+    for f in features:
+        ids = list(f["input_ids"])
+        n = len(ids)
+        width = max_length or n
+        row: dict[str, Any] = {"input_ids": ids + [pad_id] * (width - n), "attention_mask": [1] * n + [0] * (width - n)}
+        if kind == "classification":
+            row["labels"] = f["label"]
+        elif kind == "tagging":
+            row["labels"] = list(f["labels"]) + [-100] * (width - n)
+        else:
+            row["start_positions"], row["end_positions"] = f["start"], f["end"]
+        out.append(row)
+    return out
+
+
+def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: list, dev_examples: list) -> dict:
+    from transformers import (
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        default_data_collator,
+    )
+
+    from xstilts.evaluation.metrics import get_metric
+    from xstilts.kinds import handler_for
+
+    from benchmarks.data import TASKS
+    from benchmarks.machine import PeakMemory
+
+    bench = TASKS[case.task]
+    kind = task.kind.value
+    tokenizer = AutoTokenizer.from_pretrained(str(work / "tokenizer"))
+    padded = case.recipe == "hf-padded"
+    max_length = bench.max_length if padded else None
+    if padded:
+        inner = default_data_collator
+    elif kind == "tagging":
+        inner = DataCollatorForTokenClassification(tokenizer)
+    else:
+        inner = DataCollatorWithPadding(tokenizer)
+    batches: list[tuple[list[int], int]] = []  # (real lengths, positions) of every training batch collated
+    collecting = [True]
+
+    def collate(rows: list[dict]) -> dict:
+        batch = inner(rows)
+        if collecting[0]:
+            mask = batch["attention_mask"]
+            batches.append((mask.sum(-1).tolist(), mask.numel()))
+        return batch
+
+    class Timer(TrainerCallback):
+        seconds = cpu_seconds = started = cpu_started = 0.0
+
+        def on_train_begin(self, args, state, control, **kw):
+            _sync(case.device)
+            Timer.started, Timer.cpu_started = time.perf_counter(), time.process_time()
+
+        def on_train_end(self, args, state, control, **kw):
+            _sync(case.device)
+            Timer.seconds, Timer.cpu_seconds = time.perf_counter() - Timer.started, time.process_time() - Timer.cpu_started
+
+    model = hf_model(work, shape, task, case.device)
+    head_init = copy_initial_head(model, task, case.seed)
+    args = TrainingArguments(
+        output_dir=str(Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}"),
+        per_device_train_batch_size=case.batch_size or bench.batch_size,
+        per_device_eval_batch_size=case.eval_batch_size,
+        learning_rate=case.learning_rate,
+        max_steps=case.steps,
+        warmup_steps=case.warmup_ratio,
+        weight_decay=case.weight_decay,
+        max_grad_norm=case.max_grad_norm,
+        seed=case.seed,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=case.device == "cpu",
+    )
+    trainer = Trainer(
+        model=model, args=args, data_collator=collate,
+        train_dataset=hf_features(train, kind, tokenizer.pad_token_id, max_length),
+        callbacks=[Timer()],
+    )
+    with PeakMemory(case.device) as train_mem:
+        output = trainer.train()
+    collecting[0] = False
+    # The Trainer may collate a batch ahead of the last step: count only the batches it trained on.
+    taken = batches[: trainer.state.global_step * args.gradient_accumulation_steps]
+    lengths = [n for b, _ in taken for n in b]
+    train_flops, n_matmul = _flops(model, lengths, training=True)
+    eval_rows = hf_features(dev, kind, tokenizer.pad_token_id, max_length)
+    with PeakMemory(case.device) as eval_mem:
+        _sync(case.device)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        prediction = trainer.predict(eval_rows)
+        _sync(case.device)
+        eval_seconds, eval_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    outputs = _per_feature_logits(prediction.predictions, dev, kind)
+    handler = handler_for(task)
+    predictions = handler.decode(outputs, dev, dev_examples, task)
+    metric = get_metric(task.metric)
+    scores = metric(predictions, handler.references(dev_examples, task), language="en")
+    dev_lengths = [len(f["input_ids"]) for f in dev]
+    return dict(
+        train_seconds=Timer.seconds, train_cpu_seconds=Timer.cpu_seconds, train_examples=len(lengths), train_tokens=int(sum(lengths)),
+        train_positions=sum(p for _, p in taken), train_flops=train_flops, train_peak_mib=train_mem.mib,
+        eval_seconds=eval_seconds, eval_cpu_seconds=eval_cpu, eval_examples=len(dev), eval_tokens=sum(dev_lengths),
+        eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
+        dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
+        parameters=sum(p.numel() for p in model.parameters()), matmul_parameters=n_matmul,
+        final_loss=output.training_loss, head_init=head_init,
+    )
+
+
+def _per_feature_logits(predictions: Any, features: list[dict], kind: str) -> list:
+    import numpy as np
+    import torch
+
+    if kind == "span_extraction":
+        start, end = predictions
+        stacked = np.stack([start, end], axis=-1)
+        return [torch.from_numpy(stacked[i, : len(f["input_ids"])]).float() for i, f in enumerate(features)]
+    if kind == "tagging":
+        return [torch.from_numpy(predictions[i, : len(f["input_ids"])]).float() for i, f in enumerate(features)]
+    return [torch.from_numpy(row).float() for row in predictions]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m benchmarks.training CASE.json RESULT.json`: run one case in this process."""
+    case = Case(**json.loads(Path(argv[0]).read_text()))
+    result = run_case(case)
+    Path(argv[1]).write_text(json.dumps(asdict(result) | {"rates": result.rates()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,104 @@
+"""Benchmark tables (ratios, noise verdicts) and the grid's naive stage count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.grid import grid_spec, naive_stage_count
+from benchmarks.report import accuracy_rows, mean_difference, ratio_rows, render_markdown, render_table, retrieval_rows
+
+
+def result(task: str, recipe: str, seed: int, tokens_per_s: float, dev: float) -> dict:
+    return {
+        "case": {"task": task, "recipe": recipe, "seed": seed, "steps": 10, "batch_size": 4},
+        "rates": {"train_tokens_per_s": tokens_per_s, "train_tokens_per_cpu_s": tokens_per_s * 2, "train_examples_per_s": 1.0,
+                  "train_padding": 0.5, "eval_tokens_per_s": tokens_per_s / 2, "eval_tokens_per_cpu_s": 1.0, "train_mfu": None},
+        "train_peak_mib": 100.0, "eval_peak_mib": 90.0, "dev_score": dev, "dev_metric": "accuracy.accuracy",
+        "lengths": {"features": 8, "mean": 3.0, "p50": 3, "p95": 5, "max": 6, "max_length": 16},
+    }
+
+
+TRAINING = [
+    result("classification", "xstilts", 0, 300.0, 50.0),
+    result("classification", "hf-padded", 0, 100.0, 49.0),
+    result("classification", "hf-dynamic", 0, 150.0, 40.0),
+    result("classification", "xstilts", 1, 290.0, 52.0),
+    result("classification", "xstilts", 2, 310.0, 48.0),
+]
+
+
+def test_ratios_divide_xstilts_by_each_baseline_of_the_same_run():
+    header, rows = ratio_rows(TRAINING)
+    row = dict(zip(header, rows[0]))
+    assert row["train vs hf-padded"] == "3.00x"
+    assert row["train vs hf-dynamic"] == "2.00x"
+    assert row["eval vs hf-padded"] == "3.00x"
+    assert row["train memory vs hf-padded"] == "1.00x"
+
+
+def test_dev_scores_compare_means_over_seeds_with_a_welch_interval():
+    header, rows = accuracy_rows(TRAINING)
+    row = dict(zip(header, rows[0]))
+    assert row["xstilts"] == "50.0 ± 2.0 (n=3)"
+    assert row["hf-dynamic"] == "40.0" and row["within noise"] == "-"  # one baseline seed: no interval
+    more = TRAINING + [result("classification", "hf-dynamic", s, 150.0, v) for s, v in ((1, 42.0), (2, 38.0))]
+    row = dict(zip(header, accuracy_rows(more)[1][0]))
+    # difference 10, standard error sqrt(4/3 + 4/3), Welch df = 4: t = 2.776
+    assert row["xstilts - hf-dynamic (95% CI)"] == "+10.0 ± 4.5"
+    assert row["within noise"] == "no: xstilts better"
+    close = TRAINING + [result("classification", "hf-dynamic", s, 150.0, v) for s, v in ((0, 49.0), (1, 51.0), (2, 47.0))]
+    close = [r for r in close if not (r["case"]["recipe"] == "hf-dynamic" and r["dev_score"] == 40.0)]
+    assert accuracy_rows(close)[1][0][-1] == "yes"
+
+
+def test_mean_difference_without_spread():
+    assert mean_difference([1.0, 1.0], [1.0, 1.0]) == (0.0, 0.0)
+    assert mean_difference([2.0], [1.0, 3.0]) == (0.0, None)
+
+
+def test_retrieval_rows_check_the_five_minute_target():
+    r = {"queries": 10, "candidates": 20, "dim": 8, "tatoeba": {"seconds": 1.0, "cpu_seconds": 1.0, "accuracy": 1.0, "peak_mib": 5.0},
+         "bucc": {"seconds": 301.0, "cpu_seconds": 300.0, "recall": 0.5, "peak_mib": 6.0}}
+    _, rows = retrieval_rows([r])
+    assert rows[0][-1] == "no" and rows[0][3] == "-"
+
+
+def test_whole_report_renders_with_machine_and_command():
+    results = {
+        "command": "python benchmarks/run.py --quick", "started": "2026-01-01T00:00:00+00:00", "device": "cpu", "shape": "tiny",
+        "quick": True, "machine": {"cpu": "AMD EPYC", "cores": 2, "torch": "2", "transformers": "5", "python": "3.11",
+                                   "threads_per_case": 1, "OMP_NUM_THREADS": "1"},
+        "load_start": [1.0], "load_end": [2.0], "seconds": 10.0, "training": TRAINING,
+    }
+    text, markdown = render_table(results), render_markdown(results)
+    for out in (text, markdown):
+        assert "AMD EPYC" in out and "python benchmarks/run.py --quick" in out and "3.00x" in out and "load average" in out
+
+
+def test_naive_grid_trains_an_intermediate_stage_per_cell():
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.spec import spec_from_dict
+
+    spec = spec_from_dict(grid_spec(Path("/nonexistent/model"), Path("/tmp/out"), quick=True))
+    stages = plan(spec)
+    naive = naive_stage_count(stages)
+    planned = sum(1 for s in stages if s.kind == "intermediate")
+    # 2 intermediate conditions x 3 targets cells, against 2 shared stages.
+    assert (planned, naive["intermediate"], naive["evaluate"]) == (2, 6, 9)
+
+
+def test_render_rewrites_a_results_files_markdown(tmp_path, capsys):
+    import json
+
+    from benchmarks.run import main
+
+    results = {
+        "command": "python benchmarks/run.py", "started": "2026-01-01T00:00:00+00:00", "device": "cpu", "shape": "tiny",
+        "machine": {"cpu": "CPU", "cores": 2, "torch": "2", "transformers": "5", "python": "3", "threads_per_case": 1, "OMP_NUM_THREADS": "1"},
+        "load_start": [1.0], "load_end": [1.0], "seconds": 1.0, "training": TRAINING, "code": {"commit": "abcdef0123456", "modified": True},
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results))
+    assert main(["--render", str(path)]) == 0
+    markdown = (tmp_path / "r.md").read_text()
+    assert "code abcdef0123 with uncommitted changes" in markdown and "3.00x" in capsys.readouterr().out

@@ -1,0 +1,87 @@
+"""Benchmark cases run end to end on a micro model: every recipe trains the same number of
+examples, counts tokens the same way, and is scored by the same code."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import shapes
+from benchmarks.shapes import Shape
+from benchmarks.training import Case, CaseResult, prepare, run_case
+
+MICRO = Shape("micro", "encoder", 1, 32, 2, 64)
+MICRO_BIG_PATH = Shape("micro-vocab", "decoder", 1, 32, 2, 64, vocab=700, kv_heads=1)  # built in memory, as the GPU shapes are
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    shapes.SHAPES.update({MICRO.name: MICRO, MICRO_BIG_PATH.name: MICRO_BIG_PATH})
+    root = tmp_path_factory.mktemp("bench")
+    prepare(root, "micro", ["classification", "qa", "tagging"], n_train=24, n_dev=10)
+    yield root
+    for name in (MICRO.name, MICRO_BIG_PATH.name):
+        shapes.SHAPES.pop(name, None)
+
+
+def case(work, task: str, recipe: str, shape: str = "micro", steps: int = 3) -> CaseResult:
+    return run_case(Case(task=task, recipe=recipe, shape=shape, device="cpu", work_dir=str(work), steps=steps,
+                         n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4))
+
+
+@pytest.mark.parametrize("task", ["classification", "qa", "tagging"])
+def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
+    results = {r: case(work, task, r) for r in ("xstilts", "hf-padded", "hf-dynamic")}
+    max_length = {"classification": 128, "qa": 384, "tagging": 128}[task]
+    for name, r in results.items():
+        assert r.train_examples == 3 * 4, name
+        assert r.train_seconds > 0 and r.eval_seconds > 0
+        assert 0 <= r.dev_score <= 100
+        assert r.eval_examples == r.lengths["features"] or r.eval_examples >= 10
+        assert r.train_peak_mib and r.train_peak_mib > 0
+    padded, dynamic = results["hf-padded"], results["hf-dynamic"]
+    # The Trainer's sampler sees the same seed: the same batches, only padded differently.
+    assert padded.train_tokens == dynamic.train_tokens
+    assert padded.train_positions == 12 * max_length
+    assert dynamic.train_positions < padded.train_positions
+    assert padded.train_flops == dynamic.train_flops  # model FLOPs count real tokens only
+    assert results["xstilts"].rates()["train_padding"] < padded.rates()["train_padding"]
+    assert {r.head_init for r in results.values()} == {"xstilts"}
+
+
+def test_the_transformers_model_starts_from_the_head_xstilts_starts_from(work):
+    import torch
+
+    from xstilts.kinds import handler_for
+    from xstilts.tasks import get_task
+
+    from benchmarks.data import TASKS
+    from benchmarks.training import copy_initial_head, hf_model
+
+    for key in ("classification", "tagging", "qa"):
+        task = get_task(TASKS[key].task_name)
+        model = hf_model(work, MICRO, task)
+        assert copy_initial_head(model, task, seed=7) == "xstilts"
+        torch.manual_seed(7)
+        ours = handler_for(task).make_head(32, task, "first")
+        theirs = {"classification": lambda m: m.classifier.out_proj, "tagging": lambda m: m.classifier, "qa": lambda m: m.qa_outputs}[key](model)
+        assert torch.equal(theirs.weight, ours.out.weight) and torch.equal(theirs.bias, ours.out.bias)
+
+
+def test_models_built_in_memory_run_both_recipes(work):
+    prepare(work, "micro-vocab", ["classification"], n_train=24, n_dev=10)
+    ours, theirs = case(work, "classification", "xstilts", "micro-vocab", 2), case(work, "classification", "hf-padded", "micro-vocab", 2)
+    assert ours.train_examples == theirs.train_examples == 8
+    assert ours.rates()["train_mfu"] is None  # no peak on the CPU
+    assert theirs.head_init == "transformers"  # a decoder's classification head is one layer, ours two
+
+
+def test_result_rates():
+    r = CaseResult(
+        case={}, train_seconds=2.0, train_cpu_seconds=1.0, train_examples=10, train_tokens=100, train_positions=400, train_flops=8e12,
+        train_peak_mib=1.0, eval_seconds=1.0, eval_cpu_seconds=1.0, eval_examples=5, eval_tokens=50, eval_flops=1e12, eval_peak_mib=1.0,
+        dev_score=0.0, dev_metric="m", memory_method="x", parameters=1, matmul_parameters=1, device_name="gpu", peak_flops=1e13,
+    )
+    rates = r.rates()
+    assert rates["train_tokens_per_s"] == 50 and rates["train_tokens_per_cpu_s"] == 100
+    assert rates["train_padding"] == 0.75
+    assert rates["train_mfu"] == pytest.approx(0.4) and rates["eval_mfu"] == pytest.approx(0.1)
