@@ -113,7 +113,6 @@ def test_malicious_optimizer_state_is_refused_without_running_it(tiny_models, tm
     assert set(stage_statuses(tmp_path / "out").values()) == {"failed", "pending"}
 
 
-@pytest.mark.xfail(strict=True, reason="training/loop.py lets torch's UnpicklingError through (a traceback, no file name); see the reliability report")
 def test_malicious_optimizer_state_is_a_one_line_error(tiny_models, tmp_path):
     raw = tiny_spec(tmp_path / "out", tiny_models["encoder"])
     with armed("interrupt:4"), pytest.raises(KeyboardInterrupt):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,10 @@ from xstilts.training.lm import LMData, lm_batch
 from xstilts.training.progress import progress_bar
 
 log = logging.getLogger(__name__)
+
+
+# The files of a resumable training checkpoint, each checksummed in its state.json.
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "rng.safetensors", "scheduler.json")
 
 
 class TrainingDiverged(XStiltsError):
@@ -246,12 +251,24 @@ class Trainer:
     def best_dir(self) -> Path:
         return self.work_dir / "best"
 
-    def _latest_checkpoint(self) -> Path | None:
-        pointer = self.work_dir / "LATEST"
+    def _pointer(self, name: str, prefix: str) -> Path | None:
+        """The folder a LATEST/BEST pointer names, or None when it is missing or not a valid name
+        (a garbled or crafted pointer never becomes a path outside the work folder)."""
+        pointer = self.work_dir / name
         if not pointer.exists():
             return None
-        path = self.work_dir / pointer.read_text().strip()
-        return path if (path / "state.json").exists() else None
+        text = pointer.read_bytes().decode("ascii", errors="replace").strip()
+        if not re.fullmatch(rf"{prefix}-\d{{7}}", text):
+            log.warning("%s: ignoring a damaged pointer (%r)", pointer, text[:40])
+            return None
+        return self.work_dir / text
+
+    def _latest_checkpoint(self) -> Path | None:
+        path = self._pointer("LATEST", "checkpoint")
+        if path is not None and not (path / "state.json").exists():
+            log.warning("%s: the checkpoint LATEST names is gone; training starts again", path)
+            return None
+        return path
 
     def _save_checkpoint(self, step: int, state: dict) -> None:
         name = f"checkpoint-{step:07d}"
@@ -266,7 +283,8 @@ class Trainer:
                     rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
                 save_file(rng, str(tmp / "rng.safetensors"))
                 atomic_write_json(tmp / "scheduler.json", self.scheduler.state_dict())
-                atomic_write_json(tmp / "state.json", state | {"model_sha256": sha256_file(tmp / "model.safetensors")})
+                checksums = {f: sha256_file(tmp / f) for f in CHECKPOINT_FILES}
+                atomic_write_json(tmp / "state.json", state | {"checksums": checksums})
         atomic_write_text(self.work_dir / "LATEST", name)
         for old in self.work_dir.glob("checkpoint-*"):
             if old.name != name and ".tmp-" not in old.name:
@@ -274,14 +292,22 @@ class Trainer:
 
     def _restore(self, path: Path) -> dict:
         state = read_json(path / "state.json")
-        if sha256_file(path / "model.safetensors") != state.get("model_sha256"):
-            raise CheckpointError(f"{path / 'model.safetensors'}: checksum mismatch (file damaged or partly written)")
+        checksums = state.get("checksums") or {}
+        for name in CHECKPOINT_FILES:
+            if not (path / name).exists():
+                raise CheckpointError(f"{path / name}: missing from the training checkpoint")
+            if sha256_file(path / name) != checksums.get(name):
+                raise CheckpointError(f"{path / name}: checksum mismatch (file damaged or partly written)")
         try:
             load_model(self.model, str(path / "model.safetensors"), device=str(self.device))
         except RuntimeError as err:
             raise CheckpointError(f"{path}: saved weights do not match the model ({str(err).splitlines()[0]})") from None
         # Optimizer state holds only tensors and plain containers: safe to load with weights_only.
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location=self.device))
+        try:
+            optimizer_state = torch.load(path / "optimizer.pt", weights_only=True, map_location=self.device)
+        except Exception as err:  # noqa: BLE001 - any unpickling failure is a refused file
+            raise CheckpointError(f"{path / 'optimizer.pt'}: refused ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+        self.optimizer.load_state_dict(optimizer_state)
         self.scheduler.load_state_dict(read_json(path / "scheduler.json"))
         rng = load_file(str(path / "rng.safetensors"))
         torch.set_rng_state(rng["torch"])
@@ -418,10 +444,10 @@ class Trainer:
                 shutil.rmtree(old, ignore_errors=True)
 
     def best_checkpoint(self) -> Path:
-        pointer = self.work_dir / "BEST"
-        if not pointer.exists():
-            raise CheckpointError(f"{self.work_dir}: training produced no best checkpoint")
-        return self.work_dir / pointer.read_text().strip()
+        path = self._pointer("BEST", "best")
+        if path is None or not path.exists():
+            raise CheckpointError(f"{self.work_dir}: training produced no best checkpoint (BEST is missing or damaged)")
+        return path
 
 
 def _fused_adamw_supported(device: torch.device) -> bool:
