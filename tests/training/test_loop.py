@@ -152,3 +152,44 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_model(tiny_models, tmp_pa
     a = evaluate(model, data.task, data.dev_examples, data.dev_features)
     b = evaluate(merged, data.task, data.dev_examples, data.dev_features)
     assert a.predictions == b.predictions
+
+
+def test_trackers_receive_dev_scores_and_losses(tiny_models, tmp_path):
+    from accelerate.tracking import GeneralTracker
+
+    class Recorder(GeneralTracker):
+        name = "recorder"
+        requires_logging_directory = False
+
+        def __init__(self):
+            super().__init__()
+            self.config, self.rows = None, []
+
+        @property
+        def tracker(self):
+            return self
+
+        def store_init_configuration(self, values):
+            self.config = values
+
+        def log(self, values, step=None, **kwargs):
+            self.rows.append((step, values))
+
+    recorder = Recorder()
+    model = load_pretrained(str(tiny_models["encoder"]), BackboneOptions())
+    Trainer(model, [task_data(model, "syn-para")], settings(max_steps=8, eval_every=4, log_with=(recorder,)), tmp_path).train()
+    assert recorder.config["learning_rate"] == 2e-3
+    assert [step for step, _ in recorder.rows] == [4, 8]
+    assert {"train/loss", "dev/score", "dev/syn-para"} <= set(recorder.rows[-1][1])
+
+
+def test_unavailable_tracker_is_a_clear_error(tiny_models, tmp_path):
+    import importlib.util
+
+    from xstilts.errors import XStiltsError
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    model = load_pretrained(str(tiny_models["encoder"]), BackboneOptions())
+    with pytest.raises(XStiltsError, match="training.log_with"):
+        Trainer(model, [task_data(model, "syn-para")], settings(log_with=("wandb",)), tmp_path)

@@ -118,6 +118,8 @@ class TrainingSpec:
     target: PhaseSettings = PhaseSettings()
     tasks: dict[str, PhaseSettings] = field(default_factory=dict)  # per task, applied last
     max_restarts: int = 2  # restarts with a new seed when a run collapses to chance on English dev
+    # Experiment trackers (accelerate): e.g. [tensorboard], [wandb], [mlflow]. Logging only: not in stage ids.
+    log_with: list[Literal["tensorboard", "wandb", "mlflow", "aim", "comet_ml", "clearml", "dvclive"]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,8 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         if attempt:  # start again from the same weights, with fresh heads drawn from the new seed
             model.drop_heads(keep=base_heads)
             model.load_state_dict(base_state)
-        trainer = Trainer(model, data, dataclasses.replace(settings, seed=seed), work, device=ctx.device, lm=lm)
+        run_settings = dataclasses.replace(settings, seed=seed, log_with=tuple(ctx.spec.training.log_with), run_name=stage.label.replace("/", "_"))
+        trainer = Trainer(model, data, run_settings, work, device=ctx.device, lm=lm)
         outcome = trainer.train()
         chance = _dev_chance(data)
         collapsed = chance is not None and outcome.best_score <= chance + COLLAPSE_MARGIN

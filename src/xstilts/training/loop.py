@@ -64,6 +64,10 @@ class TrainSettings:
     freeze_embeddings: bool = False
     length_grouping: bool = True
     eval_batch_size: int = 64
+    # Experiment trackers through accelerate (tensorboard, wandb, mlflow, ... or GeneralTracker
+    # instances); logs go under <work_dir>/logs for file-based trackers.
+    log_with: tuple = ()
+    run_name: str = "xstilts"
 
 
 @dataclass
@@ -178,7 +182,7 @@ def resolve_auto_precision(cpu: bool) -> str:
     return "bf16" if not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
-def make_accelerator(precision: str, device: torch.device | None) -> Any:
+def make_accelerator(precision: str, device: torch.device | None, log_with: tuple = (), project_dir: Path | None = None) -> Any:
     """An `accelerate.Accelerator` for this run; in a single process its state is reset so that runs
     with different precisions can follow each other (a multi-process launch keeps its state)."""
     from accelerate import Accelerator
@@ -191,7 +195,18 @@ def make_accelerator(precision: str, device: torch.device | None) -> Any:
         raise XStiltsError(f"precision: {precision!r} is not one of auto, no, bf16, fp16")
     if PartialState._shared_state and PartialState().num_processes == 1:
         AcceleratorState._reset_state(True)
-    return Accelerator(mixed_precision=mixed, cpu=cpu)
+    if not log_with:
+        return Accelerator(mixed_precision=mixed, cpu=cpu)
+    import accelerate.utils
+
+    for tracker in log_with:
+        available = getattr(accelerate.utils, f"is_{tracker}_available", None) if isinstance(tracker, str) else None
+        if isinstance(tracker, str) and (available is None or not available()):
+            raise XStiltsError(f"training.log_with: tracker {tracker!r} is not installed (pip install {tracker})")
+    try:
+        return Accelerator(mixed_precision=mixed, cpu=cpu, log_with=list(log_with), project_dir=str(project_dir) if project_dir else None)
+    except (ValueError, ImportError) as err:
+        raise XStiltsError(f"training.log_with: {str(err).splitlines()[0]} (install the tracker's package, e.g. pip install tensorboard)") from None
 
 
 class Trainer:
@@ -208,7 +223,7 @@ class Trainer:
         self.work_dir = Path(work_dir)
         self.on_event = on_event or (lambda e: None)
         self.lm = lm
-        self.accelerator = make_accelerator(settings.precision, device)
+        self.accelerator = make_accelerator(settings.precision, device, settings.log_with, self.work_dir / "logs")
         self.device = self.accelerator.device
         self.processes = self.accelerator.num_processes
         probabilities = task_probabilities([len(d.train) for d in self.data], settings.sampling, settings.temperature, settings.max_examples_per_task)
@@ -345,6 +360,9 @@ class Trainer:
         else:
             torch.manual_seed(s.seed)
         checkpoint_every = s.checkpoint_every or s.eval_every
+        if s.log_with:
+            config = {k: v for k, v in asdict(s).items() if isinstance(v, (int, float, str, bool))}
+            acc.init_trackers(s.run_name, config=config)
         self.wrapped.train()
         bar = progress_bar(total=s.max_steps, description=f"training {'+'.join(task_steps)}", enabled=acc.is_main_process)
         bar.update(step)
@@ -385,6 +403,8 @@ class Trainer:
                     entry = {"step": step, "dev": dev, "score": score, "loss": sum(recent) / len(recent)}
                     history.append(entry)
                     self.on_event(entry)
+                    if s.log_with:
+                        acc.log({"train/loss": entry["loss"], "dev/score": score, **{f"dev/{k}": v for k, v in dev.items()}}, step=step)
                     if score > best:
                         best, best_step, stale = score, step, 0
                         self._save_best(step, score)
@@ -398,10 +418,13 @@ class Trainer:
                 if acc.is_main_process:
                     self._save_checkpoint(step, {
                         "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
-                        "task_steps": task_steps, "streams": [st.state() for st in self.streams], "settings": asdict(s),
+                        "task_steps": task_steps, "streams": [st.state() for st in self.streams],
+                        "settings": asdict(s) | {"log_with": [str(t) for t in s.log_with]},
                     })
                 acc.wait_for_everyone()
         bar.close()
+        if s.log_with:
+            acc.end_training()
         return TrainOutcome(
             best, best_step, step, history, task_steps, time.time() - started, resumed_from, train_seconds, train_examples, train_tokens
         )
