@@ -296,3 +296,22 @@ def test_slurm_submission_with_a_stand_in_sbatch(tmp_path: Path, worker_env: dic
         assert "module load cuda" in text
     assert "#SBATCH --gpus-per-node=2" in texts[0] and "#SBATCH --time=600" in texts[0]
     assert "#SBATCH --gpus-per-node=1" in texts[2] and "#SBATCH --mem=32GB" in texts[2]
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_real_local_ray(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray", reason="ray is an optional extra: pip install 'xstilts[ray]'")
+    data = grid(tmp_path / "out")
+    data["executor"] = {**data["executor"], "resources": {kind: {"gpus": 0, "cpus": 1, "memory_gb": 1} for kind in ("intermediate", "target", "evaluate")}}
+    spec = spec_from_dict(data)
+    env = {k: worker_env[k] for k in ("PYTHONPATH", "XSTILTS_CACHE", "OMP_NUM_THREADS", "FAKE_STAGE_SECONDS")}
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env})
+    try:
+        summary = run_grid(spec, executor="ray", run_stage=fake_stages.sleepy)
+    finally:
+        ray.shutdown()
+    stages = plan(spec)
+    assert sorted(summary.ran) == sorted(s.id for s in stages) and not summary.failed
+    starts, ends, _ = _executions(summary.output_dir)
+    assert starts == ends == {s.id: 1 for s in stages}
+    _assert_parents_first(summary.output_dir, stages)
