@@ -160,6 +160,8 @@ class ProcessExecutor:
 
     def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
         before = _statuses(spec, root)
+        if not _to_run(spec, root, stages, options):
+            return summarize(spec, root, stages, options, before)  # nothing left: start no workers
         gpus = visible_gpus(spec)
         if gpus and self.workers > len(gpus):
             raise ConfigError(
@@ -220,6 +222,8 @@ def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None, progres
         spec, root, stages = progress
         ids = {s.id for s in stages}
         bar = progress_bar(total=len(ids), description="grid stages done")
+        done = sum(1 for k, v in _statuses(spec, root).items() if k in ids and v == "done")
+        bar.update(done)
     while any(p.poll() is None for p in processes):
         if stop_file is not None and any(p.returncode not in (None, 0) for p in processes) and not stop_file.exists():
             log.warning("a worker failed: the others finish their current stage and stop (--keep-going runs on)")
