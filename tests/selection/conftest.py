@@ -4,50 +4,16 @@ results store written through `ResultsStore`'s public API."""
 
 from __future__ import annotations
 
-import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def _build_backbones(root: Path) -> dict[str, Path]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
-
-    from xstilts.synthetic.benchmark import ModelShape
-    from xstilts.synthetic.pretrain import model_config
-    from xstilts.synthetic.tokenizer import train_tokenizer
-    from xstilts.synthetic.world import LANGUAGES, World
-
-    world, rng = World(0), random.Random(0)
-    lines = [world.realise(world.random_proposition(rng), lang).text for _ in range(300) for lang in LANGUAGES]
-    corpus = root / "corpus.txt"
-    corpus.write_text("\n".join(lines))
-    train_tokenizer(corpus, 300, root / "tokenizer")
-    tokenizer = AutoTokenizer.from_pretrained(str(root / "tokenizer"))
-    shape = ModelShape(layers=2, hidden=32, heads=2, intermediate=64, max_positions=130)
-    paths = {}
-    for family, cls in (("encoder", AutoModelForMaskedLM), ("decoder", AutoModelForCausalLM)):
-        torch.manual_seed(0)
-        model = cls.from_config(model_config(family, shape, tokenizer))
-        model.save_pretrained(str(root / family), safe_serialization=True)
-        tokenizer.save_pretrained(str(root / family))
-        paths[family] = root / family
-    return paths
-
-
 @pytest.fixture(scope="session")
-def tiny_backbones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Paths of a tiny random-weight encoder (XLM-R config) and decoder (Llama config)."""
-    return _build_backbones(tmp_path_factory.mktemp("selection-backbones"))
+def tiny_backbones(tiny_models: dict[str, Path]) -> dict[str, Path]:
+    """The tiny random-weight encoder and decoder of the top-level conftest."""
+    return tiny_models
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +26,6 @@ def synthetic_cache(_synthetic_root: Path, monkeypatch: pytest.MonkeyPatch) -> P
     """XSTILTS_CACHE pointing at a session-wide temporary cache (synthetic data is generated there)."""
     monkeypatch.setenv("XSTILTS_CACHE", str(_synthetic_root))
     return _synthetic_root
-
-
-@pytest.fixture(params=["encoder", "decoder"])
-def family(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 # -- a results store ---------------------------------------------------------------------------------
