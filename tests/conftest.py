@@ -13,6 +13,26 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # tiny files in each dataset's real schema
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local-data environment variables of the developer's shell must not change the tests."""
+    for name in list(os.environ):
+        if name.startswith("XSTILTS_DATA"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def hub_fixtures() -> Path:
+    return FIXTURES / "hub"
+
+
+@pytest.fixture
+def original_fixtures() -> Path:
+    return FIXTURES / "original"
+
 
 def _build_tiny(root: Path) -> dict[str, Path]:
     import torch

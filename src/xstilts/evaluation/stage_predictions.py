@@ -20,6 +20,7 @@ from typing import Any
 
 from xstilts.errors import DataError, UnknownNameError
 from xstilts.evaluation.metrics import get_metric
+from xstilts.evaluation.submission import read_utf8
 
 KEYS = ("index", "id")
 
@@ -75,14 +76,7 @@ def read_prediction_rows(path: str | Path) -> PredictionRows:
 
 
 def _rows(path: Path) -> list[tuple[int, dict]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    text = read_utf8(path)
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

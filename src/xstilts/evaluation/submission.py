@@ -142,7 +142,8 @@ def file_name(task: str, language: str) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
+def read_utf8(path: Path) -> str:
+    """A text file's contents, or a one-line DataError naming it (missing, a folder, not UTF-8)."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -163,7 +164,7 @@ def _split_lines(text: str) -> list[str]:
 
 def read_lines(path: Path) -> list[str]:
     """Every line, stripped (a final newline does not make an extra empty line)."""
-    return [line.strip() for line in _split_lines(_read_text(path))]
+    return [line.strip() for line in _split_lines(read_utf8(path))]
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,14 @@ def read_tag_file(path: Path) -> Sentences:
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(_read_text(path))
+        return json.loads(read_utf8(path))
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
 
 
 def read_jsonl(path: Path) -> list[Any]:
     rows = []
-    for number, line in enumerate(_split_lines(_read_text(path)), start=1):
+    for number, line in enumerate(_split_lines(read_utf8(path)), start=1):
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:

@@ -65,6 +65,22 @@ class KindHandler(ABC):
         return list(logits)
 
 
+class ChoiceHandler(KindHandler):
+    """Kinds that pick one of several outputs per example (a label, or one of the choices): one
+    logit row per example, cross-entropy, argmax, integer gold labels."""
+
+    pooled = True
+
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
+
+    def decode(self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task) -> list[int]:
+        return [int(row.argmax()) for row in logits]
+
+    def references(self, examples: Sequence[Example], task: Task) -> list[int]:
+        return [ex["label"] for ex in examples]
+
+
 def unpad_tokens(logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
     lengths = batch["attention_mask"].sum(-1).tolist()
     return [logits[i, : int(n)] for i, n in enumerate(lengths)]

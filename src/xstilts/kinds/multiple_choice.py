@@ -8,16 +8,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from xstilts.data.formatting import InputFormat, truncate_pair
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, PooledHead, pad_ids
+from xstilts.kinds.base import Batch, ChoiceHandler, Feature, FeaturizeOptions, PooledHead, pad_ids
 from xstilts.tasks.base import Example, Task, TaskKind
 
 
-class MultipleChoiceHandler(KindHandler):
+class MultipleChoiceHandler(ChoiceHandler):
     kind = TaskKind.MULTIPLE_CHOICE
-    pooled = True
 
     def featurize(self, examples: Sequence[Example], tokenizer: Any, fmt: InputFormat, task: Task, options: FeaturizeOptions) -> list[Feature]:
         firsts = [" ".join(s for s in (ex["context"], ex["question"]) if s) for ex in examples]
@@ -50,15 +48,6 @@ class MultipleChoiceHandler(KindHandler):
 
     def make_head(self, hidden_size: int, task: Task, pooling: str) -> nn.Module:
         return PooledHead(hidden_size, 1, pooling)
-
-    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), batch["labels"])
-
-    def decode(self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task) -> list[int]:
-        return [int(l.argmax()) for l in logits]
-
-    def references(self, examples: Sequence[Example], task: Task) -> list[int]:
-        return [ex["label"] for ex in examples]
 
     def chance(self, examples: Sequence[Example], task: Task) -> float:
         return 100.0 * sum(1.0 / len(ex["choices"]) for ex in examples) / len(examples)
