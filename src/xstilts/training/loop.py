@@ -32,6 +32,7 @@ from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
 from xstilts.training.progress import progress_bar
+from xstilts.training.sharding import full_model_state, full_optimizer_state, load_full_state, shard_copy, unwrap_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ class TrainSettings:
     # instances); logs go under <work_dir>/logs for file-based trackers.
     log_with: tuple = ()
     run_name: str = "xstilts"
+    # Shard weights, gradients and optimizer states across the processes of a multi-process launch
+    # (torch FSDP2) instead of replicating them (DDP); one process trains unsharded.
+    fsdp: bool = False
 
 
 @dataclass
@@ -242,18 +246,27 @@ class Trainer:
         if settings.freeze_embeddings:
             for p in model.body.get_input_embeddings().parameters():
                 p.requires_grad_(False)
-        self.optimizer = self._make_optimizer()
+        # Sharded: a sharded copy trains, `model` stays whole on the CPU for writing checkpoints.
+        self.sharded = settings.fsdp and self.processes > 1
+        if self.sharded:
+            self.wrapped = shard_copy(model, self.device, where=f"{self.work_dir}: ")
+            self.optimizer = self._make_optimizer(self.wrapped)
+        else:
+            self.optimizer = self._make_optimizer(model)
         warmup = int(settings.warmup_ratio * settings.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _linear_schedule(warmup, settings.max_steps))
-        self.wrapped, self.optimizer = self.accelerator.prepare(model, self.optimizer)
+        if self.sharded:
+            self.optimizer = self.accelerator.prepare(self.optimizer)
+        else:
+            self.wrapped, self.optimizer = self.accelerator.prepare(model, self.optimizer)
 
     @property
     def names(self) -> list[str]:
         return [d.task.name for d in self.data] + ([LM_TASK] if self.lm else [])
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
+        for name, p in model.named_parameters():
             if not p.requires_grad:
                 continue
             (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
@@ -285,17 +298,30 @@ class Trainer:
             return None
         return path
 
+    def _sync_whole_model(self) -> None:
+        """Sharded: gather the trained weights into the whole CPU model (a collective)."""
+        if self.sharded:
+            weights = full_model_state(self.wrapped)
+            if self.accelerator.is_main_process:
+                self.model.load_state_dict(weights, strict=False)
+
     def _save_checkpoint(self, step: int, state: dict) -> None:
+        """Called by every process: a sharded run gathers its state first; the main process writes."""
+        optimizer_state = None
+        rng = self._rng_states()
+        if self.sharded:
+            self._sync_whole_model()
+            optimizer_state = full_optimizer_state(self.wrapped, unwrap_optimizer(self.optimizer))
+            state = state | {"optimizer_keys": "names"}
+        if not self.accelerator.is_main_process:
+            return
         name = f"checkpoint-{step:07d}"
         target = self.work_dir / name
         if not target.exists():
             with atomic_dir(target) as tmp:
                 # The raw state (LoRA adapters unmerged, LM head included) so that training resumes exactly.
                 save_model(self.model, str(tmp / "model.safetensors"))
-                torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-                rng = {"torch": torch.get_rng_state()}
-                if torch.cuda.is_available():
-                    rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+                torch.save(optimizer_state if optimizer_state is not None else self.optimizer.state_dict(), tmp / "optimizer.pt")
                 save_file(rng, str(tmp / "rng.safetensors"))
                 atomic_write_json(tmp / "scheduler.json", self.scheduler.state_dict())
                 checksums = {f: sha256_file(tmp / f) for f in CHECKPOINT_FILES}
@@ -313,31 +339,65 @@ class Trainer:
                 raise CheckpointError(f"{path / name}: missing from the training checkpoint")
             if sha256_file(path / name) != checksums.get(name):
                 raise CheckpointError(f"{path / name}: checksum mismatch (file damaged or partly written)")
+        # Sharded: the whole model stays on the CPU; its weights are scattered into the shards below.
+        # (Plain "cpu": safetensors and torch.load refuse "cpu:0", a multi-process CPU run's device.)
+        home = torch.device("cpu") if self.sharded or self.device.type == "cpu" else self.device
         try:
-            load_model(self.model, str(path / "model.safetensors"), device=str(self.device))
+            load_model(self.model, str(path / "model.safetensors"), device=str(home))
         except RuntimeError as err:
             raise CheckpointError(f"{path}: saved weights do not match the model ({str(err).splitlines()[0]})") from None
         # Optimizer state holds only tensors and plain containers: safe to load with weights_only.
         try:
-            optimizer_state = torch.load(path / "optimizer.pt", weights_only=True, map_location=self.device)
+            optimizer_state = torch.load(path / "optimizer.pt", weights_only=True, map_location=home)
         except Exception as err:  # noqa: BLE001 - any unpickling failure is a refused file
             raise CheckpointError(f"{path / 'optimizer.pt'}: refused ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
-        self.optimizer.load_state_dict(optimizer_state)
+        keyed_by_name = state.get("optimizer_keys") == "names"
+        if self.sharded != keyed_by_name:
+            raise CheckpointError(
+                f"{path / 'optimizer.pt'}: written by a {'sharded (fsdp)' if keyed_by_name else 'non-sharded'} run; "
+                f"resume it with training.fsdp {'on' if keyed_by_name else 'off'} and the same number of processes"
+            )
+        if self.sharded:
+            load_full_state(self.wrapped, unwrap_optimizer(self.optimizer), self.model.state_dict(), optimizer_state)
+        else:
+            self.optimizer.load_state_dict(optimizer_state)
         self.scheduler.load_state_dict(read_json(path / "scheduler.json"))
-        rng = load_file(str(path / "rng.safetensors"))
-        torch.set_rng_state(rng["torch"])
-        if torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([rng[k] for k in sorted(k for k in rng if k.startswith("cuda"))])
+        self._restore_rng_states(load_file(str(path / "rng.safetensors")), path)
         for stream, s in zip(self.streams, state["streams"]):
             stream.restore(s)
         return state
 
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """Every process's RNG states (a collective in a multi-process run): each process draws its
+        own dropout masks, so an exact resume restores each one's own state. Keys: "torch", "cuda<i>"
+        for the main process, "rank<r>/..." for the others."""
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+        if self.processes == 1:
+            return rng
+        gathered: list[Any] = [None] * self.processes
+        torch.distributed.all_gather_object(gathered, rng)
+        return {(f"rank{r}/" if r else "") + k: v for r, states in enumerate(gathered) for k, v in states.items()}
+
+    def _restore_rng_states(self, rng: dict[str, torch.Tensor], path: Path) -> None:
+        rank = self.accelerator.process_index
+        prefix = f"rank{rank}/" if rank else ""
+        if prefix and f"{prefix}torch" not in rng:
+            log.warning("%s: no RNG state saved for process %d (saved with fewer processes); it continues with the main process's", path, rank)
+            prefix = ""
+        mine = {k[len(prefix):]: v for k, v in rng.items() if k.startswith(prefix) and "/" not in k[len(prefix):]}
+        torch.set_rng_state(mine["torch"])
+        if torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([mine[k] for k in sorted(k for k in mine if k.startswith("cuda"))])
+
     # -- evaluation -----------------------------------------------------------------------------------
     def evaluate_dev(self) -> dict[str, float]:
-        """Primary English-dev score of every task (main process, unwrapped model)."""
+        """Primary English-dev score of every task (main process, unwrapped model; sharded: every
+        process, since each forward pass gathers the weights from all of them)."""
         scores = {}
         for d in self.data:
-            result = evaluate(self.model, d.task, d.dev_examples, d.dev_features, batch_size=self.settings.eval_batch_size)
+            result = evaluate(self.wrapped if self.sharded else self.model, d.task, d.dev_examples, d.dev_features, batch_size=self.settings.eval_batch_size)
             scores[d.task.name] = result.score
         return scores
 
@@ -397,12 +457,13 @@ class Trainer:
             train_seconds += time.perf_counter() - step_started
             bar.update(1, loss=sum(recent) / len(recent))
             if step % s.eval_every == 0 or step == s.max_steps:
-                if acc.is_main_process:
+                if acc.is_main_process or self.sharded:
                     dev = self.evaluate_dev()
                     score = float(np.mean(list(dev.values())))
                     entry = {"step": step, "dev": dev, "score": score, "loss": sum(recent) / len(recent)}
-                    history.append(entry)
-                    self.on_event(entry)
+                    if acc.is_main_process:
+                        history.append(entry)
+                        self.on_event(entry)
                     if s.log_with:
                         acc.log({"train/loss": entry["loss"], "dev/score": score, **{f"dev/{k}": v for k, v in dev.items()}}, step=step)
                     if score > best:
@@ -415,12 +476,11 @@ class Trainer:
                     log.info("early stop at step %d: %d evaluations without improvement", step, stale)
                     step = s.max_steps
             if step % checkpoint_every == 0 or step >= s.max_steps:
-                if acc.is_main_process:
-                    self._save_checkpoint(step, {
-                        "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
-                        "task_steps": task_steps, "streams": [st.state() for st in self.streams],
-                        "settings": asdict(s) | {"log_with": [str(t) for t in s.log_with]},
-                    })
+                self._save_checkpoint(step, {
+                    "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
+                    "task_steps": task_steps, "streams": [st.state() for st in self.streams],
+                    "settings": asdict(s) | {"log_with": [str(t) for t in s.log_with]},
+                })
                 acc.wait_for_everyone()
         bar.close()
         if s.log_with:
@@ -458,6 +518,9 @@ class Trainer:
         return tuple(broadcast_object_list(list(values)))
 
     def _save_best(self, step: int, score: float) -> None:
+        self._sync_whole_model()
+        if not self.accelerator.is_main_process:
+            return
         target = self.work_dir / f"best-{step:07d}"
         with atomic_dir(target) as tmp:
             self.model.save(tmp, extra={"selected_step": step, "dev_score": score})
