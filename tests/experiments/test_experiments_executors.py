@@ -79,6 +79,17 @@ def test_each_worker_gets_its_threads_and_gpu(tmp_path: Path, worker_env: dict, 
     assert {h["cuda_visible_devices"] for h in hardware} == {"3", "5"}  # one GPU per worker
 
 
+def test_each_worker_gets_one_gpu_per_training_process(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    spec = spec_from_dict(grid(tmp_path / "out", seeds=[0, 1], training={"processes": 2}))
+    summary = run_grid(spec, workers=2, run_stage="fake_stages:sleepy")
+    with ResultsStore(summary.store) as store:
+        hardware = [json.loads(h) for (h,) in store._conn.execute("SELECT hardware FROM stages")]
+    assert {h["cuda_visible_devices"] for h in hardware} == {"0,1", "2,3"}
+    with pytest.raises(ConfigError, match="each worker takes 2 \\(training.processes\\); use --workers 2"):
+        run_grid(spec_from_dict(grid(tmp_path / "out2", training={"processes": 2})), workers=3, run_stage="fake_stages:sleepy")
+
+
 def test_more_workers_than_gpus_is_refused(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     spec = spec_from_dict(grid(tmp_path / "out"))

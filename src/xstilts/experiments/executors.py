@@ -163,10 +163,11 @@ class ProcessExecutor:
         if not _to_run(spec, root, stages, options):
             return summarize(spec, root, stages, options, before)  # nothing left: start no workers
         gpus = visible_gpus(spec)
-        if gpus and self.workers > len(gpus):
+        per_worker = spec.training.processes if gpus else 1  # GPUs per worker: one per training process
+        if gpus and self.workers * per_worker > len(gpus):
             raise ConfigError(
-                f"--workers {self.workers}: only {len(gpus)} GPU(s) visible and each worker takes one; "
-                f"use --workers {len(gpus)}, or device: cpu"
+                f"--workers {self.workers}: only {len(gpus)} GPU(s) visible and each worker takes {per_worker} "
+                f"(training.processes); use --workers {max(1, len(gpus) // per_worker)}, or device: cpu"
             )
         threads = max(1, available_cores() // self.workers)
         if os.environ.get("OMP_NUM_THREADS", "").isdigit():
@@ -185,7 +186,7 @@ class ProcessExecutor:
                 if self.workers > 1:
                     env["XSTILTS_QUIET"] = "1"  # one stage-level bar here instead of interleaved step bars
                 if gpus:
-                    env["CUDA_VISIBLE_DEVICES"] = gpus[i]
+                    env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[i * per_worker : (i + 1) * per_worker])
                 command = worker_command(spec_file, root, reference, worker_options, label=f"w{i}")
                 processes.append(subprocess.Popen(command, env=env))
             log.info("%d workers started (%d threads each%s)", self.workers, threads, f", GPUs {', '.join(gpus)}" if gpus else "")

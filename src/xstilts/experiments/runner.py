@@ -135,8 +135,12 @@ def default_run_stage(stage: Stage, ctx: WorkerContext) -> tuple[dict, list[dict
         import torch
 
         torch.set_num_threads(int(threads))
-    sctx = pipeline.StageContext(spec=ctx.spec, root=ctx.root, device=choose_device(ctx.spec))
+    from xstilts.experiments import distributed
+
     scores: list[dict] = []
+    if distributed.launched_here(stage.kind, ctx.spec.training.processes):
+        return distributed.launch(stage, ctx.root, ctx.spec, ctx.work_dir(stage.id)), scores
+    sctx = pipeline.StageContext(spec=ctx.spec, root=ctx.root, device=choose_device(ctx.spec))
     if stage.kind == "intermediate":
         outcome = pipeline.run_intermediate(stage, sctx)
     elif stage.kind == "target":

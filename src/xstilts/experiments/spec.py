@@ -120,6 +120,11 @@ class TrainingSpec:
     max_restarts: int = 2  # restarts with a new seed when a run collapses to chance on English dev
     # Experiment trackers (accelerate): e.g. [tensorboard], [wandb], [mlflow]. Logging only: not in stage ids.
     log_with: list[Literal["tensorboard", "wandb", "mlflow", "aim", "comet_ml", "clearml", "dvclive"]] = field(default_factory=list)
+    # Processes per training stage (torchrun, one per GPU; gloo processes on a CPU): batch_size stays
+    # the global batch. They replicate the model (DDP), or shard it with fsdp: true (torch FSDP2) for
+    # models that do not fit one GPU. Neither changes what a stage computes, so neither is in stage ids.
+    processes: int = 1
+    fsdp: bool = False
 
 
 @dataclass(frozen=True)
@@ -569,6 +574,17 @@ def _validate_training(spec: ExperimentSpec) -> None:
     t = spec.training
     if t.max_restarts < 0:
         raise _error("training.max_restarts", f"must be 0 or more, got {t.max_restarts}")
+    if t.processes < 1:
+        raise _error("training.processes", f"must be 1 or more, got {t.processes}")
+    if t.fsdp:
+        for i, m in enumerate(spec.models):
+            if m.lora is not None:
+                raise _error(f"models[{i}].lora", "LoRA with training.fsdp is not supported (a LoRA model trains well with DDP: set fsdp: false)")
+    if t.processes > 1 and spec.device != "cpu" and spec.executor.kind in ("slurm", "ray", "submitit-local"):
+        for kind in ("intermediate", "target"):
+            gpus = spec.executor.resources.for_kind(kind).gpus
+            if gpus < t.processes:
+                raise _error(f"executor.resources.{kind}.gpus", f"{gpus} GPU(s) per job, but training.processes is {t.processes} (one GPU each)")
     _check_phase(t.intermediate, "training.intermediate", spec)
     _check_phase(t.target, "training.target", spec)
     used = {name for c in spec.conditions() for name in c.tasks}

@@ -15,6 +15,7 @@ import torch
 from xstilts.data.loading import english_training, load_examples, load_translated_train
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.evaluation.predict import evaluate
+from xstilts.experiments.distributed import barrier, is_main_process, world_size
 from xstilts.experiments.plan import Stage
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec, PhaseSettings
 from xstilts.io import atomic_dir, atomic_write_json, write_jsonl
@@ -228,7 +229,10 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         if attempt:  # start again from the same weights, with fresh heads drawn from the new seed
             model.drop_heads(keep=base_heads)
             model.load_state_dict(base_state)
-        run_settings = dataclasses.replace(settings, seed=seed, log_with=tuple(ctx.spec.training.log_with), run_name=stage.label.replace("/", "_"))
+        run_settings = dataclasses.replace(
+            settings, seed=seed, log_with=tuple(ctx.spec.training.log_with), run_name=stage.label.replace("/", "_"),
+            fsdp=ctx.spec.training.fsdp, batch_size=_per_process_batch(settings.batch_size, stage),
+        )
         trainer = Trainer(model, data, run_settings, work, device=ctx.device, lm=lm)
         outcome = trainer.train()
         chance = _dev_chance(data)
@@ -239,9 +243,10 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         restarts.append({"seed": seed, "best_dev": outcome.best_score, "chance": chance})
     best = trainer.best_checkpoint()
     destination = ctx.stage_dir(stage.id) / ("checkpoint" if final else f"checkpoint-{phase_name}")
-    if not destination.exists():
+    if is_main_process() and not destination.exists():
         with atomic_dir(destination) as tmp:
             shutil.copytree(best, tmp, dirs_exist_ok=True)
+    barrier()  # the other processes of a multi-process stage read it next (target phases)
     return {
         "checkpoint": str(destination),
         "family": model.family.value,
@@ -258,6 +263,14 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         "settings": dataclasses.asdict(trainer.settings),
         "loaded": loaded,
     }
+
+
+def _per_process_batch(batch_size: int, stage: Stage) -> int:
+    """Each process's share of the global batch in a multi-process stage."""
+    processes = world_size()
+    if batch_size % processes:
+        raise ConfigError(f"training.processes: {stage.label}'s batch size {batch_size} is not divisible by {processes} processes")
+    return batch_size // processes
 
 
 def _dev_chance(data: list[TaskData]) -> float | None:

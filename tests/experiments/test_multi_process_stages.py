@@ -1,0 +1,82 @@
+"""Training stages with `training.processes: 2` (two gloo CPU processes under torchrun), replicated
+(DDP) and sharded (FSDP), through the real stage runner; the worker alone touches the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xstilts.errors import ConfigError
+from xstilts.experiments.results import load_scores
+from xstilts.experiments.runner import STORE_NAME, run_spec
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.store import ResultsStore
+from xstilts.models.backbone import BackboneOptions
+from xstilts.models.model import load_checkpoint
+from xstilts.tasks import get_task
+
+
+def _spec(tmp_path: Path, model: Path, **training: object) -> dict:
+    return {
+        "name": "multi",
+        "models": [{"name": "tiny", "path": str(model)}],
+        "intermediate": ["syn-nli"],
+        "targets": ["syn-para"],
+        "output_dir": str(tmp_path / "out"),
+        "device": "cpu",
+        "evaluation": {"max_examples": 20, "languages": ["en", "clo"]},
+        "training": {
+            "max_restarts": 0,
+            "intermediate": {"max_steps": 6, "eval_every": 3, "batch_size": 8, "max_train_examples": 64, "max_dev_examples": 16},
+            "target": {"max_steps": 4, "eval_every": 2, "batch_size": 8, "max_train_examples": 32, "max_dev_examples": 16},
+            **training,
+        },
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp"])
+def test_a_grid_trains_its_stages_with_two_processes(tmp_path, tiny_encoder_dir, worker_env, fsdp):
+    spec = spec_from_dict(_spec(tmp_path, tiny_encoder_dir, processes=2, fsdp=fsdp))
+    summary = run_spec(spec)
+    assert not summary.failed and len(summary.ran) == 3
+    scores = load_scores(spec)
+    assert set(scores["language"]) == {"en", "clo"}
+    root = Path(spec.output_dir)
+    trained = [d for d in (root / "stages").iterdir() if (d / "checkpoint" / "manifest.json").exists()]
+    assert len(trained) == 2  # intermediate and target
+    for folder in trained:
+        model = load_checkpoint(folder / "checkpoint", BackboneOptions(), tasks={"syn-para": get_task("syn-para")})
+        assert not any(type(p).__name__ == "DTensor" for p in model.parameters())
+    with ResultsStore(root / STORE_NAME) as store:
+        outcomes = [store.stage(d.name).outcome for d in trained]
+    # Each process trains on half of the global batch of 8.
+    assert all(o["processes"] == 2 and o["settings"]["batch_size"] == 4 and o["settings"]["fsdp"] is fsdp for o in outcomes)
+
+
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_across_processes_fails_the_stage_in_one_line(tmp_path, tiny_encoder_dir, worker_env):
+    data = _spec(tmp_path, tiny_encoder_dir, processes=2)
+    data["training"]["intermediate"]["batch_size"] = 7
+    summary = run_spec(spec_from_dict(data), stop_on_error=False)
+    assert len(summary.failed) == 1
+    with ResultsStore(Path(data["output_dir"]) / STORE_NAME) as store:
+        failed = [row for row in store.stages() if row.status == "failed"]
+    assert len(failed) == 1
+    assert "batch size 7 is not divisible by 2 processes" in failed[0].error
+    assert "\n" not in failed[0].error
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"training": {"processes": 0}}, "training.processes"),
+        ({"training": {"fsdp": True}, "models": [{"name": "m", "path": "synthetic:encoder", "lora": {"r": 4}}]}, "models[0].lora"),
+        ({"training": {"processes": 4}, "device": "cuda", "executor": {"kind": "slurm"}}, "executor.resources.intermediate.gpus"),
+    ],
+)
+def test_bad_multi_process_settings_name_the_field(overrides, field):
+    data = {"name": "bad", "models": [{"name": "m", "path": "synthetic:encoder"}], "targets": ["syn-para"]} | overrides
+    with pytest.raises(ConfigError, match=field.replace("[", "\\[").replace("]", "\\]")):
+        spec_from_dict(data)
