@@ -22,8 +22,9 @@ demo: setup
 	$(BIN)/xstilts demo
 
 # One torch thread per test process and one process per core: faster than threads for tiny models.
+# loadgroup: tests marked xdist_group (the torchrun launches) share one worker.
 test: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

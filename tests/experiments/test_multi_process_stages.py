@@ -16,6 +16,8 @@ from xstilts.models.backbone import BackboneOptions
 from xstilts.models.model import load_checkpoint
 from xstilts.tasks import get_task
 
+pytestmark = pytest.mark.xdist_group("torchrun")  # see tests/training/test_distributed.py
+
 
 def _spec(tmp_path: Path, model: Path, **training: object) -> dict:
     return {

@@ -17,8 +17,12 @@ from xstilts.tasks import get_task
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 
+# One xdist worker runs every torchrun launch (`make test` uses --dist loadgroup): the module's
+# fixture then runs once, and concurrent launches cannot race for a rendezvous port.
+pytestmark = pytest.mark.xdist_group("torchrun")
 
-def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) -> tuple[int, list[dict]]:
+
+def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) -> tuple[int, list[dict], str]:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     if torchrun is None:
         pytest.skip("torchrun is not installed beside this Python")
@@ -29,7 +33,7 @@ def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) ->
     if stop_at is None:
         assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(path.read_text()) for path in sorted(folder.glob("rank*.json"))]
-    return out.returncode, rows
+    return out.returncode, rows, out.stderr
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +43,8 @@ def runs(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     result = {}
     for mode in ("ddp", "fsdp"):
         result[mode] = (root / mode, _launch(model, root / mode, mode)[1])
-        code, rows = _launch(model, root / f"{mode}-resumed", mode, stop_at=4)
-        assert code != 0 and not rows  # interrupted after the evaluation at step 4 (checkpoint at step 2)
+        code, rows, stderr = _launch(model, root / f"{mode}-resumed", mode, stop_at=4)
+        assert code != 0 and not rows, stderr[-3000:]  # interrupted after the evaluation at step 4 (checkpoint at step 2)
         result[f"{mode}-resumed"] = (root / f"{mode}-resumed", _launch(model, root / f"{mode}-resumed", mode)[1])
     return result
 
