@@ -188,3 +188,29 @@ def test_the_procedure_follows_the_metric_not_the_task_name() -> None:
     assert references == {"pl-0": ["en-0"], "pl-1": ["en-1"]}
     with pytest.raises(ConfigError, match="no retrieval procedure for metric 'accuracy'"):
         decode("tatoeba", examples, vectors, metric="accuracy")
+
+
+@pytest.mark.parametrize("family", ["encoder", "decoder"])
+def test_lareqa_candidates_are_encoded_with_their_paragraph_as_xtreme_does(tiny_models, family) -> None:
+    from xstilts.kinds import FeaturizeOptions
+    from xstilts.models.backbone import BackboneOptions
+    from xstilts.models.model import load_pretrained
+
+    model = load_pretrained(str(tiny_models[family]), BackboneOptions())
+    tok, fmt = model.tokenizer, model.input_format
+    sentence, paragraph = "the answer is here", "before it. the answer is here. and after it, a long tail of words"
+    examples = [
+        {"id": "q", "text": "where is the answer", "side": "query", "gold": ["c"], "context": "ignored for queries"},
+        {"id": "c", "text": sentence, "side": "candidate", "gold": [], "context": paragraph},
+        {"id": "d", "text": sentence, "side": "candidate", "gold": []},
+    ]
+    features = handler_for(get_task("lareqa")).featurize(examples, tok, fmt, get_task("lareqa"), FeaturizeOptions(max_length=512))
+    ids = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert features[0]["input_ids"] == fmt.single(ids("where is the answer"))
+    assert features[1]["input_ids"] == fmt.pair(ids(sentence), ids(paragraph))[0]
+    assert features[2]["input_ids"] == fmt.single(ids(sentence))
+    n = len(ids(sentence))
+    assert len(ids(paragraph)) > n + 2
+    budget = 2 * n + 2 + fmt.pair_overhead  # longest first: only the paragraph is cut, to n + 2 tokens
+    short = handler_for(get_task("lareqa")).featurize(examples[1:2], tok, fmt, get_task("lareqa"), FeaturizeOptions(max_length=budget))
+    assert short[0]["input_ids"] == fmt.pair(ids(sentence), ids(paragraph)[: n + 2])[0]

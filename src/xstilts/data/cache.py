@@ -23,7 +23,7 @@ from xstilts.tasks.base import Example, Task
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # 2: entries carry a manifest (rows, checksums)
+CACHE_VERSION = 3  # 2: entries carry a manifest (rows, checksums); 3: retrieval candidates with a context are pairs
 MANIFEST = "xstilts-features.json"
 
 

@@ -25,7 +25,7 @@ from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec, P
 from xstilts.tasks import get_task
 
 # Bump when a change to the pipeline changes what a stage produces for the same inputs.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4  # 4: LAReQA candidates are encoded as (sentence, paragraph), as in XTREME
 
 StageKind = Literal["intermediate", "target", "evaluate"]
 

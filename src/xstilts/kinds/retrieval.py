@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xstilts.data.formatting import InputFormat
+from xstilts.data.formatting import InputFormat, truncate_pair
 from xstilts.errors import ConfigError, DataError
 from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, pad_ids
 from xstilts.tasks.base import Example, Task, TaskKind
@@ -182,9 +182,20 @@ class RetrievalHandler(KindHandler):
     pooled = True
 
     def featurize(self, examples: Sequence[Example], tokenizer: Any, fmt: InputFormat, task: Task, options: FeaturizeOptions) -> list[Feature]:
+        """One sequence per example; a candidate with a `context` (LAReQA: the answer sentence's
+        paragraph) is the pair (sentence, context), truncated longest first, as XTREME encodes it."""
         ids = tokenizer([ex["text"] for ex in examples], add_special_tokens=False)["input_ids"]
-        budget = options.max_length - fmt.single_overhead
-        return [{"input_ids": fmt.single(row[:budget]), "example_index": i} for i, row in enumerate(ids)]
+        contexts = [ex.get("context") if ex.get("side") == "candidate" else None for ex in examples]
+        context_ids = tokenizer([c or "" for c in contexts], add_special_tokens=False)["input_ids"] if any(contexts) else None
+        features = []
+        for i, row in enumerate(ids):
+            if context_ids is not None and contexts[i]:
+                sentence, context = truncate_pair(row, context_ids[i], options.max_length - fmt.pair_overhead)
+                input_ids, _ = fmt.pair(sentence, context)
+            else:
+                input_ids = fmt.single(row[: options.max_length - fmt.single_overhead])
+            features.append({"input_ids": input_ids, "example_index": i})
+        return features
 
     def collate(self, features: Sequence[Feature], pad_id: int) -> Batch:
         ids, mask = pad_ids([f["input_ids"] for f in features], pad_id)

@@ -273,7 +273,7 @@ register(Task(
     hyperparameters=RETRIEVAL_SETTINGS,
     notes=(
         "Local files only. Per language: its questions against the candidate sentences of all 11 languages; "
-        "candidates carry their paragraph in 'context' (XTREME encodes sentence + paragraph). Scored mAP@20. "
+        "each candidate is encoded as the pair (sentence, its paragraph), as XTREME's LAReQA processor does. Scored mAP@20. "
         "XTREME-R fine-tunes a dual encoder on SQuAD v1.1 first (train_lareqa.sh); the paper's setting embeds "
         "with the intermediate checkpoint."
     ),
