@@ -13,6 +13,7 @@ from xstilts.models.model import load_pretrained
 from xstilts.synthetic.tasks import GENERATORS
 from xstilts.synthetic.world import World
 from xstilts.tasks import get_task
+from xstilts.training.lm import LMData, attach_lm_head, lm_features
 from xstilts.training.loop import TaskData, Trainer, TrainSettings
 
 model_dir, work, results, mode = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
@@ -35,8 +36,13 @@ def stop(entry: dict) -> None:
 def trainer() -> Trainer:
     model = load_pretrained(str(model_dir), BackboneOptions())
     data = TaskData(task, featurize(model, task, train, options), dev, featurize(model, task, dev, options))
-    settings = TrainSettings(learning_rate=2e-3, batch_size=4, max_steps=8, eval_every=2, checkpoint_every=2, seed=1, fsdp=mode == "fsdp")
-    return Trainer(model, [data], settings, work, on_event=stop)
+    lm = None
+    if mode.endswith("-lm"):  # the LM-mixing baseline: the LM head shares the body (and, tied, the embeddings)
+        attach_lm_head(model, str(model_dir))
+        docs = [World(0).realise(World(0).random_proposition(random.Random(i)), "clo").text for i in range(64)]
+        lm = LMData(lm_features(model, docs, 32), ratio=0.4)
+    settings = TrainSettings(learning_rate=2e-3, batch_size=4, max_steps=8, eval_every=2, checkpoint_every=2, seed=1, fsdp=mode.startswith("fsdp"))
+    return Trainer(model, [data], settings, work, on_event=stop, lm=lm)
 
 
 try:
@@ -49,6 +55,6 @@ checksum = sum(float(v.double().sum()) for v in run.model.state_dict().values())
 rank = run.accelerator.process_index
 # One file per rank: the ranks share stdout, where their lines can interleave.
 (results / f"rank{rank}.json").write_text(json.dumps({
-    "rank": rank, "processes": run.processes, "sharded": run.sharded, "steps": outcome.steps,
+    "rank": rank, "processes": run.processes, "sharded": run.sharded, "steps": outcome.steps, "task_steps": outcome.task_steps,
     "resumed_from": outcome.resumed_from, "best_step": outcome.best_step, "checksum": checksum,
 }))

@@ -46,6 +46,8 @@ def runs(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
         code, rows, stderr = _launch(model, root / f"{mode}-resumed", mode, stop_at=4)
         assert code != 0 and not rows, stderr[-3000:]  # interrupted after the evaluation at step 4 (checkpoint at step 2)
         result[f"{mode}-resumed"] = (root / f"{mode}-resumed", _launch(model, root / f"{mode}-resumed", mode)[1])
+        # Two objectives (a task head and the LM-mixing baseline's LM head), on the decoder.
+        result[f"{mode}-lm"] = (root / f"{mode}-lm", _launch(tiny_models["decoder"], root / f"{mode}-lm", f"{mode}-lm")[1])
     return result
 
 
@@ -106,3 +108,12 @@ def test_a_sharded_checkpoint_is_refused_by_an_unsharded_resume(runs, tiny_model
     trainer = Trainer(model, [TaskData(task, features, examples, features)], TrainSettings(batch_size=4, max_steps=16, eval_every=2), work)
     with pytest.raises(CheckpointError, match="sharded \\(fsdp\\) run; resume it with training.fsdp on"):
         trainer.train()
+
+
+@pytest.mark.slow
+def test_steps_that_leave_a_head_unused_train_under_ddp_and_fsdp(runs):
+    """Each step trains one objective, so the other head has no gradient: DDP must expect that."""
+    ddp, fsdp = runs["ddp-lm"][1], runs["fsdp-lm"][1]
+    assert ddp[0]["task_steps"] == fsdp[0]["task_steps"] == {"syn-para": 4, "__lm__": 4}
+    assert ddp[0]["checksum"] == ddp[1]["checksum"]
+    assert math.isclose(fsdp[0]["checksum"], ddp[0]["checksum"], rel_tol=1e-7)

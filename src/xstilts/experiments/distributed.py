@@ -51,6 +51,7 @@ def launched_here(stage_kind: str, processes: int) -> bool:
 
 def launch(stage: Any, root: Path, spec: Any, work_dir: Path) -> dict:
     """Run a training stage in `spec.training.processes` processes; returns its outcome."""
+    from xstilts.experiments.executors import worker_pythonpath
     from xstilts.experiments.spec import to_dict
 
     processes = spec.training.processes
@@ -61,7 +62,7 @@ def launch(stage: Any, root: Path, spec: Any, work_dir: Path) -> dict:
     error_file.unlink(missing_ok=True)
     atomic_write_json(spec_file, to_dict(spec))
     threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or os.cpu_count() or 1
-    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // processes)), PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // processes)), PYTHONPATH=worker_pythonpath())
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
         "-m", "xstilts.experiments.distributed", "--spec-json", str(spec_file), "--root", str(root),

@@ -118,7 +118,8 @@ def _source_path() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def _pythonpath(extra: str | None = None) -> str:
+def worker_pythonpath(extra: str | None = None) -> str:
+    """PYTHONPATH for child processes: this checkout's code first, then the inherited path."""
     parts = [_source_path(), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
     if extra:
         parts.insert(0, extra)
@@ -182,7 +183,7 @@ class ProcessExecutor:
         processes = []
         try:
             for i in range(self.workers):
-                env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false", PYTHONPATH=_pythonpath())
+                env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false", PYTHONPATH=worker_pythonpath())
                 if self.workers > 1:
                     env["XSTILTS_QUIET"] = "1"  # one stage-level bar here instead of interleaved step bars
                 if gpus:
@@ -318,7 +319,7 @@ class SubmititExecutor:
         job = StageJob(to_dict(spec), str(root), runner_reference(self.run_stage), {**options.to_json(), "stop_file": None}, self.cluster)
         dependency = None
         saved = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = _pythonpath()  # jobs inherit this environment: they import this code
+        os.environ["PYTHONPATH"] = worker_pythonpath()  # jobs inherit this environment: they import this code
         try:
             for kind in STAGE_KINDS:
                 ids = [s.id for s in todo if s.kind == kind]

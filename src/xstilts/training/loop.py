@@ -186,10 +186,13 @@ def resolve_auto_precision(cpu: bool) -> str:
     return "bf16" if not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
-def make_accelerator(precision: str, device: torch.device | None, log_with: tuple = (), project_dir: Path | None = None) -> Any:
+def make_accelerator(precision: str, device: torch.device | None, log_with: tuple = (), project_dir: Path | None = None, objectives: int = 1) -> Any:
     """An `accelerate.Accelerator` for this run; in a single process its state is reset so that runs
-    with different precisions can follow each other (a multi-process launch keeps its state)."""
-    from accelerate import Accelerator
+    with different precisions can follow each other (a multi-process launch keeps its state).
+
+    With several objectives (multi-task heads, LM mixing) each step trains one of them, so the other
+    heads get no gradient: DDP must be told to look for unused parameters."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState, PartialState
 
     # accelerate only sets up multi-process CPU training (gloo) when told the run is on the CPU.
@@ -199,8 +202,9 @@ def make_accelerator(precision: str, device: torch.device | None, log_with: tupl
         raise XStiltsError(f"precision: {precision!r} is not one of auto, no, bf16, fp16")
     if PartialState._shared_state and PartialState().num_processes == 1:
         AcceleratorState._reset_state(True)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if objectives > 1 else []
     if not log_with:
-        return Accelerator(mixed_precision=mixed, cpu=cpu)
+        return Accelerator(mixed_precision=mixed, cpu=cpu, kwargs_handlers=handlers)
     import accelerate.utils
 
     for tracker in log_with:
@@ -208,7 +212,7 @@ def make_accelerator(precision: str, device: torch.device | None, log_with: tupl
         if isinstance(tracker, str) and (available is None or not available()):
             raise XStiltsError(f"training.log_with: tracker {tracker!r} is not installed (pip install {tracker})")
     try:
-        return Accelerator(mixed_precision=mixed, cpu=cpu, log_with=list(log_with), project_dir=str(project_dir) if project_dir else None)
+        return Accelerator(mixed_precision=mixed, cpu=cpu, kwargs_handlers=handlers, log_with=list(log_with), project_dir=str(project_dir) if project_dir else None)
     except (ValueError, ImportError) as err:
         raise XStiltsError(f"training.log_with: {str(err).splitlines()[0]} (install the tracker's package, e.g. pip install tensorboard)") from None
 
@@ -227,7 +231,7 @@ class Trainer:
         self.work_dir = Path(work_dir)
         self.on_event = on_event or (lambda e: None)
         self.lm = lm
-        self.accelerator = make_accelerator(settings.precision, device, settings.log_with, self.work_dir / "logs")
+        self.accelerator = make_accelerator(settings.precision, device, settings.log_with, self.work_dir / "logs", objectives=len(self.data) + (lm is not None))
         self.device = self.accelerator.device
         self.processes = self.accelerator.num_processes
         probabilities = task_probabilities([len(d.train) for d in self.data], settings.sampling, settings.temperature, settings.max_examples_per_task)
@@ -303,7 +307,7 @@ class Trainer:
         if self.sharded:
             weights = full_model_state(self.wrapped)
             if self.accelerator.is_main_process:
-                self.model.load_state_dict(weights, strict=False)
+                self.model.load_state_dict(weights)
 
     def _save_checkpoint(self, step: int, state: dict) -> None:
         """Called by every process: a sharded run gathers its state first; the main process writes."""
