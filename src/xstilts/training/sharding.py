@@ -34,8 +34,6 @@ def shard_copy(model: nn.Module, device: torch.device, where: str = "") -> nn.Mo
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    if any(type(p).__name__ == "DTensor" for p in model.parameters()):
-        raise ConfigError(f"{where}training.fsdp: the model is already sharded")
     if hasattr(getattr(model, "body", None), "peft_config"):
         raise ConfigError(f"{where}training.fsdp: LoRA and FSDP together are not supported (LoRA models are small enough for DDP)")
     names = block_classes(model)
