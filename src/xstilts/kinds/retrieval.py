@@ -186,11 +186,13 @@ class RetrievalHandler(KindHandler):
         paragraph) is the pair (sentence, context), truncated longest first, as XTREME encodes it."""
         ids = tokenizer([ex["text"] for ex in examples], add_special_tokens=False)["input_ids"]
         contexts = [ex.get("context") if ex.get("side") == "candidate" else None for ex in examples]
-        context_ids = tokenizer([c or "" for c in contexts], add_special_tokens=False)["input_ids"] if any(contexts) else None
+        # A paragraph is the context of each of its sentences: tokenize each one once.
+        unique = list(dict.fromkeys(c for c in contexts if c))
+        context_ids = dict(zip(unique, tokenizer(unique, add_special_tokens=False)["input_ids"], strict=True)) if unique else {}
         features = []
         for i, row in enumerate(ids):
-            if context_ids is not None and contexts[i]:
-                sentence, context = truncate_pair(row, context_ids[i], options.max_length - fmt.pair_overhead)
+            if contexts[i]:
+                sentence, context = truncate_pair(row, context_ids[contexts[i]], options.max_length - fmt.pair_overhead)
                 input_ids, _ = fmt.pair(sentence, context)
             else:
                 input_ids = fmt.single(row[: options.max_length - fmt.single_overhead])
