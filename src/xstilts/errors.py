@@ -11,6 +11,7 @@ import difflib
 import errno
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 class XStiltsError(Exception):
@@ -33,6 +34,19 @@ class CheckpointError(XStiltsError):
 
 class UnknownNameError(ConfigError):
     """A name (task, model, metric, executor, ...) is not registered."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that would make a stage fail, found before any training (`xstilts plan`).
+
+    `subject` names what is wrong ("model bloom-560m", "data xnli/de/validation"), `problem` says
+    what, and `fix` what the user can do about it; each is one line.
+    """
+
+    subject: str
+    problem: str
+    fix: str
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
