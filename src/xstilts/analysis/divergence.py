@@ -62,9 +62,7 @@ PERMUTATION = "Freedman-Lane permutation"
 SPLIT_PLOT = "split-plot F"
 RANDOM = "random models"
 MODEL_EFFECTS = ("auto", "fixed", "random")
-# A p-value needs at least this many residual degrees of freedom (with one, a t statistic is
-# Cauchy-distributed and exact fits of quantised scores give p = 0).
-MIN_RESIDUAL_DF = 2
+MIN_RESIDUAL_DF = stats.MIN_RESIDUAL_DF
 
 
 def generalises_to(inference: str) -> str:
@@ -143,10 +141,16 @@ def divergence_table(
     level: float = 0.95,
     ci_method: str = "t",
     variance: str = "pooled",
+    models: str = "auto",
     n_boot: int = 1000,
     seed: int = 0,
 ) -> DivergenceTable:
     """Encoder-minus-decoder difference in gain per (intermediate, target[, language]).
+
+    models: 'fixed' gives intervals over seeds (and examples) for these models; 'random' (the
+    'auto' choice when a family has two or more models) gives t-intervals over models, the
+    between-model variance of the gains pooled over both families (M - 2 df), and no p-value below
+    MIN_RESIDUAL_DF df. Column `inference` says which.
 
     A family's gain is the mean over its models of (condition - baseline). Columns: intermediate,
     target, [language], encoder_gain/_low/_high, decoder_gain/_low/_high, difference/_low/_high,
@@ -177,7 +181,11 @@ def divergence_table(
                 row: dict[str, object] = {"intermediate": intermediate, "target": target}
                 if by == "language":
                     row["language"] = language
-                counts = {"n_encoder_models": len(fams["encoder"]), "n_decoder_models": len(fams["decoder"])}
+                counts: dict[str, object] = {
+                    "n_encoder_models": len(fams["encoder"]),
+                    "n_decoder_models": len(fams["decoder"]),
+                    "inference": FIXED,
+                }
                 absent_family = [f for f, ms in fams.items() if not ms]
                 missing = _missing_models(view, fams, intermediate)
                 if absent_family or missing:
@@ -187,6 +195,11 @@ def divergence_table(
                         else f"no runs of {missing} for this condition: a family mean needs every model of the family"
                     )
                     rows.append(row | _nan_columns() | counts | {"testable": False, "ci_method": "", "note": why})
+                    continue
+                inference = choose_inference(models, fams)
+                counts["inference"] = inference
+                if inference == RANDOM:
+                    rows.append(row | counts | _random_models_row(view, fams, intermediate, baseline, level))
                     continue
                 res = {
                     name: g.contrast(view, divergence_coefficients(view, fams, intermediate, baseline, sign), **opts)
@@ -218,8 +231,56 @@ def divergence_table(
         "p-values test a zero difference and are adjusted across all cells by Holm (family-wise error) "
         "and Benjamini-Hochberg (false discovery rate)."
     )
-    notes = (FIXED_MODELS_NOTE,) if not frame.empty else ()
+    notes: tuple[str, ...] = ()
+    if not frame.empty:
+        inferences = sorted(set(frame["inference"]))
+        notes = tuple(FIXED_MODELS_NOTE if i == FIXED else generalises_to(i) for i in inferences)
     return DivergenceTable(description, frame, by, level, ci_method, notes)
+
+
+def _random_models_row(
+    view: g.CellView, fams: dict[str, list[str]], intermediate: str, baseline: str, level: float
+) -> dict[str, object]:
+    """Family gains and their difference with t-intervals over models (models random)."""
+    gains = {
+        f: np.array([view.mean[view.cell(m, intermediate)] - view.mean[view.cell(m, baseline)] for m in ms])
+        for f, ms in fams.items()
+    }
+    n_models = sum(v.size for v in gains.values())
+    df = n_models - 2
+    ss = sum(float(((v - v.mean()) ** 2).sum()) for v in gains.values())
+    method = "t-interval over models"
+    out: dict[str, object] = {}
+    estimates = {
+        "encoder_gain": (float(gains["encoder"].mean()), 1 / gains["encoder"].size),
+        "decoder_gain": (float(gains["decoder"].mean()), 1 / gains["decoder"].size),
+        "difference": (
+            float(gains["encoder"].mean() - gains["decoder"].mean()),
+            1 / gains["encoder"].size + 1 / gains["decoder"].size,
+        ),
+    }
+    enough = df >= MIN_RESIDUAL_DF
+    for name, (est, factor) in estimates.items():
+        if enough:
+            se = math.sqrt(ss / df * factor)
+            iv = stats.interval_from_se(est, se, df, level, method)
+            out |= {name: est, f"{name}_low": iv.low, f"{name}_high": iv.high}
+        else:
+            out |= {name: est, f"{name}_low": math.nan, f"{name}_high": math.nan}
+    if enough:
+        se = math.sqrt(ss / df * estimates["difference"][1])
+        p = stats.two_sided_t_pvalue(estimates["difference"][0], se, df)
+        note = "models random: between-model variance of the gains pooled over both families"
+        lone = single_model_families(fams)
+        if lone:
+            note += f" (the {lone[0]} family has one model)"
+    else:
+        p = math.nan
+        note = (
+            f"{n_models} models give {df} degrees of freedom between models: "
+            f"an interval or p-value needs at least {MIN_RESIDUAL_DF}"
+        )
+    return out | {"p_value": p, "testable": bool(np.isfinite(p)), "ci_method": method, "note": note}
 
 
 def _nan_columns() -> dict[str, float]:
