@@ -137,3 +137,16 @@ def test_group_means_by_script(assert_no_silent_nan):
     assert rows.loc["Latin", "low"] < 2.0 < rows.loc["Latin", "high"]
     assert np.isnan(rows.loc["Cyrillic", "low"]) and "single language" in rows.loc["Cyrillic", "note"]
     assert_no_silent_nan(table.frame)
+
+
+def test_three_languages_give_a_slope_without_interval_or_p_value():
+    """3 languages leave 1 residual df: quantised scores on a line would give p = 0."""
+    frame = pd.DataFrame(
+        {"model": "m", "intermediate": "a", "target": "t", "language": ["de", "fr", "ru"], "gain": [0.0, -0.3, -0.3]}
+    )
+    frame.loc[:, "gain"] = [-0.3 * d for d in (0.3, 0.35, 0.5)]  # exactly linear
+    row = language_relation(frame, META).frame.iloc[0]
+    assert row["slope"] == pytest.approx(-0.3)
+    assert np.isnan(row["slope_p"]) and np.isnan(row["slope_low"]) and "1 residual degree" in row["note"]
+    four = pd.concat([frame, frame.iloc[:1].assign(language="hi", gain=-0.3 * 0.6)])
+    assert np.isfinite(language_relation(four, META).frame.iloc[0]["slope_p"])

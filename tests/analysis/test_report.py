@@ -473,3 +473,53 @@ def test_grid_without_any_baseline_runs_still_reports_scores():
     assert "No model has baseline" in report.findings[0].text
     scores = next(s for s in report.sections if s.title == "Scores")
     assert any(getattr(b, "caption", "") == "enc (encoder)" for b in scores.blocks)
+
+
+# -- scope of the headline and the gate on stars -------------------------------------------------------
+def test_headline_carries_the_fixed_models_caveat_with_one_model_per_family():
+    for interaction in ({"a": 6.0}, {}):
+        answer = [f for f in _report(_simulated(interaction)).findings if f.topic == "interaction"]
+        assert "compares two models, not two architectures" in answer[0].text
+
+
+def test_headline_says_models_are_random_with_three_models_per_family():
+    sim = simulate_grid(
+        encoders=("e1", "e2", "e3"), decoders=("d1", "d2", "d3"), model_sd=0.5, interaction={"a": 8.0}, rng=8
+    )
+    report = build_report(frame_data(sim.scores), FAST)
+    answer = [f for f in report.findings if f.topic == "interaction"]
+    assert "random draws from their family" in answer[0].text and "two models" not in answer[0].text
+    text = "\n".join(b for s in report.sections for b in s.blocks if isinstance(b, str))
+    assert "Inference made: random models" in text
+
+
+def _slope_cells(report):
+    for sec in report.sections:
+        for b in sec.blocks:
+            if getattr(b, "caption", "").startswith(("Gain against distance", "Encoder-minus-decoder difference against")):
+                yield b.frame
+
+
+@pytest.mark.parametrize(("languages", "seeds"), [(("en", "l1", "l2", "l3"), 2), (("en", "l1", "l2", "l3", "l4"), 1)])
+def test_slopes_failing_the_findings_gate_are_not_starred(languages, seeds):
+    """3 zero-shot languages (1 residual df) or 1 seed: no star, and with 3 languages no p-value,
+    however steep and exact the planted slope."""
+    sim = simulate_grid(
+        intermediates=("none", "a"),
+        languages=languages,
+        seeds=seeds,
+        distance={lang: float(i) for i, lang in enumerate(languages)},
+        distance_slope={"a": -5.0},
+        seed_sd=0.01,
+        noise_sd=0.01,
+        rng=9,
+    )
+    meta = pd.DataFrame({"language": list(languages), "distance": [float(i) for i in range(len(languages))], "relation": "x"})
+    report = build_report(frame_data(sim.scores, metadata=meta), FAST)
+    frames = list(_slope_cells(report))
+    assert frames
+    for frame in frames:
+        assert not frame["slope per unit"].str.endswith(" *").any(), frame
+        if len(languages) == 4:
+            assert (frame["p"] == "").all()
+    assert not [f for f in report.findings if f.topic == "language" and f.significant]

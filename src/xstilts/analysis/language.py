@@ -22,6 +22,7 @@ from scipy import stats as sps
 
 from xstilts.analysis import stats
 from xstilts.errors import DataError
+from xstilts.analysis.stats import MIN_RESIDUAL_DF
 
 
 def _metadata_by_language(metadata: pd.DataFrame, column: str) -> pd.Series:
@@ -82,7 +83,8 @@ def language_relation(
 ) -> LanguageRelationTable:
     """Regress `value` on the numeric metadata `column` across languages, per group in `by`.
 
-    Columns: *by, n_languages, slope/_low/_high (OLS, t-interval with n-2 df), slope_p, pearson/
+    Columns: *by, n_languages, slope/_low/_high (OLS, t-interval with n-2 df; no interval or p-value
+    below MIN_RESIDUAL_DF residual df, i.e. with 3 languages), slope_p, pearson/
     _low/_high (Fisher z interval), spearman, spearman_p (permutation), note. English is excluded
     by default (zero-shot languages only). Fewer than 3 languages, or a constant column, give a
     row without numbers and a note saying why.
@@ -129,16 +131,22 @@ def _relation(x: np.ndarray, y: np.ndarray, level: float, n_permutations: int, s
     xc, yc = x - x.mean(), y - y.mean()
     sxx = float(xc @ xc)
     slope = float(xc @ yc) / sxx
-    resid = yc - slope * xc
-    se = math.sqrt(float(resid @ resid) / (n - 2) / sxx)
-    interval = stats.interval_from_se(slope, se, n - 2, level, "OLS t-interval over languages")
-    out: dict[str, object] = {
-        "slope": slope,
-        "slope_low": interval.low,
-        "slope_high": interval.high,
-        "slope_p": stats.two_sided_t_pvalue(slope, se, n - 2),
-    }
     notes = []
+    out: dict[str, object] = {"slope": slope, "slope_low": math.nan, "slope_high": math.nan, "slope_p": math.nan}
+    if n - 2 >= MIN_RESIDUAL_DF:
+        resid = yc - slope * xc
+        se = math.sqrt(float(resid @ resid) / (n - 2) / sxx)
+        interval = stats.interval_from_se(slope, se, n - 2, level, "OLS t-interval over languages")
+        out |= {
+            "slope_low": interval.low,
+            "slope_high": interval.high,
+            "slope_p": stats.two_sided_t_pvalue(slope, se, n - 2),
+        }
+    else:
+        notes.append(
+            f"{n} languages leave {n - 2} residual degree of freedom: slope shown without interval or p-value "
+            f"(needs {MIN_RESIDUAL_DF + 2} languages)"
+        )
     if np.ptp(y) == 0:
         return out | {
             "pearson": math.nan,
@@ -146,7 +154,7 @@ def _relation(x: np.ndarray, y: np.ndarray, level: float, n_permutations: int, s
             "pearson_high": math.nan,
             "spearman": math.nan,
             "spearman_p": math.nan,
-            "note": "all values equal: correlations undefined",
+            "note": "; ".join([*notes, "all values equal: correlations undefined"]),
         }
     r = float(np.clip(xc @ yc / math.sqrt(sxx * float(yc @ yc)), -1.0, 1.0))
     if n > 3 and abs(r) < 1.0:

@@ -906,6 +906,7 @@ def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
             )
         ]
     alpha = a.options.alpha
+    scope = _inference_words(a)
     diverging = testable[testable["p_holm"] < alpha]
     if len(diverging):
         where = _and(
@@ -918,7 +919,8 @@ def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
             Finding(
                 "interaction",
                 f"Yes: transfer diverges between encoder and decoder models on {where}; the families gain "
-                f"differently from the intermediate tasks, significant at {alpha:g} after Holm correction across {len(testable)} targets.",
+                f"differently from the intermediate tasks, significant at {alpha:g} after Holm correction across {len(testable)} targets"
+                f"{scope}.",
                 True,
             )
         )
@@ -928,7 +930,7 @@ def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
             Finding(
                 "interaction",
                 f"No evidence of divergence on {_and(list(quiet['target']))}: the encoder-decoder difference in gains stays within "
-                f"seed-to-seed noise (interaction test, smallest Holm-adjusted p {_p(quiet['p_holm'].min())}).",
+                f"noise (interaction test, smallest Holm-adjusted p {_p(quiet['p_holm'].min())}){scope}.",
             )
         )
     untestable = frame[~np.isfinite(frame["p_value"].to_numpy(dtype=float))]
@@ -942,6 +944,32 @@ def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
             )
         )
     return out
+
+
+def _inference_words(a: Analysis) -> str:
+    """The headline's scope: which inference the interaction test made, what it generalises to,
+    and the fixed-models caveat whenever a family has one model."""
+    from xstilts.analysis.divergence import RANDOM
+
+    per_family = a.df.drop_duplicates("model").groupby("family")["model"].nunique()
+    lone = [f for f in FAMILIES if per_family.get(f, 0) == 1]
+    inferences = set(a.interactions.frame["inference"]) if a.interactions is not None else set()
+    words = ""
+    if RANDOM in inferences:
+        words = (
+            "; models are treated as random draws from their family, so this speaks for the architectures "
+            "as far as these models represent them"
+        )
+    if lone and RANDOM not in inferences:
+        words += (
+            "; with one model per family this compares two models, not two architectures"
+            if len(lone) == 2
+            else f"; models are treated as fixed and the {lone[0]} family has one model: this compares models, "
+            "not two architectures"
+        )
+    elif lone:
+        words += f" (the {lone[0]} family has one model, so it rests on that model alone)"
+    return words
 
 
 def _and(items: list[str]) -> str:
@@ -1096,6 +1124,25 @@ def _rank_findings(a: Analysis) -> list[Finding]:
     return _capped(out, 6, "rank", "targets")
 
 
+# The findings' gate for slopes over languages: a slope is evidence only with at least two residual
+# degrees of freedom (four languages) and seeds behind every gain; otherwise scores quantised on
+# small test sets can line up exactly. Tables star (and bold) only slopes that pass it.
+SLOPE_MIN_LANGUAGES = 4
+SLOPE_MIN_SEEDS = 2
+
+
+def _slope_gate(a: Analysis, frame: pd.DataFrame) -> np.ndarray:
+    """Which slope rows pass the findings' gate (rows keyed by target, intermediate and, when
+    present, model; without a model column every model's seeds count)."""
+    models = list(dict.fromkeys(a.df["model"]))
+    ok = []
+    for r in frame.itertuples():
+        owners = [r.model] if "model" in frame.columns else models
+        cells = [(m, i, r.target) for m in owners for i in (r.intermediate, BASELINE)]
+        ok.append(r.n_languages >= SLOPE_MIN_LANGUAGES and _min_seeds(a, cells) >= SLOPE_MIN_SEEDS)
+    return np.array(ok, dtype=bool)
+
+
 def _language_findings(a: Analysis) -> list[Finding]:
     if a.relation is None or a.relation.frame.empty:
         return []
@@ -1103,17 +1150,15 @@ def _language_findings(a: Analysis) -> list[Finding]:
     if frame.empty:
         return []
     frame = _holm_column(frame, "slope_p")
-    # A slope is evidence only with at least two residual degrees of freedom (four languages) and
-    # seeds behind every gain; otherwise scores quantised on small test sets can line up exactly.
-    seeds = None
-    if a.language_gains is not None and "n_seeds" in a.language_gains.frame:
-        seeds = a.language_gains.frame.groupby(["model", "intermediate", "target"])["n_seeds"].min()
-    testable = frame["n_languages"] >= 4
-    if seeds is not None:
-        testable &= np.array([seeds.get((r.model, r.intermediate, r.target), 1) >= 2 for r in frame.itertuples()], dtype=bool)
-    frame = frame[testable]
+    frame = frame[_slope_gate(a, frame)]
     if frame.empty:
-        return [Finding("language", "Gains against distance from English are shown descriptively: testing a trend needs at least four zero-shot languages and two seeds.")]
+        return [
+            Finding(
+                "language",
+                f"Gains against distance from English are shown descriptively: testing a trend needs at least "
+                f"{SLOPE_MIN_LANGUAGES} zero-shot languages and {SLOPE_MIN_SEEDS} seeds.",
+            )
+        ]
     out = []
     for r in frame[frame["slope_p_holm"] < a.options.alpha].itertuples():
         out.append(
@@ -1651,8 +1696,12 @@ def divergence_section(data: ReportData, a: Analysis) -> Section:
     elif "divergence" in a.errors:
         sec.blocks.append(f"Divergence table not computed: {a.errors['divergence']}.")
     if a.interactions is not None:
+        from xstilts.analysis.divergence import generalises_to
+
         f = _sort_rows(data, a.interactions.frame)
         sec.blocks.append(a.interactions.description)
+        for inference in dict.fromkeys(f["inference"]):
+            sec.blocks.append(f"Inference made: {inference} ({generalises_to(inference)}).")
         shown = pd.DataFrame(
             {
                 "target": f["target"],
@@ -1665,6 +1714,8 @@ def divergence_section(data: ReportData, a: Analysis) -> Section:
                 "intermediates": f["n_intermediates"],
                 "runs": f["n_runs"],
                 "excluded": f["excluded"],
+                "test": f["method"],
+                "inference": f["inference"],
                 "note": f["note"],
             }
         )
@@ -1859,11 +1910,15 @@ def language_section(data: ReportData, a: Analysis) -> Section:
         shown = meta.set_index("language").loc[_language_order(data, meta["language"])].reset_index()
         shown["distance"] = shown["distance"].map(lambda v: _num(v, 1))
         sec.blocks.append(Table("Language metadata (xstilts.languages)", shown.loc[:, (shown != "").any(axis=0)]))
+    gate_words = (
+        f" '*' marks slopes whose Holm-adjusted p is below {a.options.alpha:g} with at least {SLOPE_MIN_LANGUAGES} "
+        f"zero-shot languages and {SLOPE_MIN_SEEDS} seeds; other slopes are descriptive."
+    )
     if a.relation is not None:
-        sec.blocks.append(a.relation.description)
+        sec.blocks.append(a.relation.description + gate_words)
         sec.blocks.append(Table("Gain against distance from English", _relation_display(data, a.relation.frame, a)))
     if a.divergence_relation is not None:
-        sec.blocks.append(a.divergence_relation.description)
+        sec.blocks.append(a.divergence_relation.description + gate_words)
         sec.blocks.append(
             Table(
                 "Encoder-minus-decoder difference against distance from English",
@@ -1895,13 +1950,15 @@ def _relation_display(data: ReportData, frame: pd.DataFrame, a: Analysis) -> pd.
     f = _sort_rows(data, frame)
     f = _holm_column(f, "slope_p")
     keys = {c: f[c] for c in ("model", "intermediate", "target") if c in f}
+    gate = _slope_gate(a, f) if len(f) else np.zeros(0, dtype=bool)
+    star = (f["slope_p_holm"] < a.options.alpha).fillna(False).to_numpy(dtype=bool) & gate
     return pd.DataFrame(
         {
             **keys,
             "languages": f["n_languages"],
             "slope per unit": [
-                _ci(r.slope, r.slope_low, r.slope_high, sign=True, star=bool(r.slope_p_holm < a.options.alpha))
-                for r in f.itertuples()
+                _ci(r.slope, r.slope_low, r.slope_high, sign=True, star=bool(s))
+                for r, s in zip(f.itertuples(), star, strict=True)
             ],
             "p": f["slope_p"].map(_pcell),
             "p_holm": f["slope_p_holm"].map(_pcell),

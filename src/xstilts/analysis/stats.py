@@ -28,6 +28,10 @@ from xstilts.errors import DataError
 # memory (16 MB of float64), large enough that numpy overhead is negligible.
 _MAX_CHUNK_ELEMENTS = 2_000_000
 
+# A p-value needs at least this many residual degrees of freedom: with one, a t statistic is
+# Cauchy-distributed, and three languages whose quantised scores line up exactly give p = 0.
+MIN_RESIDUAL_DF = 2
+
 
 @dataclass(frozen=True)
 class Interval:
