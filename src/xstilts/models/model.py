@@ -24,7 +24,7 @@ from xstilts.data.formatting import InputFormat
 from xstilts.errors import CheckpointError
 from xstilts.io import atomic_write_json, sha256_file
 from xstilts.kinds import handler_for, pool
-from xstilts.models.backbone import BackboneOptions, Family, detect_family, load_body, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.backbone import BackboneOptions, Family, attention_of, detect_family, load_body, load_config, load_tokenizer, resolve_model_path
 from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,11 @@ class XStiltsModel(nn.Module):
     @property
     def hidden_size(self) -> int:
         return int(self.body.config.hidden_size)
+
+    @property
+    def attn_implementation(self) -> str:
+        """The attention implementation the backbone runs with (recorded in each stage's provenance)."""
+        return attention_of(self.body)
 
     @property
     def num_layers(self) -> int:
@@ -189,7 +194,7 @@ def load_pretrained(name_or_path: str, options: BackboneOptions, pooling: str | 
     config = load_config(path, options)
     family = detect_family(config, options.family, where=f"model {name_or_path}: ")
     tokenizer = load_tokenizer(path, family, options)
-    body = load_body(path, options)
+    body = load_body(path, options, config=config)
     return XStiltsModel(body, family, tokenizer, base_model=name_or_path, pooling=pooling)
 
 
