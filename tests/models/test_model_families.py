@@ -144,3 +144,43 @@ def test_family_tokenizer_aligns_answers_and_tags(loaded, name, language):
     features = handler.featurize(data, model.tokenizer, model.input_format, pos, FeaturizeOptions(max_length=96))
     logits = [torch.nn.functional.one_hot(torch.tensor(f["labels"]).clamp(min=0), pos.num_labels).float() for f in features]
     assert handler.decode(logits, features, data, pos) == handler.references(data, pos)
+
+
+def test_bloom_runs_the_pipeline_with_eager_attention_recorded_in_provenance(family_models, tmp_path, monkeypatch):
+    """BLOOM's class lacks sdpa: under the old sdpa default every BLOOM stage failed."""
+    import json
+
+    from xstilts.errors import ConfigError
+    from xstilts.experiments.runner import run_spec
+    from xstilts.experiments.spec import spec_from_dict
+    from xstilts.experiments.store import ResultsStore
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    steps = {"max_steps": 2, "eval_every": 2, "max_train_examples": 16, "max_dev_examples": 8}
+    raw = {
+        "name": "bloom", "output_dir": str(tmp_path / "out"), "models": [{"name": "bloom", "path": str(family_models["bloom"])}],
+        "intermediate": ["none"], "targets": ["syn-para"], "training": {"target": steps}, "evaluation": {"max_examples": 8, "languages": ["en"]},
+    }
+    summary = run_spec(spec_from_dict(raw))
+    assert not summary.failed
+    store = ResultsStore(summary.store)
+    stages = store.stages()
+    assert {s.kind for s in stages} == {"target", "evaluate"}
+    for stage in stages:
+        provenance = json.loads(store._conn.execute("SELECT provenance FROM stages WHERE id=?", (stage.id,)).fetchone()[0])
+        assert provenance["runner"]["attn_implementation"] == "eager", provenance["runner"]
+    raw["models"][0]["attn_implementation"] = "sdpa"
+    with pytest.raises(ConfigError, match=r"models\[0\]\.attn_implementation: .*BloomModel does not support it"):
+        spec_from_dict(raw)
+
+
+def test_auto_attention_keeps_the_stage_ids_of_the_former_sdpa_default():
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.spec import spec_from_dict
+
+    raw = {"name": "ids", "models": [{"name": "enc", "path": "synthetic:encoder"}], "intermediate": ["none", "syn-nli"], "targets": ["syn-para"]}
+    auto = [s.id for s in plan(spec_from_dict(raw))]
+    raw["models"][0]["attn_implementation"] = "sdpa"
+    assert auto == [s.id for s in plan(spec_from_dict(raw))]
+    raw["models"][0]["attn_implementation"] = "eager"
+    assert set(auto).isdisjoint(s.id for s in plan(spec_from_dict(raw)))
