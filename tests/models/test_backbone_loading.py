@@ -97,3 +97,17 @@ def test_explicit_choice_is_kept_and_logged(tiny_models, caplog):
     assert load_pretrained(str(tiny_models["encoder"]), BackboneOptions()).attn_implementation == "sdpa"
     with pytest.raises(ConfigError, match="not one of auto, sdpa, eager, flash_attention_2"):
         load_pretrained(str(tiny_models["encoder"]), BackboneOptions(attn_implementation="fast"))
+
+
+def test_decoder_tokenizer_without_eos_is_a_one_line_error(tiny_models, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_models["decoder"], folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["eos_token"] = None
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "special_tokens_map.json").unlink(missing_ok=True)
+    with pytest.raises(ConfigError, match="decoder tokenizer has no eos token"):
+        load_pretrained(str(folder), BackboneOptions())

@@ -154,6 +154,8 @@ def load_tokenizer(name_or_path: str, family: Family, options: BackboneOptions) 
             raise ConfigError(f"model {name_or_path}: tokenizer has no pad, eos or unk token to pad with")
         tok.pad_token = fallback
         log.info("tokenizer of %s has no pad token; padding with %r", name_or_path, fallback)
+    if family is Family.DECODER and tok.eos_token_id is None:
+        raise ConfigError(f"model {name_or_path}: decoder tokenizer has no eos token (xstilts ends each decoder input with it); set eos_token in its tokenizer_config.json")
     return tok
 
 
