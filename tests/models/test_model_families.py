@@ -184,3 +184,26 @@ def test_auto_attention_keeps_the_stage_ids_of_the_former_sdpa_default():
     assert auto == [s.id for s in plan(spec_from_dict(raw))]
     raw["models"][0]["attn_implementation"] = "eager"
     assert set(auto).isdisjoint(s.id for s in plan(spec_from_dict(raw)))
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_segment_ids_follow_the_tokenizer(loaded, name):
+    """Models pretrained with segment embeddings (BERT, RemBERT) get the token type ids their own
+    tokenizer gives a pair; the others get none."""
+    model = loaded[name]
+    tok = model.tokenizer
+    a = tok("Anna sees a dog .", add_special_tokens=False)["input_ids"]
+    b = tok("the dog runs .", add_special_tokens=False)["input_ids"]
+    ids, _ = model.input_format.pair(a, b)
+    padded = torch.tensor([ids + [model.input_format.pad_id] * 3])
+    mask = torch.tensor([[1] * len(ids) + [0] * 3])
+    segments = model._segments(padded, mask)
+    expected = tok("Anna sees a dog .", "the dog runs .").get("token_type_ids")
+    uses_types = int(getattr(model.body.config, "type_vocab_size", 0) or 0) > 1 and expected is not None
+    assert uses_types == (name == "bert")
+    if not uses_types:
+        assert segments == {}
+        return
+    assert tok("Anna sees a dog .", "the dog runs .")["input_ids"] == ids
+    assert segments["token_type_ids"][0].tolist() == expected + [0, 0, 0]
+    assert 1 in expected
