@@ -89,7 +89,7 @@ def _hub_error(name: str, err: Exception) -> CheckpointError:
     if Path(name).expanduser().exists():
         return CheckpointError(f"model {name}: cannot load ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     if looks_local(name):
-        return CheckpointError(f"model {name}: local folder {Path(name).expanduser()} does not exist; check the path")
+        return CheckpointError(f"model {name}: local folder {Path(name).expanduser().absolute()} does not exist; check the path")
     where = "the Hugging Face Hub or its local cache" if hub_available() else "the local Hugging Face cache (the Hub is not reachable: offline)"
     return CheckpointError(
         f"model {name!r} could not be loaded from {where} ({type(err).__name__}); "

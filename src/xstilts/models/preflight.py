@@ -105,7 +105,7 @@ def _folder_lookup(folder: Path) -> FileLookup:
 def _local_lookup(folder: Path, subject: str, problems: list[Problem]) -> FileLookup | None:
     """Checks of a local model folder; its file lookup, or None when there is no folder to read."""
     if not folder.exists():
-        problems.append(Problem(subject, f"local folder {folder} does not exist", "check the path (relative paths start from where xstilts runs), or give a hub id such as org/name"))
+        problems.append(Problem(subject, f"local folder {folder.absolute()} does not exist", "check the path (relative paths start from where xstilts runs), or give a hub id such as org/name"))
         return None
     if not folder.is_dir():
         problems.append(Problem(subject, f"{folder} is a file, not a model folder", "give the folder that holds config.json, the weights and the tokenizer"))
