@@ -90,6 +90,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dims", type=int, help="whitened dimensions of the similarity space (default: min(width, samples/8))")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--family", default="auto", choices=["auto", "encoder", "decoder"], help="model family (default: detect)")
+    p.add_argument(
+        "--attn-implementation", default="auto", choices=["auto", "sdpa", "eager", "flash_attention_2"],
+        help="attention implementation (default: auto, sdpa where the model supports it, else eager; flash-attention on a GPU in half precision)",
+    )
     p.add_argument("--data-dir", type=Path, help="folder with local task data (else XSTILTS_DATA_DIR / the hub)")
     p.add_argument("--validate", type=Path, metavar="RESULTS", help="validate against this grid (results.sqlite or output folder)")
     p.add_argument("--ranking", type=Path, action="append", metavar="JSON", help="with --validate: a ranking written by --json (repeatable)")
@@ -119,6 +123,7 @@ def _settings(args: argparse.Namespace):
     return SelectionSettings(
         samples=args.samples, seed=args.seed, max_length=args.max_length, batch_size=args.batch_size, pooling=args.pooling,
         layer=args.layer, dims=args.dims, method=args.method, family=args.family,
+        attn_implementation=args.attn_implementation,
     )
 
 

@@ -73,6 +73,8 @@ def _data_fingerprint(task_names: list[str], model: ModelSpec) -> dict:
 def _model_key(model: ModelSpec) -> dict:
     key = to_dict(model)
     key.pop("name")
+    if key["attn_implementation"] == "auto":
+        key["attn_implementation"] = "sdpa"  # auto replaced the default sdpa: same ids for the models that support it
     return key
 
 

@@ -47,7 +47,7 @@ class ModelSpec:
     path: str  # hub id, local folder, or synthetic:encoder / synthetic:decoder
     family: Literal["auto", "encoder", "decoder"] = "auto"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"  # auto: per model class
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
@@ -425,11 +425,25 @@ def _validate_models(spec: ExperimentSpec) -> None:
                         f"'first' on a decoder ({m.path}) pools a token that attends to nothing after it (causal attention); use last or mean",
                     )
         if m.attn_implementation == "flash_attention_2" and m.dtype == "float32":
-            raise _error(f"{key}.attn_implementation", "flash_attention_2 needs dtype bfloat16 or float16; set dtype: bfloat16, or use sdpa")
+            raise _error(f"{key}.attn_implementation", "flash_attention_2 needs dtype bfloat16 or float16; set dtype: bfloat16, or use auto")
+        if m.attn_implementation in ("sdpa", "flash_attention_2") and facts and facts.model_type:
+            _validate_attention(m, key, facts.model_type)
         if facts and m.retrieval_layer is not None and not -facts.layers - 1 <= m.retrieval_layer <= facts.layers:
             raise _error(f"{key}.retrieval_layer", f"{m.retrieval_layer} is outside 0..{facts.layers} ({m.path} has {facts.layers} layers; index 0 is the embeddings)")
         if m.lora is not None:
             _validate_lora(m, key, module_names(m.path), facts.model_type if facts else None, LINEAR_MODULES)
+
+
+def _validate_attention(m: ModelSpec, key: str, model_type: str) -> None:
+    """An explicit attention implementation the model's class lacks fails at load time: refuse it now."""
+    from xstilts.models.backbone import attention_problem, attention_support_of_type
+
+    support = attention_support_of_type(model_type)
+    if support.model_class is None:
+        return
+    problem = attention_problem(support, m.attn_implementation, m.dtype)
+    if problem and "not installed" not in problem:  # flash-attn may be installed where the stage runs
+        raise _error(f"{key}.attn_implementation", f"{problem} ({m.path})")
 
 
 def _validate_lora(m: ModelSpec, key: str, names: set[str] | None, model_type: str | None, linear: dict[str, tuple[str, ...]]) -> None:

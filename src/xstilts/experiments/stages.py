@@ -82,6 +82,11 @@ def backbone_options(model: ModelSpec) -> BackboneOptions:
     )
 
 
+def model_provenance(model: XStiltsModel) -> dict:
+    """How the backbone ran, for the stage's provenance record: what `auto` options resolved to."""
+    return {"attn_implementation": model.attn_implementation, "dtype": str(next(model.body.parameters()).dtype).removeprefix("torch.")}
+
+
 # -- settings ---------------------------------------------------------------------------------------
 def resolve_settings(hp: Hyperparameters, overrides: PhaseSettings | None, n_train: int, seed: int, model: ModelSpec) -> tuple[TrainSettings, FeaturizeOptions]:
     o = overrides or PhaseSettings()
@@ -262,6 +267,7 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         "seconds": round(outcome.seconds, 2),
         "settings": dataclasses.asdict(trainer.settings),
         "loaded": loaded,
+        "provenance": model_provenance(model),
     }
 
 
@@ -325,7 +331,7 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
                 })
             write_jsonl(tmp / "predictions" / f"{language}.jsonl", _prediction_rows(result))
         atomic_write_json(tmp / "scores.json", summary)
-    outcome = {"family": model.family.value, "loaded": loaded, "languages": languages, "seconds": round(time.time() - started, 2)}
+    outcome = {"family": model.family.value, "loaded": loaded, "languages": languages, "seconds": round(time.time() - started, 2), "provenance": model_provenance(model)}
     return outcome, scores
 
 

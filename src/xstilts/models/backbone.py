@@ -33,7 +33,7 @@ class BackboneOptions:
 
     family: str = "auto"  # auto | encoder | decoder
     dtype: str = "float32"  # float32 | bfloat16 | float16 (weights; autocast is the trainer's)
-    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
+    attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2 (see resolve_attention)
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
@@ -80,14 +80,35 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
+def looks_local(name: str) -> bool:
+    """A path the user meant as a folder on disk, not a hub id (`org/model`)."""
+    return name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", "..") or Path(name).expanduser().exists()
+
+
 def _hub_error(name: str, err: Exception) -> CheckpointError:
-    local = Path(name).exists()
-    if local:
+    if Path(name).expanduser().exists():
         return CheckpointError(f"model {name}: cannot load ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
+    if looks_local(name):
+        return CheckpointError(f"model {name}: local folder {Path(name).expanduser().absolute()} does not exist; check the path")
+    where = "the Hugging Face Hub or its local cache" if hub_available() else "the local Hugging Face cache (the Hub is not reachable: offline)"
     return CheckpointError(
-        f"model {name!r} could not be loaded from the Hugging Face Hub or its local cache "
-        f"({type(err).__name__}); give a local folder path instead, or download it first"
+        f"model {name!r} could not be loaded from {where} ({type(err).__name__}); "
+        "give a local folder path instead, or download it first"
     )
+
+
+def hub_available() -> bool:
+    """Whether the Hub can be reached; asked once per process. When it cannot, the libraries are
+    switched offline so that a hub id missing from the cache fails at once, without retries."""
+    from xstilts.hub import hub_reachable
+
+    return hub_reachable()
+
+
+def _prepare_load(name_or_path: str) -> None:
+    """Before a transformers load: for a hub id, decide once whether the Hub is reachable."""
+    if not looks_local(name_or_path):
+        hub_available()
 
 
 _WARNED_REMOTE_CODE: set[str] = set()
@@ -104,6 +125,7 @@ def load_config(name_or_path: str, options: BackboneOptions) -> Any:
     from transformers import AutoConfig
 
     warn_remote_code(name_or_path, options)
+    _prepare_load(name_or_path)
     try:
         return AutoConfig.from_pretrained(
             name_or_path, trust_remote_code=options.trust_remote_code, revision=options.revision
@@ -116,6 +138,7 @@ def load_tokenizer(name_or_path: str, family: Family, options: BackboneOptions) 
     from transformers import AutoTokenizer
 
     warn_remote_code(name_or_path, options)
+    _prepare_load(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(
             name_or_path, trust_remote_code=options.trust_remote_code, revision=options.revision
@@ -131,7 +154,104 @@ def load_tokenizer(name_or_path: str, family: Family, options: BackboneOptions) 
             raise ConfigError(f"model {name_or_path}: tokenizer has no pad, eos or unk token to pad with")
         tok.pad_token = fallback
         log.info("tokenizer of %s has no pad token; padding with %r", name_or_path, fallback)
+    if family is Family.DECODER and tok.eos_token_id is None:
+        raise ConfigError(f"model {name_or_path}: decoder tokenizer has no eos token (xstilts ends each decoder input with it); set eos_token in its tokenizer_config.json")
     return tok
+
+
+ATTENTION_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2")
+HALF_DTYPES = ("bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class AttentionSupport:
+    """What the transformers class of a config supports; `model_class` None when unknown
+    (remote code, or a model type this transformers does not map to a class)."""
+
+    model_class: str | None
+    sdpa: bool
+    flash: bool
+
+
+def attention_support(config: Any) -> AttentionSupport:
+    from transformers import AutoModel
+
+    try:
+        cls = AutoModel._model_mapping[type(config)]
+    except (KeyError, ValueError):
+        return AttentionSupport(None, True, True)
+    return AttentionSupport(cls.__name__, bool(getattr(cls, "_supports_sdpa", False)), bool(getattr(cls, "_supports_flash_attn", False)))
+
+
+def attention_support_of_type(model_type: str) -> AttentionSupport:
+    """`attention_support` from a config's `model_type` alone (no config file needed)."""
+    from transformers import CONFIG_MAPPING
+
+    try:
+        config = CONFIG_MAPPING[model_type]()
+    except Exception:  # an unknown type, or a config class that cannot build with defaults
+        return AttentionSupport(None, True, True)
+    return attention_support(config)
+
+
+def flash_attention_usable(dtype: str) -> bool:
+    """flash-attention 2 is installed, a CUDA GPU is present and the weights are half precision."""
+    if dtype not in HALF_DTYPES:
+        return False
+    import torch
+    from transformers.utils import is_flash_attn_2_available
+
+    return torch.cuda.is_available() and is_flash_attn_2_available()
+
+
+def attention_problem(support: AttentionSupport, requested: str, dtype: str) -> str | None:
+    """Why an explicit `attn_implementation` cannot load (one line), or None when it can."""
+    if requested not in ATTENTION_CHOICES:
+        return f"attn_implementation {requested!r} is not one of {', '.join(ATTENTION_CHOICES)}"
+    name = support.model_class
+    if requested == "sdpa" and not support.sdpa:
+        return f"attn_implementation sdpa: {name} does not support it in the installed transformers; use auto or eager"
+    if requested == "flash_attention_2":
+        if not support.flash:
+            return f"attn_implementation flash_attention_2: {name} does not support it in the installed transformers; use auto or eager"
+        if dtype not in HALF_DTYPES:
+            return f"attn_implementation flash_attention_2 needs dtype bfloat16 or float16, not {dtype}"
+        from transformers.utils import is_flash_attn_2_available
+
+        if not is_flash_attn_2_available():
+            return "attn_implementation flash_attention_2: the flash-attn package is not installed (or no CUDA GPU); use auto"
+    return None
+
+
+def resolve_attention(config: Any, options: BackboneOptions, where: str = "") -> tuple[str | None, str]:
+    """The `attn_implementation` to load a backbone with, and why.
+
+    `auto` picks flash_attention_2 where the class supports it, flash-attn is installed and the
+    weights are half precision on a GPU; else sdpa where the class supports it; else eager. An
+    explicit choice is kept, and refused in one line when the class does not support it. None
+    (a class transformers does not map, e.g. remote code): transformers decides.
+    """
+    requested = options.attn_implementation
+    support = attention_support(config)
+    name = support.model_class
+    if requested == "auto":
+        if name is None:
+            return None, "auto: transformers' default for a class it does not map"
+        if support.flash and flash_attention_usable(options.dtype):
+            return "flash_attention_2", f"auto: {name} supports flash-attention 2, installed, {options.dtype} on a GPU"
+        if support.sdpa:
+            return "sdpa", f"auto: {name} supports sdpa"
+        return "eager", f"auto: {name} does not support sdpa"
+    problem = attention_problem(support, requested, options.dtype)
+    if problem:
+        raise ConfigError(f"{where}{problem}")
+    return requested, "set explicitly"
+
+
+def attention_of(model: Any) -> str:
+    """The attention implementation a loaded model runs with."""
+    config = getattr(model, "config", None)
+    return str(getattr(config, "_attn_implementation", None) or "unknown")
 
 
 def torch_dtype(name: str) -> Any:
@@ -143,23 +263,30 @@ def torch_dtype(name: str) -> Any:
         raise ConfigError(f"dtype: {name!r} is not one of float32, bfloat16, float16") from None
 
 
-def load_body(name_or_path: str, options: BackboneOptions) -> Any:
-    """The backbone without any task or LM head (`AutoModel`)."""
+def load_body(name_or_path: str, options: BackboneOptions, config: Any = None) -> Any:
+    """The backbone without any task or LM head (`AutoModel`), with the attention implementation
+    `resolve_attention` picks for it."""
     from transformers import AutoModel
 
     quiet_transformers()
-    warn_remote_code(name_or_path, options)
+    if config is None:
+        config = load_config(name_or_path, options)
+    attention, reason = resolve_attention(config, options, where=f"model {name_or_path}: ")
+    _prepare_load(name_or_path)
     try:
         model = AutoModel.from_pretrained(
             name_or_path,
+            config=config,
             dtype=torch_dtype(options.dtype),
-            attn_implementation=options.attn_implementation,
+            attn_implementation=attention,
             trust_remote_code=options.trust_remote_code,
             revision=options.revision,
             use_safetensors=True,
         )
     except (OSError, ValueError) as err:
         raise _hub_error(name_or_path, err) from None
+    chosen = attention_of(model)
+    log.info("model %s: attention %s (%s)", name_or_path, chosen, reason if chosen == attention else "chosen by transformers")
     if getattr(model, "pooler", None) is not None:
         # BERT-style poolers are unused (heads pool themselves); untrained, they would only
         # receive weight decay and, under DDP, count as parameters without gradients.

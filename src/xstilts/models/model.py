@@ -24,7 +24,7 @@ from xstilts.data.formatting import InputFormat
 from xstilts.errors import CheckpointError
 from xstilts.io import atomic_write_json, sha256_file
 from xstilts.kinds import handler_for, pool
-from xstilts.models.backbone import BackboneOptions, Family, detect_family, load_body, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.backbone import BackboneOptions, Family, attention_of, detect_family, load_body, load_config, load_tokenizer, resolve_model_path
 from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,16 @@ def default_retrieval_layer(num_layers: int) -> int:
     return min(num_layers // 2 + 2, num_layers)
 
 
+def segment_separator(body: nn.Module, tokenizer: Any, family: Family) -> int | None:
+    """The separator id after which the second segment starts, for an encoder with segment
+    embeddings whose tokenizer returns token type ids; None for every other model."""
+    if family is not Family.ENCODER or int(getattr(body.config, "type_vocab_size", 0) or 0) < 2:
+        return None
+    if "token_type_ids" not in getattr(tokenizer, "model_input_names", ()):
+        return None
+    return tokenizer.sep_token_id
+
+
 @dataclass(frozen=True)
 class HeadInfo:
     task: str
@@ -66,10 +76,16 @@ class XStiltsModel(nn.Module):
         self.heads = nn.ModuleDict()
         self.head_info: dict[str, HeadInfo] = {}
         self.input_format = InputFormat.for_tokenizer(tokenizer, family)
+        self.segment_sep = segment_separator(body, tokenizer, family)
 
     @property
     def hidden_size(self) -> int:
         return int(self.body.config.hidden_size)
+
+    @property
+    def attn_implementation(self) -> str:
+        """The attention implementation the backbone runs with (recorded in each stage's provenance)."""
+        return attention_of(self.body)
 
     @property
     def num_layers(self) -> int:
@@ -107,14 +123,23 @@ class XStiltsModel(nn.Module):
         if choices:
             b, c, length = ids.shape
             ids, mask = ids.reshape(b * c, length), mask.reshape(b * c, length)
-        hidden = self.body(input_ids=ids, attention_mask=mask).last_hidden_state
+        hidden = self.body(input_ids=ids, attention_mask=mask, **self._segments(ids, mask)).last_hidden_state
         logits = self.heads[self._key(task_name)](hidden, mask)
         if choices:
             logits = logits.view(b, c)
         return logits
 
+    def _segments(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`token_type_ids` for models pretrained with segment embeddings (BERT, RemBERT): 1 after
+        the first separator (`[CLS] A [SEP] B [SEP]`), as their tokenizers give; none otherwise."""
+        if self.segment_sep is None:
+            return {}
+        is_sep = (ids == self.segment_sep).long()
+        return {"token_type_ids": ((is_sep.cumsum(-1) - is_sep) > 0).long() * mask}
+
     def embed(self, batch: dict[str, torch.Tensor], layer: int | None = None, pooling: str = "mean") -> torch.Tensor:
-        out = self.body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        out = self.body(input_ids=ids, attention_mask=mask, output_hidden_states=True, **self._segments(ids, mask))
         layer = default_retrieval_layer(self.num_layers) if layer is None else layer
         if not -len(out.hidden_states) <= layer < len(out.hidden_states):
             raise CheckpointError(f"retrieval layer {layer} does not exist: the model has {self.num_layers} layers (0..{self.num_layers})")
@@ -189,7 +214,7 @@ def load_pretrained(name_or_path: str, options: BackboneOptions, pooling: str | 
     config = load_config(path, options)
     family = detect_family(config, options.family, where=f"model {name_or_path}: ")
     tokenizer = load_tokenizer(path, family, options)
-    body = load_body(path, options)
+    body = load_body(path, options, config=config)
     return XStiltsModel(body, family, tokenizer, base_model=name_or_path, pooling=pooling)
 
 

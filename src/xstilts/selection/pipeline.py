@@ -103,6 +103,7 @@ class SelectionSettings:
     method: str = "rank_average"
     family: str = "auto"
     dtype: str = "float32"
+    attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2
 
     def check(self) -> None:
         if self.samples < 8:
@@ -321,7 +322,7 @@ def select_intermediate(
     langs = _resolve_languages(target_task, languages)
     if settings.method != "rank_average" and settings.method not in ESTIMATORS:
         raise ConfigError(f"method must be rank_average or one of {', '.join(ESTIMATORS)}, got {settings.method!r}")
-    options = BackboneOptions(family=settings.family, dtype=settings.dtype)
+    options = BackboneOptions(family=settings.family, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
     base, seconds = _timed(load_pretrained, model, options)
     run = _Run(base, representation_for(base, target_task, settings.pooling, settings.layer), settings, target_task, data_dir)
     run.shared.add("load pretrained model", seconds)

@@ -71,6 +71,7 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
+    from xstilts.models.backbone import BackboneOptions, resolve_attention
     from xstilts.training.progress import progress_bar
 
     spec = bench.spec
@@ -80,7 +81,8 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     config = model_config(family, shape, tokenizer)
     model_cls = AutoModelForMaskedLM if family == "encoder" else AutoModelForCausalLM
-    model = model_cls.from_config(config, attn_implementation="sdpa")
+    attention, _ = resolve_attention(config, BackboneOptions())
+    model = model_cls.from_config(config, attn_implementation=attention)
     docs = _documents(bench, tokenizer, settings.sequence_length)
     rng = random.Random(spec.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
