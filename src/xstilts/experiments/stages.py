@@ -322,7 +322,7 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
         for t in tasks
     )
     if is_main_process():
-        log.warning("%s%s did not learn: English dev at chance or majority-class level (%s); %s", stage.label, f" ({phase_name})" if phase_name else "", levels, hint)
+        log.warning("%s%s did not learn: English dev at chance or majority-class level (%s); %s", stage.label, f" ({phase_name} phase)" if phase_name and phase_name != getattr(stage, "task", None) else "", levels, hint)
     return {"not_learned": {"tasks": tasks, "margin": COLLAPSE_MARGIN, "phase": phase_name or None, "hint": hint}}
 
 
