@@ -128,3 +128,23 @@ def test_a_target_stage_that_did_not_learn_is_flagged_in_the_store_results_and_r
 
     md = write_report(summary.store, tmp_path / "report", options=ReportOptions(n_boot=50, n_permutations=99, figures=False)).markdown.read_text()
     assert "did not learn" in md and "syn-para: 3/4 languages; missing: ord" in md
+
+
+def test_results_of_a_spec_list_missing_languages_and_flags(tmp_path, monkeypatch, capsys):
+    from conftest import grid, write_spec
+    from fake_stages import gappy
+
+    from xstilts.cli import main
+
+    monkeypatch.setenv("FAKE_STAGE_SECONDS", "0")
+    monkeypatch.setenv("FAKE_MISSING_LANGUAGE", "clo")
+    monkeypatch.setenv("FAKE_FLAT_TASK", "syn-para")
+    data = grid(tmp_path / "out", targets=["syn-para"])
+    summary = run_spec(spec_from_dict(data), run_stage=gappy)
+    assert not summary.failed
+    path = write_spec(tmp_path / "grid.yaml", data)
+    assert main(["results", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "syn-para: 1/2 languages; missing: clo (syn-para: data file not found: /data/clo.jsonl); 2 runs: m/none/seed0, m/syn-nli/seed0" in out
+    assert "target/m/none/syn-para/seed0 did not learn: English dev at chance or majority-class level (syn-para accuracy 50.0, chance 50.0, majority 50.0)" in out
+    assert "target/m/syn-nli/syn-para/seed0 did not learn" in out
