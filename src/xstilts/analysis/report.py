@@ -912,7 +912,7 @@ def _coverage_findings(data: ReportData) -> list[Finding]:
         out.append(
             Finding(
                 "gaps",
-                f"{runs} evaluation run{'s' if runs > 1 else ''} of {', '.join(targets)} lack languages "
+                f"{runs} evaluation run{'s' if runs > 1 else ''} of {', '.join(targets)} lack{'' if runs > 1 else 's'} languages "
                 f"({', '.join(sorted(set(data.gaps['language'])))}): their averages cover fewer languages (see 'Missing languages').",
             )
         )

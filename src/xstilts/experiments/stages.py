@@ -313,10 +313,8 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
         })
     if not tasks:
         return {}
-    hint = (
-        f"learning rate {settings.learning_rate:g} and {outcome.steps} steps: raise the learning rate or max_steps "
-        f"(training.{stage.kind}) or give it more data"
-    )
+    advice = "lower the learning rate" if settings.learning_rate > 1e-3 else "raise the learning rate or max_steps"
+    hint = f"learning rate {settings.learning_rate:g} and {outcome.steps} steps: {advice} (training.{stage.kind})"
     levels = "; ".join(
         f"{t['task']} {t['metric']} {t['dev']:.1f}" + "".join(f", {k} {t[k]:.1f}" for k in ("chance", "majority") if t[k] is not None)
         for t in tasks
