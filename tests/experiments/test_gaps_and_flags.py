@@ -131,7 +131,7 @@ def test_a_target_stage_that_did_not_learn_is_flagged_in_the_store_results_and_r
 
 
 def test_results_of_a_spec_list_missing_languages_and_flags(tmp_path, monkeypatch, capsys):
-    from conftest import grid, write_spec
+    import yaml
     from fake_stages import gappy
 
     from xstilts.cli import main
@@ -139,10 +139,14 @@ def test_results_of_a_spec_list_missing_languages_and_flags(tmp_path, monkeypatc
     monkeypatch.setenv("FAKE_STAGE_SECONDS", "0")
     monkeypatch.setenv("FAKE_MISSING_LANGUAGE", "clo")
     monkeypatch.setenv("FAKE_FLAT_TASK", "syn-para")
-    data = grid(tmp_path / "out", targets=["syn-para"])
+    data = {
+        "name": "grid", "models": [{"name": "m", "path": "synthetic:encoder"}], "intermediate": ["none", "syn-nli"],
+        "targets": ["syn-para"], "seeds": [0], "output_dir": str(tmp_path / "out"),
+    }
     summary = run_spec(spec_from_dict(data), run_stage=gappy)
     assert not summary.failed
-    path = write_spec(tmp_path / "grid.yaml", data)
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(data))
     assert main(["results", str(path)]) == 0
     out = capsys.readouterr().out
     assert "syn-para: 1/2 languages; missing: clo (syn-para: data file not found: /data/clo.jsonl); 2 runs: m/none/seed0, m/syn-nli/seed0" in out
