@@ -152,3 +152,16 @@ def test_results_of_a_spec_list_missing_languages_and_flags(tmp_path, monkeypatc
     assert "syn-para: 1/2 languages; missing: clo (syn-para: data file not found: /data/clo.jsonl); 2 runs: m/none/seed0, m/syn-nli/seed0" in out
     assert "target/m/none/syn-para/seed0 did not learn: English dev at chance or majority-class level (syn-para accuracy 50.0, chance 50.0, majority 50.0)" in out
     assert "target/m/syn-nli/syn-para/seed0 did not learn" in out
+
+
+def test_a_multi_task_intermediate_stage_flags_the_tasks_left_at_their_floor():
+    nli, topic = get_task("syn-nli"), get_task("syn-topic")
+    dev_nli = [{"id": str(i), "premise": "a", "hypothesis": "b", "label": i % 3} for i in range(9)]  # chance = majority = 33.3
+    dev_topic = [{"id": str(i), "text": "a", "label": i % 5} for i in range(10)]  # chance = majority = 20
+    history = [{"step": 2, "dev": {"syn-nli": 80.0, "syn-topic": 20.0}}, {"step": 4, "dev": {"syn-nli": 90.0, "syn-topic": 21.0}}]
+    outcome = SimpleNamespace(best_score=55.5, best_step=4, steps=4, history=history)
+    stage = SimpleNamespace(label="intermediate/m/multi/seed0", kind="intermediate")
+    data = [TaskData(nli, [], dev_nli, []), TaskData(topic, [], dev_topic, [])]
+    flag = pipeline._not_learned_flag(stage, data, outcome, TrainSettings(learning_rate=2e-5), "")
+    assert [t["task"] for t in flag["not_learned"]["tasks"]] == ["syn-topic"]  # the score at the chosen step, per task
+    assert "(training.intermediate)" in flag["not_learned"]["hint"]
