@@ -18,6 +18,7 @@ from xstilts.analysis.report import (
     frame_data,
     load_store_data,
     reference_comparison,
+    to_markdown,
     write_outputs,
     write_report,
 )
@@ -131,7 +132,7 @@ SPEC = {
 LANGS = ("en", "clo", "scr", "ord")
 
 
-def _fill_store(root, spec=SPEC, skip=lambda stage: False, n=60, effect=None, rng=0):
+def _fill_store(root, spec=SPEC, skip=lambda stage: False, n=60, effect=None, rng=0, outcome=lambda stage: {}):
     """Register the spec's stages and finish them with synthetic scores and prediction files
     (evaluate stages), without any model. `effect(stage, language)` shifts the accuracy."""
     rng = np.random.default_rng(rng)
@@ -148,6 +149,8 @@ def _fill_store(root, spec=SPEC, skip=lambda stage: False, n=60, effect=None, rn
             if stage.kind == "evaluate":
                 rows = {}
                 for lang in LANGS:
+                    if any(g["language"] == lang for g in outcome(stage).get("missing_languages", [])):
+                        continue
                     p = 0.6 + (effect(stage, lang) if effect else 0.0)
                     if stage.task == "syn-pos":
                         tp = rng.binomial(6, p, size=n)
@@ -174,7 +177,7 @@ def _fill_store(root, spec=SPEC, skip=lambda stage: False, n=60, effect=None, rn
                     )
                 for lang, r in rows.items():
                     write_jsonl(root / "stages" / stage.id / "predictions" / f"{lang}.jsonl", r)
-            store.finish(stage.id, "w", {"family": family[stage.model.path]}, {}, scores)
+            store.finish(stage.id, "w", {"family": family[stage.model.path]} | outcome(stage), {}, scores)
     finally:
         store.close()
     return root / "results.sqlite"
@@ -347,8 +350,11 @@ def test_xtreme_scores_use_the_official_aggregation():
     md_tables = {b.caption: b.frame for s in report.sections for b in s.blocks if hasattr(b, "frame")}
     xtreme = md_tables["XTREME"]
     baseline = xtreme[xtreme["intermediate"] == "none"].iloc[0]
-    assert baseline["xnli"] == "71.7"  # (75 + 70 + 70) / 3
-    assert baseline["xquad"] == "67.5"  # ((65 + 60) / 2 + (75 + 70) / 2) / 2: (EM + F1) / 2
+    # 3 of XNLI's 15 languages, 2 of XQuAD's 12: the averages are marked as partial
+    assert baseline["xnli"] == "71.7 †"  # (75 + 70 + 70) / 3
+    assert baseline["xquad"] == "67.5 †"  # ((65 + 60) / 2 + (75 + 70) / 2) / 2: (EM + F1) / 2
+    note = next(b.note for s in report.sections for b in s.blocks if getattr(b, "caption", "") == "XTREME")
+    assert "xnli 3/15, xquad 2/11" in note and "† averaged over fewer languages" in note
     assert baseline["score"] == "(needs every task)"
     assert "pawsx" in baseline["missing"]
     # real languages have no numeric distance: gains are grouped by relation to English and script
@@ -523,3 +529,43 @@ def test_slopes_failing_the_findings_gate_are_not_starred(languages, seeds):
         if len(languages) == 4:
             assert (frame["p"] == "").all()
     assert not [f for f in report.findings if f.topic == "language" and f.significant]
+
+
+def test_missing_languages_and_stages_that_did_not_learn_are_shown_and_marked(tmp_path):
+    def outcome(stage):
+        if stage.kind == "evaluate" and stage.task == "syn-para" and stage.model.name == "tiny-encoder":
+            reason = "syn-para: data file not found: /data/ord.jsonl"
+            return {"missing_languages": [{"task": "syn-para", "language": "ord", "split": "validation", "reason": reason}]}
+        if stage.kind == "target" and stage.condition.name == "none" and stage.task == "syn-pos" and stage.seed == 0:
+            tasks = [{"task": "syn-pos", "metric": "f1", "dev": 31.0, "chance": None, "majority": 30.5}]
+            return {"flags": {"not_learned": {"tasks": tasks, "hint": "learning rate 2e-05 and 4 steps: raise it"}}}
+        return {}
+
+    spec = dict(SPEC, intermediate=["none", "syn-nli"])
+    store = _fill_store(tmp_path / "run", spec=spec, outcome=outcome)
+    data = load_store_data(store)
+    report = build_report(data, FAST)
+    md = to_markdown(report)
+    # every encoder syn-para run lacks ord, with the reason, in one line
+    assert "- syn-para: 3/4 languages; missing: ord (syn-para: data file not found: /data/ord.jsonl); 4 runs:" in md
+    assert any(f.topic == "gaps" and "4 evaluation runs of syn-para lack languages (ord)" in f.text for f in report.findings)
+    # the synthetic plain mean over targets is marked where it averages over fewer languages
+    table = next(b for s in report.sections for b in s.blocks if getattr(b, "caption", "").startswith("synthetic"))
+    frame = table.frame.set_index(["model", "intermediate"])
+    assert frame.loc[("tiny-encoder", "none"), "syn-para"].endswith(" †")
+    assert frame.loc[("tiny-encoder", "none"), "score"].endswith(" †")
+    assert not frame.loc[("tiny-encoder", "none"), "syn-pos"].endswith(" †")
+    assert not frame.loc[("tiny-decoder", "none"), "score"].endswith(" †")
+    assert "† averaged over fewer languages" in table.note
+    # the stages that did not learn: a section naming stage, score and levels, and a finding
+    assert "## Stages that did not learn" in md
+    for model in ("tiny-encoder", "tiny-decoder"):
+        assert f"- target/{model}/none/syn-pos/seed0 did not learn: English dev at chance or majority-class level (syn-pos f1 31.0, majority 30.5); learning rate 2e-05" in md
+    assert any(f.topic == "not learned" and "2 training stages did not learn" in f.text for f in report.findings)
+
+
+def test_a_complete_grid_has_no_gap_or_flag_sections(tmp_path):
+    report = build_report(load_store_data(_fill_store(tmp_path / "run", spec=dict(SPEC, intermediate=["none", "syn-nli"], seeds=[0]))), FAST)
+    titles = [s.title for s in report.sections]
+    assert "Missing languages" not in titles and "Stages that did not learn" not in titles
+    assert not any(f.topic in ("gaps", "not learned") for f in report.findings)

@@ -147,3 +147,28 @@ def test_benchmark_definitions() -> None:
     assert task_languages("xquad")[-1] == "ro"
     with pytest.raises(UnknownNameError):
         get_benchmark("xglue")
+
+
+def test_aggregates_over_fewer_languages_are_marked_partial() -> None:
+    from xstilts.evaluation.aggregate import coverage_line
+
+    scores = constant_scores("xtreme", XTREME_VALUES)
+    complete = benchmark_score(scores, "xtreme")
+    assert complete.partial_tasks == () and complete.partial_groups == () and not complete.overall_partial
+    del scores["xnli"]["sw"]
+    with pytest.raises(DataError, match="sw"):
+        benchmark_score(scores, "xtreme")
+    partial = benchmark_score(scores, "xtreme", require_all_languages=False)
+    xnli = partial.tasks["xnli"]
+    assert xnli.partial and xnli.coverage == "14/15" and xnli.missing_languages == ("sw",)
+    assert not partial.tasks["pawsx"].partial and partial.tasks["pawsx"].coverage == "7/7"
+    assert partial.partial_tasks == ("xnli",)
+    assert partial.partial_groups == ("classification",)  # the groups without xnli are complete
+    assert partial.overall_partial
+    as_dict = partial.to_dict()
+    assert as_dict["partial_tasks"] == ["xnli"] and as_dict["overall_partial"] is True
+    assert as_dict["tasks"]["xnli"]["coverage"] == "14/15"
+    present = [lang for lang in get_benchmark("xtreme").languages["xnli"] if lang != "sw"]
+    line = coverage_line("xnli", present, {"sw": "data file not found: /data/xnli/sw.tsv"})
+    assert line == "xnli: 14/15 languages; missing: sw (data file not found: /data/xnli/sw.tsv)"
+    assert coverage_line("xnli", ["en"], {}) == "xnli: 1/1 languages"

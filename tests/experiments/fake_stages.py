@@ -90,3 +90,18 @@ def resumable(stage, ctx) -> tuple[dict, list[dict]]:
     (out / "output.json").write_text("{}")
     _log(ctx.root, "end", stage.id)
     return {"family": "encoder", "resumed_from": first or None}, _scores(stage)
+
+
+def gappy(stage, ctx) -> tuple[dict, list[dict]]:
+    """Like sleepy, but evaluate stages lack FAKE_MISSING_LANGUAGE (recorded as a gap) and target
+    stages of FAKE_FLAT_TASK did not learn (flagged)."""
+    outcome, scores = sleepy(stage, ctx)
+    missing = os.environ.get("FAKE_MISSING_LANGUAGE")
+    if stage.kind == "evaluate" and missing:
+        scores = [s for s in scores if s["language"] != missing]
+        reason = f"{stage.task}: data file not found: /data/{missing}.jsonl"
+        outcome["missing_languages"] = [{"task": stage.task, "language": missing, "split": "validation", "reason": reason}]
+    if stage.kind == "target" and stage.task == os.environ.get("FAKE_FLAT_TASK"):
+        tasks = [{"task": stage.task, "metric": "accuracy", "dev": 50.0, "chance": 50.0, "majority": 50.0}]
+        outcome["flags"] = {"not_learned": {"tasks": tasks, "hint": "learning rate 2e-05 and 6 steps: raise it"}}
+    return outcome, scores

@@ -13,7 +13,7 @@ from conftest import grid
 from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import spec_from_dict
-from xstilts.experiments.store import _V1, SCHEMA_VERSION, ResultsStore
+from xstilts.experiments.store import _V1, _V2, SCHEMA_VERSION, ResultsStore
 
 
 def _v1_database(path: Path) -> None:
@@ -39,7 +39,7 @@ def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     _v1_database(path)
     with ResultsStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         frame = store.scores_frame("old")
         assert sorted(frame["value"]) == [60.0, 71.5] and set(frame["family"]) == {"encoder"}
         assert store.stage("s1").status == "done"
@@ -49,7 +49,7 @@ def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
         assert len(store.scores_frame("old")) == 3
         assert store.attempts() == [] and store.spec_records() == []
     with ResultsStore(path) as again:  # reopening does not migrate twice
-        assert again.schema_version() == 2
+        assert again.schema_version() == 3
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
@@ -197,3 +197,37 @@ def test_an_edited_spec_does_not_mix_old_and_new_results(tmp_path: Path) -> None
     assert set(scores["stage_id"]).isdisjoint(first["stage_id"]) and len(scores) == len(first)
     with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
         assert len(store.stages()) == 7  # the old evaluate stages keep their results in the store
+
+
+def test_upgrading_a_v2_database_adds_gaps_and_flags_and_keeps_its_results(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    _v1_database(path)
+    c = sqlite3.connect(path)
+    for statement in _V2:
+        c.execute(statement)
+    c.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    c.commit()
+    c.close()
+    with ResultsStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert sorted(store.scores_frame("old")["value"]) == [60.0, 71.5]
+        assert store.gaps_frame("old").empty and store.flags_frame("old").empty
+
+
+def test_a_finished_stage_records_its_missing_languages_and_flags(store: ResultsStore) -> None:
+    evaluate = next(r for r in store.stages() if r.kind == "evaluate")
+    target = next(r for r in store.stages() if r.kind == "target")
+    score = {"task": "syn-para", "language": "en", "split": "validation", "metric": "accuracy", "value": 70.0, "primary": True, "n_examples": 9}
+    gap = {"task": "syn-para", "language": "ord", "split": "validation", "reason": "ord: data file\n not found"}
+    store.claim(evaluate.id, "a", 60)
+    assert store.finish(evaluate.id, "a", {"missing_languages": [gap]}, {}, [score])
+    flag = {"tasks": [{"task": "syn-para", "dev": 50.0, "chance": 50.0, "majority": 50.0}]}
+    store.claim(target.id, "a", 60)
+    assert store.finish(target.id, "a", {"flags": {"not_learned": flag}}, {})
+    gaps = store.gaps_frame("grid")
+    assert gaps[["stage_id", "language", "split", "reason"]].values.tolist() == [[evaluate.id, "ord", "validation", "ord: data file not found"]]
+    assert gaps["model"].tolist() == ["m"] and gaps["target"].tolist() == ["syn-para"]
+    flags = store.flags_frame("grid")
+    assert flags[["stage_id", "kind", "flag"]].values.tolist() == [[target.id, "target", "not_learned"]]
+    assert flags["detail"][0] == flag
+    assert store.gaps_frame("another spec").empty

@@ -159,6 +159,8 @@ class ReportData:
     layer_sweep: pd.DataFrame | None = None
     language_metadata: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    gaps: pd.DataFrame | None = None  # languages evaluate stages could not score (store.gaps_frame + present)
+    flags: pd.DataFrame | None = None  # flags of finished stages, e.g. not_learned (store.flags_frame)
 
     @property
     def family_of(self) -> dict[str, str]:
@@ -198,6 +200,7 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
         raw = store.scores_frame(spec)
         cells = store.cells_frame(spec)
         descriptions = {s.id: s.description for s in store.stages()}
+        gaps, flags = _gaps_and_flags(store, spec, raw)
     finally:
         store.close()
     if raw.empty:
@@ -250,7 +253,16 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
         layer_sweep=sweep,
         language_metadata=language_metadata(primary["language"].unique()),
         notes=notes,
+        gaps=gaps,
+        flags=flags,
     )
+
+
+def _gaps_and_flags(store: ResultsStore, spec: str | None, scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from xstilts.experiments.gaps import with_present_languages
+
+    gaps = store.gaps_frame(spec)
+    return with_present_languages(gaps, scores), store.flags_frame(spec)
 
 
 def frame_data(
@@ -748,9 +760,14 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
                 "tasks": f"{len(score.tasks)} of {len(score.tasks) + len(score.missing_tasks)}",
                 "missing": ", ".join(score.missing_tasks),
             }
-            partial = [t for t, s in score.tasks.items() if s.missing_languages]
+            partial = score.partial_tasks
             row |= {t: s.headline for t, s in score.tasks.items()}
-            row["note"] = ("averaged over the languages present for " + ", ".join(partial)) if partial else ""
+            row["note"] = (
+                "averaged over the languages present: " + ", ".join(f"{t} {score.tasks[t].coverage}" for t in partial)
+                if partial
+                else ""
+            )
+            row[PARTIAL] = (*partial, *(("score",) if score.overall_partial else ()))
             rows.append(row)
         if rows:
             out[label] = pd.DataFrame(rows)
@@ -760,6 +777,7 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
         .groupby(["model", "intermediate", "target"], sort=False)
         .mean()
     )
+    gapped = _gapped_cells(data)
     for label, tasks in (
         (
             "synthetic (plain mean over tasks, not an XTREME score)",
@@ -778,19 +796,35 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
             have = [t for t in tasks if np.isfinite(values[t])]
             if not have:
                 continue
+            partial = tuple(t for t in have if (model, intermediate, t) in gapped)
+            complete = len(have) == len(tasks)
             rows.append(
                 {
                     "model": model,
                     "intermediate": intermediate,
-                    "score": float(np.mean([values[t] for t in tasks])) if len(have) == len(tasks) else np.nan,
+                    "score": float(np.mean([values[t] for t in tasks])) if complete else np.nan,
                     "tasks": f"{len(have)} of {len(tasks)}",
                     "missing": ", ".join(t for t in tasks if t not in have),
                 }
                 | values
+                | {PARTIAL: (*partial, *(("score",) if partial and complete else ()))}
             )
         if rows:
             out[label] = pd.DataFrame(rows)
     return out
+
+
+# Cells averaged over fewer languages than their task has: the column that lists them in a
+# benchmark table (task columns, and "score" for the aggregate), shown as a "†" mark.
+PARTIAL = "partial"
+PARTIAL_MARK = " †"
+
+
+def _gapped_cells(data: ReportData) -> set[tuple[str, str, str]]:
+    """(model, intermediate, target) whose runs have recorded missing languages."""
+    if data.gaps is None or data.gaps.empty:
+        return set()
+    return set(zip(data.gaps["model"], data.gaps["condition"], data.gaps["target"], strict=True))
 
 
 # ==================================================================================================
@@ -834,6 +868,7 @@ def _capped(findings: list[Finding], limit: int, topic: str, what: str) -> list[
 def findings(data: ReportData, a: Analysis) -> list[Finding]:
     out: list[Finding] = []
     out += _grid_findings(data)
+    out += _coverage_findings(data)
     out += _answer_findings(data, a)
     out += _divergence_findings(a)
     out += _gain_findings(data, a)
@@ -866,6 +901,34 @@ def _grid_findings(data: ReportData) -> list[Finding]:
             "Statistics use the runs present (see 'Missing from the grid').",
         )
     ]
+
+
+def _coverage_findings(data: ReportData) -> list[Finding]:
+    """Missing languages and stages that did not learn, in the summary."""
+    out = []
+    if data.gaps is not None and not data.gaps.empty:
+        targets = sorted(set(data.gaps["target"].dropna()))
+        runs = data.gaps["stage_id"].nunique()
+        out.append(
+            Finding(
+                "gaps",
+                f"{runs} evaluation run{'s' if runs > 1 else ''} of {', '.join(targets)} lack{'' if runs > 1 else 's'} languages "
+                f"({', '.join(sorted(set(data.gaps['language'])))}): their averages cover fewer languages (see 'Missing languages').",
+            )
+        )
+    if data.flags is not None and not data.flags.empty:
+        flagged = data.flags[data.flags["flag"] == "not_learned"]
+        if not flagged.empty:
+            what = sorted({f"{r.model}/{r.condition}" + (f"/{r.target}" if isinstance(r.target, str) else "") for r in flagged.itertuples()})
+            out.append(
+                Finding(
+                    "not learned",
+                    f"{len(flagged)} training stage{'s' if len(flagged) > 1 else ''} did not learn (English dev at chance "
+                    f"or majority-class level): {', '.join(what[:6])}{' ...' if len(what) > 6 else ''}; "
+                    "check the learning rate and steps (see 'Stages that did not learn').",
+                )
+            )
+    return out
 
 
 def _answer_findings(data: ReportData, a: Analysis) -> list[Finding]:
@@ -1555,13 +1618,28 @@ def benchmark_section(data: ReportData, a: Analysis) -> Section:
     )
     for label, frame in a.benchmarks.items():
         frame = _sort_rows(data, frame)
-        shown = frame.copy()
+        shown = frame.drop(columns=PARTIAL, errors="ignore")
         for c in shown.columns:
             if c not in ("model", "intermediate", "tasks", "missing", "note"):
                 shown[c] = shown[c].map(_num)
         shown["score"] = [s or "(needs every task)" for s in shown["score"]]
-        sec.blocks.append(Table(label, shown.loc[:, (shown != "").any(axis=0)]))
+        marked = _mark_partial(shown, frame)
+        note = f"{PARTIAL_MARK.strip()} averaged over fewer languages than the task has (see 'Missing languages')." if marked else ""
+        sec.blocks.append(Table(label, shown.loc[:, (shown != "").any(axis=0)], note))
     return sec
+
+
+def _mark_partial(shown: pd.DataFrame, frame: pd.DataFrame) -> bool:
+    """Append the partial mark to the cells `frame`'s PARTIAL column lists; True if any."""
+    if PARTIAL not in frame:
+        return False
+    marked = False
+    for i, cells in zip(shown.index, frame[PARTIAL], strict=True):
+        for column in cells or ():
+            if column in shown and shown.at[i, column] and not str(shown.at[i, column]).startswith("("):
+                shown.at[i, column] = f"{shown.at[i, column]}{PARTIAL_MARK}"
+                marked = True
+    return marked
 
 
 def gains_section(data: ReportData, a: Analysis) -> Section:
@@ -2150,6 +2228,40 @@ def missing_section(data: ReportData) -> Section | None:
     return sec
 
 
+def gaps_section(data: ReportData) -> Section | None:
+    """The languages finished evaluate stages could not score, with the reason for each."""
+    from xstilts.experiments.gaps import gap_lines
+
+    if data.gaps is None or data.gaps.empty:
+        return None
+    sec = Section("Missing languages")
+    sec.blocks.append(
+        "These evaluations finished without some of their languages (data missing, or their evaluation failed); "
+        "their scores, gains and averages cover the languages scored, and benchmark aggregates that include them "
+        f"are marked{PARTIAL_MARK}. Runs of one target that disagree on languages are left out of the statistics (see the notes)."
+    )
+    sec.blocks += [f"- {line}" for line in gap_lines(data.gaps)]
+    return sec
+
+
+def not_learned_section(data: ReportData) -> Section | None:
+    """Training stages whose chosen checkpoint stayed at chance or majority-class level on English dev."""
+    from xstilts.experiments.gaps import flag_lines
+
+    lines = flag_lines(data.flags) if data.flags is not None and not data.flags.empty else []
+    if not lines:
+        return None
+    sec = Section("Stages that did not learn")
+    sec.blocks.append(
+        "The best English dev score of these training stages is within 2 points of chance or of the majority-class "
+        "score, after any restarts: their models may predict one class, so the scores that follow them (and a "
+        "condition that ties with another) may only reflect that. Usual causes: a learning rate too low or too high "
+        "for the model, or too few steps."
+    )
+    sec.blocks += [f"- {line}" for line in lines]
+    return sec
+
+
 def notes_section(data: ReportData, a: Analysis) -> Section | None:
     lines = list(dict.fromkeys(a.notes)) + [f"{k}: {v}" for k, v in a.errors.items() if k not in ("gains", "scores")]
     if not lines:
@@ -2160,6 +2272,8 @@ def notes_section(data: ReportData, a: Analysis) -> Section | None:
 def build_sections(data: ReportData, a: Analysis) -> list[Section]:
     sections: list[Section | None] = [
         missing_section(data),
+        gaps_section(data),
+        not_learned_section(data),
         scores_section(data, a),
         gains_section(data, a),
         divergence_section(data, a),
@@ -2279,7 +2393,7 @@ p.note{font-size:.85em;color:#666;margin-top:-1em}
 
 
 def _is_number_like(text: str) -> bool:
-    return bool(re.fullmatch(r"[-+<]?[\d.]+( \[[-+\d., ]+\])?( \*)?", text.strip())) or text == ""
+    return bool(re.fullmatch(r"[-+<]?[\d.]+( \[[-+\d., ]+\])?( \*| †)?", text.strip())) or text == ""
 
 
 def html_table(table: Table) -> str:

@@ -55,6 +55,7 @@ def status_of_spec(args: argparse.Namespace) -> None:
         print(f"failed  {line.label} ({line.id}): {line.detail}")
     if g.exists:
         print(f"{g.score_rows} score rows")
+        print_gaps_and_flags(g.store, g.spec)
 
 
 def status_of_store(path: Path) -> None:
@@ -80,3 +81,25 @@ def status_of_store(path: Path) -> None:
             label = "/".join(str(x) for x in (d.get("kind"), d.get("model"), d.get("condition"), d.get("task")) if x)
             print(f"failed  {label}/seed{d.get('seed')} ({r.id}): {r.error}")
     print(f"{n_scores} score rows")
+    print_gaps_and_flags(store_path, None)
+
+
+def print_gaps_and_flags(store_path: Path, spec: str | None) -> None:
+    """Languages that finished evaluations lack (with why) and stages that did not learn."""
+    from xstilts.experiments.gaps import flag_lines, gap_lines, with_present_languages
+    from xstilts.experiments.store import ResultsStore
+
+    with ResultsStore(store_path) as store:
+        gaps = store.gaps_frame(spec)
+        if not gaps.empty:
+            gaps = with_present_languages(gaps, store.scores_frame(spec))
+        flags = store.flags_frame(spec)
+    if not gaps.empty:
+        print("missing languages (evaluate stages finished without them; their averages cover the languages scored):")
+        for line in gap_lines(gaps):
+            print(f"  {line}")
+    lines = flag_lines(flags)
+    if lines:
+        print(f"did not learn ({len(lines)} training stage{'s' if len(lines) > 1 else ''}; scores below them may only reflect chance):")
+        for line in lines:
+            print(f"  {line}")

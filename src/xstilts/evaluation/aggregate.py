@@ -12,6 +12,11 @@ Official rules reproduced:
   the overall score is the mean headline of all the benchmark's tasks, given only when all are.
 Beyond the official script: per task the English score, the mean over the other (zero-shot)
 languages and their difference (the cross-lingual transfer gap).
+
+Gaps. With `require_all_languages=False` a task with missing languages is averaged over the
+languages present; such a task is *partial* (`TaskScore.partial`, its `coverage` "14/15"), and so
+is every group and the overall score that include it (`BenchmarkScore.partial_groups`,
+`overall_partial`): never a silent average over fewer languages. `coverage_line` says it in words.
 """
 
 from __future__ import annotations
@@ -88,6 +93,16 @@ class TaskScore:
     gap: float | None  # english - zero_shot
     missing_languages: tuple[str, ...] = ()
 
+    @property
+    def partial(self) -> bool:
+        """Averaged over fewer languages than the task has."""
+        return bool(self.missing_languages)
+
+    @property
+    def coverage(self) -> str:
+        """'present/wanted' languages, e.g. '14/15'."""
+        return f"{len(self.languages)}/{len(self.languages) + len(self.missing_languages)}"
+
     def official(self) -> dict[str, Any]:
         """The task's entry in evaluate.py's output: {metric: {lang: v}, avg_<metric>: v, avg_metric: v}."""
         entry: dict[str, Any] = {}
@@ -141,6 +156,23 @@ class BenchmarkScore:
     overall: float | None  # mean headline over all tasks; None unless every task is scored
     missing_tasks: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())  # tasks / languages in the input outside the benchmark
+    group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> its tasks
+
+    @property
+    def partial_tasks(self) -> tuple[str, ...]:
+        """Tasks averaged over fewer languages than they have."""
+        return tuple(t for t, s in self.tasks.items() if s.partial)
+
+    @property
+    def partial_groups(self) -> tuple[str, ...]:
+        """Groups given whose mean includes a partial task."""
+        partial = set(self.partial_tasks)
+        return tuple(g for g in self.groups if partial & set(self.group_members.get(g, ())))
+
+    @property
+    def overall_partial(self) -> bool:
+        """The overall score is given but includes a partial task."""
+        return self.overall is not None and bool(self.partial_tasks)
 
     @property
     def mean_gap(self) -> float | None:
@@ -165,6 +197,9 @@ class BenchmarkScore:
             "groups": dict(self.groups),
             "mean_gap": self.mean_gap,
             "missing_tasks": list(self.missing_tasks),
+            "partial_tasks": list(self.partial_tasks),
+            "partial_groups": list(self.partial_groups),
+            "overall_partial": self.overall_partial,
             "ignored": list(self.ignored),
             "tasks": {
                 task: {
@@ -175,6 +210,7 @@ class BenchmarkScore:
                     "gap": s.gap,
                     "languages": s.languages,
                     "missing_languages": list(s.missing_languages),
+                    "coverage": s.coverage,
                 }
                 for task, s in self.tasks.items()
             },
@@ -231,4 +267,14 @@ def benchmark_score(
     }
     missing = tuple(t for t in bench.tasks if t not in tasks)
     overall = sum(t.headline for t in tasks.values()) / len(tasks) if not missing else None
-    return BenchmarkScore(bench.name, tasks, groups, overall, missing, tuple(ignored))
+    members = {group: tuple(tasks_of) for group, tasks_of in bench.groups.items()}
+    return BenchmarkScore(bench.name, tasks, groups, overall, missing, tuple(ignored), members)
+
+
+def coverage_line(task: str, present: Sequence[str], missing: Mapping[str, str | None]) -> str:
+    """'xnli: 14/15 languages; missing: sw (data file not found: ...)': the languages a task's
+    scores cover and, per missing language, why (None: no reason recorded)."""
+    line = f"{task}: {len(present)}/{len(present) + len(missing)} languages"
+    if missing:
+        line += "; missing: " + ", ".join(f"{lang} ({why})" if why else lang for lang, why in missing.items())
+    return line

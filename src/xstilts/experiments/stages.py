@@ -13,11 +13,12 @@ from typing import Any
 import torch
 
 from xstilts.data.loading import english_training, load_examples, load_translated_train
-from xstilts.errors import CheckpointError, ConfigError
+from xstilts.errors import CheckpointError, ConfigError, DataError, XStiltsError
 from xstilts.evaluation.predict import evaluate
 from xstilts.experiments.distributed import barrier, is_main_process, world_size
 from xstilts.experiments.plan import Stage
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec, PhaseSettings
+from xstilts.experiments.store import FLAGS_KEY, GAPS_KEY
 from xstilts.io import atomic_dir, atomic_write_json, write_jsonl
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.models.backbone import BackboneOptions
@@ -246,6 +247,7 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
             break
         log.warning("%s collapsed to chance (dev %.1f, chance %.1f) with seed %d; restarting with seed %d", stage.label, outcome.best_score, chance, seed, seed + 1000)
         restarts.append({"seed": seed, "best_dev": outcome.best_score, "chance": chance})
+    flags = _not_learned_flag(stage, data, outcome, trainer.settings, phase_name)
     best = trainer.best_checkpoint()
     destination = ctx.stage_dir(stage.id) / ("checkpoint" if final else f"checkpoint-{phase_name}")
     if is_main_process() and not destination.exists():
@@ -268,6 +270,7 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         "settings": dataclasses.asdict(trainer.settings),
         "loaded": loaded,
         "provenance": model_provenance(model),
+        FLAGS_KEY: flags,
     }
 
 
@@ -284,6 +287,41 @@ def _dev_chance(data: list[TaskData]) -> float | None:
     if any(c is None for c in chances):
         return None
     return sum(chances) / len(chances)  # type: ignore[arg-type]
+
+
+def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings: TrainSettings, phase_name: str) -> dict:
+    """{'not_learned': details} when the chosen checkpoint's English dev score of some task is
+    still within COLLAPSE_MARGIN of chance (the collapse notion above) or of its majority-class
+    floor (`xstilts.evaluation.floors`); {} otherwise. Warns once, naming stage, score and level."""
+    from xstilts.evaluation.floors import majority_score
+    from xstilts.evaluation.metrics import get_metric
+
+    at_best = next((h["dev"] for h in outcome.history if h.get("step") == outcome.best_step), {})
+    tasks = []
+    for d in data:
+        score = at_best.get(d.task.name, outcome.best_score if len(data) == 1 else None)
+        if score is None:
+            continue
+        task_chance = handler_for(d.task).chance(d.dev_examples, d.task)
+        majority = majority_score(d.task, d.dev_examples)
+        levels = [v for v in (task_chance, majority) if v is not None]
+        if not levels or score > max(levels) + COLLAPSE_MARGIN:
+            continue
+        tasks.append({
+            "task": d.task.name, "metric": get_metric(d.task.metric).primary, "dev": round(float(score), 2),
+            "chance": None if task_chance is None else round(task_chance, 2), "majority": None if majority is None else round(majority, 2),
+        })
+    if not tasks:
+        return {}
+    advice = "lower the learning rate" if settings.learning_rate > 1e-3 else "raise the learning rate or max_steps"
+    hint = f"learning rate {settings.learning_rate:g} and {outcome.steps} steps: {advice} (training.{stage.kind})"
+    levels = "; ".join(
+        f"{t['task']} {t['metric']} {t['dev']:.1f}" + "".join(f", {k} {t[k]:.1f}" for k in ("chance", "majority") if t[k] is not None)
+        for t in tasks
+    )
+    if is_main_process():
+        log.warning("%s%s did not learn: English dev at chance or majority-class level (%s); %s", stage.label, f" ({phase_name} phase)" if phase_name and phase_name != getattr(stage, "task", None) else "", levels, hint)
+    return {"not_learned": {"tasks": tasks, "margin": COLLAPSE_MARGIN, "phase": phase_name or None, "hint": hint}}
 
 
 # -- evaluation ------------------------------------------------------------------------------------
@@ -308,21 +346,18 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
 
     # Evaluate with the sequence length the target was trained with.
     max_length = phase_settings(ctx.spec, "target", [task.name]).max_length or task.hyperparameters.max_length
-    scores, summary = [], {}
+    scores, summary, missing = [], {}, []
     started = time.time()
     predictions_dir = ctx.stage_dir(stage.id)
     with atomic_dir(predictions_dir) as tmp:
         for language in languages:
             split = spec_eval.split or task.eval_split_for(language)
-            examples = _cap(load_examples(task, split, language, ctx.spec.data_dir), spec_eval.max_examples)
-            features = ctx.features(model, task, examples, FeaturizeOptions(max_length=max_length))
-            result = evaluate(
-                model, task, examples, features, batch_size=spec_eval.batch_size,
-                retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
-                data_dir=ctx.spec.data_dir,
-            )
-            if not task.trainable:
-                result.scores |= _layer_sweep(model, task, examples, features, spec_eval, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)
+            try:
+                result = _evaluate_language(model, task, language, split, stage, ctx, max_length)
+            except XStiltsError as err:  # missing or bad data of one language: score the others
+                reason = " ".join(str(err).split()) or type(err).__name__
+                missing.append({"task": task.name, "language": language, "split": split, "reason": reason})
+                continue
             summary[language] = result.scores
             for metric, value in result.scores.items():
                 scores.append({
@@ -330,9 +365,38 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
                     "primary": metric == result.primary, "n_examples": result.n_examples, "chance": result.chance,
                 })
             write_jsonl(tmp / "predictions" / f"{language}.jsonl", _prediction_rows(result))
+        if languages and not summary:
+            raise DataError(
+                f"{stage.label}: no language could be evaluated: " + "; ".join(f"{m['language']}: {m['reason']}" for m in missing)
+            )
         atomic_write_json(tmp / "scores.json", summary)
-    outcome = {"family": model.family.value, "loaded": loaded, "languages": languages, "seconds": round(time.time() - started, 2), "provenance": model_provenance(model)}
+    evaluated = [lang for lang in languages if lang in summary]
+    outcome = {
+        "family": model.family.value, "loaded": loaded, "languages": evaluated, "seconds": round(time.time() - started, 2),
+        "provenance": model_provenance(model),
+    }
+    if missing:
+        outcome[GAPS_KEY] = missing
+        log.warning(
+            "%s: %s: %d/%d languages evaluated; recorded as missing: %s", stage.label, task.name, len(evaluated), len(languages),
+            "; ".join(f"{m['language']} ({m['reason']})" for m in missing),
+        )
     return outcome, scores
+
+
+def _evaluate_language(model: XStiltsModel, task: Task, language: str, split: str, stage: Stage, ctx: StageContext, max_length: int) -> Any:
+    """Load, featurise and score one language (with the layer sweep of retrieval targets)."""
+    spec_eval = ctx.spec.evaluation
+    examples = _cap(load_examples(task, split, language, ctx.spec.data_dir), spec_eval.max_examples)
+    features = ctx.features(model, task, examples, FeaturizeOptions(max_length=max_length))
+    result = evaluate(
+        model, task, examples, features, batch_size=spec_eval.batch_size,
+        retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
+        data_dir=ctx.spec.data_dir,
+    )
+    if not task.trainable:
+        result.scores |= _layer_sweep(model, task, examples, features, spec_eval, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)
+    return result
 
 
 def _layer_sweep(model: XStiltsModel, task: Task, examples: list, features: list, spec_eval: Any, stage: Stage, language: str, data_dir: str | None, primary: str) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """The results store: one SQLite database per output folder, shared by every worker of a grid.
 
-Tables (schema version 2)
+Tables (schema version 3)
   meta      schema version
   specs     every spec registered here: name, hash, the spec itself (JSON), when
   stages    every planned stage: status (pending / running / done / failed), lease (worker,
@@ -8,6 +8,10 @@ Tables (schema version 2)
   attempts  one row per claim of a stage: worker, executor, start and end, how it ended, error
   scores    one row per (stage, task, language, metric, split) of evaluate stages
   cells     the labels a spec gives each stage: model, condition, target, seed
+  gaps      one row per (stage, task, language, split) an evaluate stage could not score, with
+            the one-line reason (data missing, evaluation failed): the stage is done without it
+  flags     one row per (stage, flag) of a finished stage, e.g. 'not_learned' (English dev at
+            chance or majority level), with its details as JSON
 A stage's scores and its 'done' status are written in one transaction, so a killed writer leaves
 either both or neither. Predictions live beside the database, in stages/<stage id>/predictions/.
 
@@ -119,11 +123,32 @@ _V2 = [
     )""",
 ]
 
+_V3 = [
+    # What an evaluate stage could not score, and marks on finished stages (a stage that did not learn).
+    """CREATE TABLE gaps (
+        stage_id TEXT NOT NULL REFERENCES stages(id),
+        task TEXT NOT NULL,
+        language TEXT NOT NULL,
+        split TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (stage_id, task, language, split)
+    )""",
+    """CREATE TABLE flags (
+        stage_id TEXT NOT NULL REFERENCES stages(id),
+        flag TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (stage_id, flag)
+    )""",
+]
+
 # MIGRATIONS[i] takes a database from version i to i + 1 (version 0: empty).
-MIGRATIONS: list[list[str] | Callable[[sqlite3.Connection], None]] = [_V1, _V2]
+MIGRATIONS: list[list[str] | Callable[[sqlite3.Connection], None]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 STATUSES = ("pending", "running", "done", "failed")
+# Keys of a stage's outcome that `finish` also writes as rows: the languages an evaluate stage
+# could not score ([{task, language, split, reason}]) and the stage's flags ({flag: details}).
+GAPS_KEY, FLAGS_KEY = "missing_languages", "flags"
 
 
 class StoreUnwritable(XStiltsError):
@@ -329,6 +354,7 @@ class ResultsStore:
                     "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (stage_id, s["task"], s["language"], s["split"], s["metric"], float(s["value"]), int(s["primary"]), int(s["n_examples"]), s.get("chance")),
                 )
+            _write_gaps_and_flags(c, stage_id, outcome)
             c.execute(
                 """UPDATE stages SET status='done', finished=?, outcome=?, provenance=?, seconds=?, spec_hash=?,
                    code_version=?, hardware=? WHERE id=?""",
@@ -451,6 +477,45 @@ class ResultsStore:
 
     def spec_records(self) -> list[dict]:
         return [dict(r) for r in self._conn.execute("SELECT name, hash, registered FROM specs ORDER BY registered")]
+
+    def gaps_frame(self, spec_name: str | None = None) -> Any:
+        """The languages finished evaluate stages could not score, with the cell's labels and the
+        reason: one row per (stage, task, language, split)."""
+        return self._labelled_frame(
+            "SELECT c.spec, c.model, c.condition, c.target, c.seed, g.stage_id, g.task, g.language, g.split, g.reason "
+            "FROM gaps g JOIN cells c ON c.stage_id = g.stage_id",
+            spec_name, "g.rowid",
+        )
+
+    def flags_frame(self, spec_name: str | None = None) -> Any:
+        """Flags of finished stages (e.g. 'not_learned') with the cell's labels; `detail` is a dict."""
+        frame = self._labelled_frame(
+            "SELECT c.spec, c.kind, c.model, c.condition, c.target, c.seed, f.stage_id, f.flag, f.detail "
+            "FROM flags f JOIN cells c ON c.stage_id = f.stage_id",
+            spec_name, "f.rowid",
+        )
+        frame["detail"] = [json.loads(d) for d in frame["detail"]]
+        return frame
+
+    def _labelled_frame(self, query: str, spec_name: str | None, order: str) -> Any:
+        import pandas as pd
+
+        params: tuple = ()
+        if spec_name is not None:
+            query += " WHERE c.spec = ?"
+            params = (spec_name,)
+        return pd.read_sql_query(f"{query} ORDER BY c.spec, {order}", self._conn, params=params)
+
+
+def _write_gaps_and_flags(c: sqlite3.Connection, stage_id: str, outcome: dict) -> None:
+    """The rows of a finishing stage's recorded gaps and flags (see GAPS_KEY, FLAGS_KEY)."""
+    for gap in outcome.get(GAPS_KEY) or ():
+        c.execute(
+            "INSERT OR REPLACE INTO gaps VALUES (?, ?, ?, ?, ?)",
+            (stage_id, gap["task"], gap["language"], gap["split"], " ".join(str(gap["reason"]).split())[:2000]),
+        )
+    for flag, detail in (outcome.get(FLAGS_KEY) or {}).items():
+        c.execute("INSERT OR REPLACE INTO flags VALUES (?, ?, ?)", (stage_id, flag, json.dumps(detail, sort_keys=True)))
 
 
 def _writable(path: Path) -> bool:
