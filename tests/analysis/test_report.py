@@ -569,3 +569,10 @@ def test_a_complete_grid_has_no_gap_or_flag_sections(tmp_path):
     titles = [s.title for s in report.sections]
     assert "Missing languages" not in titles and "Stages that did not learn" not in titles
     assert not any(f.topic in ("gaps", "not learned") for f in report.findings)
+
+
+def test_both_families_with_only_the_baseline_condition_still_report():
+    """A grid whose intermediate runs have not started yet: scores, no gains, no crash."""
+    sim = _simulated({})
+    report = build_report(frame_data(sim.scores[sim.scores["intermediate"] == "none"], metadata=META), FAST)
+    assert any(s.title == "Scores" for s in report.sections)

@@ -597,7 +597,7 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
                 div_lang = _attempt(
                     a, "divergence by language", lambda: divergence_table(df, ex, by="language", **common)
                 )
-                if div_lang is not None:
+                if div_lang is not None and not div_lang.frame.empty:  # empty: no intermediate task ran
                     a.divergence_relation = _attempt(
                         a,
                         "divergence distance",
