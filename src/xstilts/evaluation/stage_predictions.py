@@ -20,7 +20,7 @@ from typing import Any
 
 from xstilts.errors import DataError, UnknownNameError
 from xstilts.evaluation.metrics import get_metric
-from xstilts.evaluation.submission import read_utf8
+from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, read_utf8
 
 KEYS = ("index", "id")
 
@@ -82,9 +82,11 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
         if not line.strip():
             raise DataError(f"{path} line {number}: empty line")
         try:
-            row = json.loads(line)
+            row = loads_unique(line)
         except json.JSONDecodeError as err:
             raise DataError(f"{path} line {number}: malformed JSON: {err.msg}") from None
+        except DuplicateKey as err:
+            raise duplicate_key_error(f"{path} line {number}", err) from None
         if not isinstance(row, dict):
             raise DataError(f"{path} line {number}: expected a JSON object with \"prediction\" and \"gold\"")
         rows.append((number, row))
@@ -110,7 +112,7 @@ def is_prediction_rows_file(path: str | Path) -> bool:
         return False
     try:
         with path.open("rb") as f:  # only the first line: a bad byte further on is read_prediction_rows' to report
-            first = f.readline().decode("utf-8")
+            first = f.readline().decode("utf-8-sig")
         row = json.loads(first)
     except (UnicodeDecodeError, json.JSONDecodeError, OSError):
         return False

@@ -234,6 +234,36 @@ class ResultsStore:
             )
         self.read_only = True
 
+    # -- reading only -------------------------------------------------------------------------------
+    @classmethod
+    def open_readonly(cls, path: Path, timeout: float | None = None) -> "ResultsStore":
+        """An existing store, for reading only: never created, migrated or written (SQLite's
+        mode=ro), so that read-only commands (results, report, export, plan, select) leave the file
+        byte for byte as it was. Anything that is not an xstilts store (an empty file, another
+        program's SQLite database, a damaged store) and a store whose schema would need a migration
+        is a one-line error. Queries that would write fail (SQLITE_READONLY)."""
+        path = Path(path)
+        _check_store_file(path)
+        if not _has_journal(path) and not _probe_is_store(path):
+            # Nothing is being written (no -wal / -journal), so the main file holds everything:
+            # a foreign database is answered from it without SQLite creating a -wal beside it.
+            raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
+        wait = READ_TIMEOUT_SECONDS if timeout is None else timeout
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=wait, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            _check_readable(conn, path, wait)
+        except _CannotShareMemory:
+            conn.close()
+            # A WAL store in a folder this process cannot write (no -shm can be made): nobody
+            # else can be writing it from here either, so read its file as it is.
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            _check_readable(conn, path, wait)
+        store = cls.__new__(cls)
+        store.path, store._conn, store.read_only = path, conn, True
+        return store
+
     def close(self) -> None:
         self._conn.close()
 
@@ -516,6 +546,90 @@ def _write_gaps_and_flags(c: sqlite3.Connection, stage_id: str, outcome: dict) -
         )
     for flag, detail in (outcome.get(FLAGS_KEY) or {}).items():
         c.execute("INSERT OR REPLACE INTO flags VALUES (?, ?, ?)", (stage_id, flag, json.dumps(detail, sort_keys=True)))
+
+
+# How long a read-only command waits for a writer's lock (writers hold it only while committing).
+READ_TIMEOUT_SECONDS = 10.0
+# The oldest schema whose tables the queries above read unchanged (a read-only open cannot migrate).
+# Raise it when a migration changes a table or column that they read.
+OLDEST_READABLE_SCHEMA = 2
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_XSTILTS_TABLES = frozenset({"meta", "stages", "scores", "cells"})
+
+
+class _CannotShareMemory(Exception):
+    """mode=ro could not open a WAL store's shared-memory file (a read-only folder)."""
+
+
+def _check_store_file(path: Path) -> None:
+    if not path.exists():
+        raise XStiltsError(f"{path}: no results store here (run the experiment first)")
+    if path.is_dir():
+        raise XStiltsError(f"{path}: is a folder, not a results store")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except OSError as err:
+        raise XStiltsError(f"{path}: cannot read the results store ({err.strerror or err})") from None
+    if not header:
+        raise XStiltsError(f"{path}: not an xstilts results store (an empty file)")
+    if header != _SQLITE_HEADER:
+        raise XStiltsError(f"{path}: not an xstilts results store (not an SQLite database)")
+
+
+def _has_journal(path: Path) -> bool:
+    return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+
+
+def _probe_is_store(path: Path) -> bool:
+    """Whether the main file holds xstilts's tables, read without locks or side files (immutable):
+    only right when no writer is active, which the caller checked. A damaged file counts as a
+    store here, for the real open to report."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    except sqlite3.Error:
+        return True
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
+    return _XSTILTS_TABLES <= names
+
+
+def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
+    """Refuse, in one line, a database that is not an xstilts store of a schema these queries read."""
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not _XSTILTS_TABLES <= names:
+            raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.Error as err:
+        conn.close()
+        name = getattr(err, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            raise XStiltsError(f"{path}: locked by another process for more than {wait:g} s; try again when it is done") from None
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
+            raise _CannotShareMemory() from None
+        raise XStiltsError(f"{path}: not a readable xstilts results store ({err})") from None
+    if problem != "ok":
+        conn.close()
+        raise XStiltsError(f"{path}: not a readable xstilts results store (damaged: {problem})")
+    version = int(row[0]) if row and str(row[0]).isdigit() else None
+    if version is None:
+        conn.close()
+        raise XStiltsError(f"{path}: not an xstilts results store (no schema version)")
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise XStiltsError(f"{path}: written by a newer xstilts (schema {version} > {SCHEMA_VERSION}); upgrade xstilts to read it")
+    if version < OLDEST_READABLE_SCHEMA:
+        conn.close()
+        raise XStiltsError(
+            f"{path}: results store of schema {version}, which this xstilts (schema {SCHEMA_VERSION}) reads only after "
+            "a migration; reading commands never change a store: the next `xstilts run` of its spec migrates it"
+        )
 
 
 def _writable(path: Path) -> bool:
