@@ -149,8 +149,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads_unique(text: str) -> Any:
-    """`json.loads`, refusing an object with a repeated key (raises `DuplicateKey`)."""
-    return json.loads(text, object_pairs_hook=_unique_keys)
+    """`json.loads`, refusing an object with a repeated key (raises `DuplicateKey`); nesting too
+    deep for the parser is a JSONDecodeError like any other malformed JSON."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def duplicate_key_error(where: str, err: DuplicateKey) -> DataError:

@@ -114,6 +114,8 @@ def is_prediction_rows_file(path: str | Path) -> bool:
         with path.open("rb") as f:  # only the first line: a bad byte further on is read_prediction_rows' to report
             first = f.readline().decode("utf-8-sig")
         row = json.loads(first)
+    except RecursionError:
+        return True  # JSON no reader can parse: read_prediction_rows names the file and line
     except (UnicodeDecodeError, json.JSONDecodeError, OSError):
         return False
     return isinstance(row, dict) and "prediction" in row and "gold" in row
@@ -147,6 +149,8 @@ def score_prediction_rows(task: str, path: str | Path, language: str | None = No
 
     declared = pipeline_task(task)
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
     language = language or language_of(path)
     if language not in all_languages(declared):
         raise DataError(f"{path}: unknown language {language!r} for {declared.name}; it has {', '.join(all_languages(declared))}")

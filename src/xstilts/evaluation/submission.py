@@ -455,8 +455,10 @@ def score_file(
     elif "language" in metric.required:
         raise ConfigError(f"{fmt.task}: the answer language is needed; pass --language or name the file test-<lang>.{fmt.suffix}")
     for path in (pred_path, gold_path):
+        if path.is_dir():
+            raise DataError(f"{path}: is a folder; with --task give one file (a submission folder is scored without --task)")
         if not path.is_file():
-            raise DataError(f"{path}: file not found")
+            raise DataError(f"{path}: " + ("not a regular file" if path.exists() else "file not found"))
     preds, refs = _ALIGN[fmt.layout](fmt, pred_path, gold_path, strict)
     return metric(preds, refs, language=language)
 
