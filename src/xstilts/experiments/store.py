@@ -20,6 +20,10 @@ newer xstilts is refused. A store that cannot be written (full disk, read-only f
 one-line `StoreUnwritable` error, its committed results untouched; in a read-only folder an existing
 store is opened read-only, so its results can still be read. The journal is WAL by default; on network filesystems shared by several
 nodes (WAL needs shared memory on one host) create the store with journal_mode="delete".
+
+Reading commands open a store with `ResultsStore.open_readonly` (SQLite mode=ro): never created,
+migrated or written; a file that is not an xstilts store, or one that needs a migration, is a
+one-line error and stays byte for byte as it was.
 """
 
 from __future__ import annotations
