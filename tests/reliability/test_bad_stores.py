@@ -67,7 +67,13 @@ def _schema(version: int) -> Callable[[Path], None]:
     return make
 
 
+def _truncated(path: Path) -> None:
+    ResultsStore(path).close()  # a WAL store, as `xstilts run` creates it
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
 BAD_STORES = [
+    ("truncated-store", _truncated, "not a readable xstilts results store (database disk image is malformed)"),
     ("empty-file", _empty, "not an xstilts results store (an empty file)"),
     ("text-file", _text, "not an xstilts results store (not an SQLite database)"),
     ("foreign-database", _foreign("DELETE"), "not an xstilts results store (an SQLite database without"),
@@ -156,7 +162,7 @@ def test_export_paths_that_cannot_be_written(tmp_path: Path, finished_copy: Path
     assert_user_error(cli("results", finished_copy, "--export", target), str(target), f"{blocker} is a file, not a folder")
     folder = tmp_path / "folder.csv"
     folder.mkdir()
-    assert_user_error(cli("results", finished_copy, "--export", folder), str(folder), "is a folder")
+    assert_user_error(cli("results", finished_copy, "--export", folder), str(folder), "is a folder; give a file name")
     assert_user_error(cli("results", finished_copy, "--export", tmp_path / "scores.xlsx"), "scores.xlsx", "export to a file ending in .csv or .parquet")
     assert blocker.read_text() == "not a folder" and not any(folder.iterdir())
 

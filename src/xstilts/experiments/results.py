@@ -59,10 +59,10 @@ def export_scores(frame: Any, path: Path) -> Path:
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a file name ending in .csv or .parquet")
     if suffix not in EXPORT_FORMATS:
         raise DataError(f"{path}: export to a file ending in .csv or .parquet")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; give a file name ending in {suffix}")
     if suffix == ".csv":
         data = frame.to_csv(index=False).encode("utf-8")
     else:

@@ -248,10 +248,10 @@ class ResultsStore:
         is a one-line error. Queries that would write fail (SQLITE_READONLY)."""
         path = Path(path)
         _check_store_file(path)
-        if not _has_journal(path) and not _probe_is_store(path):
-            # Nothing is being written (no -wal / -journal), so the main file holds everything:
-            # a foreign database is answered from it without SQLite creating a -wal beside it.
-            raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
+        if not _has_journal(path):
+            # Nothing is being written (no -wal / -journal), so the main file holds everything: a
+            # foreign or damaged database is answered from it without SQLite creating a -wal beside it.
+            _probe(path)
         wait = READ_TIMEOUT_SECONDS if timeout is None else timeout
         try:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=wait, isolation_level=None)
@@ -585,21 +585,15 @@ def _has_journal(path: Path) -> bool:
     return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
 
 
-def _probe_is_store(path: Path) -> bool:
-    """Whether the main file holds xstilts's tables, read without locks or side files (immutable):
-    only right when no writer is active, which the caller checked. A damaged file counts as a
-    store here, for the real open to report."""
+def _probe(path: Path) -> None:
+    """Check the main file as `_check_readable` does, without locks or side files (immutable=1):
+    only right when no writer is active, which the caller checked."""
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
     except sqlite3.Error:
-        return True
-    try:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error:
-        return True
-    finally:
-        conn.close()
-    return _XSTILTS_TABLES <= names
+        return  # the real open reports it
+    _check_readable(conn, path, 0.0)
+    conn.close()
 
 
 def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
