@@ -20,7 +20,7 @@ import pytest
 from reliability_helpers import Finished, assert_user_error, cli, tiny_spec, write_spec
 
 from xstilts.experiments import store as store_module
-from xstilts.experiments.store import _V1, ResultsStore
+from xstilts.experiments.store import _V1, SCHEMA_VERSION, ResultsStore
 
 
 def sha256(path: Path) -> str:
@@ -78,8 +78,8 @@ BAD_STORES = [
     ("text-file", _text, "not an xstilts results store (not an SQLite database)"),
     ("foreign-database", _foreign("DELETE"), "not an xstilts results store (an SQLite database without"),
     ("foreign-wal-database", _foreign("WAL"), "not an xstilts results store (an SQLite database without"),
-    ("older-schema", _schema(1), "schema 1, which this xstilts (schema 2) reads only after a migration"),
-    ("newer-schema", _schema(99), "written by a newer xstilts (schema 99 > 2)"),
+    ("older-schema", _schema(1), f"schema 1, which this xstilts (schema {SCHEMA_VERSION}) reads only after a migration"),
+    ("newer-schema", _schema(99), f"written by a newer xstilts (schema 99 > {SCHEMA_VERSION})"),
 ]
 
 SPEC = "name: x\nmodels: [{name: m, path: synthetic:encoder}]\ntargets: [syn-para]\noutput_dir: OUT\n"
@@ -117,7 +117,7 @@ def test_a_writing_command_still_migrates_the_older_schema(tmp_path: Path) -> No
     path = tmp_path / "results.sqlite"
     _schema(1)(path)
     with ResultsStore(path) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == SCHEMA_VERSION
     assert cli("results", path).code == 0
 
 
@@ -141,6 +141,25 @@ def test_reading_commands_leave_a_real_store_unchanged(tmp_path: Path, finished_
         assert result.code == 0, result.err
     assert sha256(store) == before
     assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "submission" / "syn-para").is_dir()
+
+
+def test_a_schema_2_store_is_read_without_migrating_it(tmp_path: Path, finished_copy: Path) -> None:
+    """Schema 3 only added tables (gaps, flags): a schema-2 store reads as if they were empty."""
+    store = finished_copy / "results.sqlite"
+    c = sqlite3.connect(store)
+    c.execute("PRAGMA journal_mode=DELETE")
+    c.execute("DROP TABLE gaps")
+    c.execute("DROP TABLE flags")
+    c.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    c.commit()
+    c.close()
+    before = sha256(store)
+    result = cli("results", finished_copy)
+    assert result.code == 0 and "4 score rows" in result.out, result.err
+    assert cli("report", finished_copy, "--out", tmp_path / "report").code == 0
+    assert sha256(store) == before
+    with ResultsStore.open_readonly(store) as reader:
+        assert reader.schema_version() == 2 and reader.gaps_frame().empty
 
 
 @pytest.mark.parametrize("name", ["scores.CSV", "scores.Parquet", "scores.csv"])

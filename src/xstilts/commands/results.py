@@ -89,7 +89,7 @@ def print_gaps_and_flags(store_path: Path, spec: str | None) -> None:
     from xstilts.experiments.gaps import flag_lines, gap_lines, with_present_languages
     from xstilts.experiments.store import ResultsStore
 
-    with ResultsStore(store_path) as store:
+    with ResultsStore.open_readonly(store_path) as store:
         gaps = store.gaps_frame(spec)
         if not gaps.empty:
             gaps = with_present_languages(gaps, store.scores_frame(spec))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -264,6 +265,7 @@ class ResultsStore:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
             conn.row_factory = sqlite3.Row
             _check_readable(conn, path, wait)
+        _add_missing_tables(conn)
         store = cls.__new__(cls)
         store.path, store._conn, store.read_only = path, conn, True
         return store
@@ -554,8 +556,9 @@ def _write_gaps_and_flags(c: sqlite3.Connection, stage_id: str, outcome: dict) -
 
 # How long a read-only command waits for a writer's lock (writers hold it only while committing).
 READ_TIMEOUT_SECONDS = 10.0
-# The oldest schema whose tables the queries above read unchanged (a read-only open cannot migrate).
-# Raise it when a migration changes a table or column that they read.
+# The oldest schema whose tables the queries above read unchanged (a read-only open cannot migrate);
+# later migrations that only add tables are read as empty tables. Raise it when a migration changes
+# a table or column that the queries read.
 OLDEST_READABLE_SCHEMA = 2
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _XSTILTS_TABLES = frozenset({"meta", "stages", "scores", "cells"})
@@ -596,6 +599,18 @@ def _probe(path: Path) -> None:
     conn.close()
 
 
+def _adds_tables_only(step: list[str] | Callable[[sqlite3.Connection], None]) -> bool:
+    return not callable(step) and all(re.match(r"\s*CREATE TABLE ", statement) for statement in step)
+
+
+def _add_missing_tables(conn: sqlite3.Connection) -> None:
+    """Read an older store whose later migrations only add tables as if those tables were empty:
+    they are created as TEMP tables of this connection, the file is not touched."""
+    for step in MIGRATIONS[_version(conn):]:
+        for statement in step:  # type: ignore[union-attr]  (checked by _adds_tables_only)
+            conn.execute(re.sub(r"REFERENCES \w+\(\w+\)", "", statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1)))
+
+
 def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
     """Refuse, in one line, a database that is not an xstilts store of a schema these queries read."""
     try:
@@ -622,7 +637,7 @@ def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
     if version > SCHEMA_VERSION:
         conn.close()
         raise XStiltsError(f"{path}: written by a newer xstilts (schema {version} > {SCHEMA_VERSION}); upgrade xstilts to read it")
-    if version < OLDEST_READABLE_SCHEMA:
+    if version < OLDEST_READABLE_SCHEMA or not all(_adds_tables_only(step) for step in MIGRATIONS[version:]):
         conn.close()
         raise XStiltsError(
             f"{path}: results store of schema {version}, which this xstilts (schema {SCHEMA_VERSION}) reads only after "
