@@ -36,9 +36,30 @@ def _umask() -> int:
     return mask
 
 
+def make_parent(path: Path) -> None:
+    """Create the folder `path` is to be written in, or a one-line XStiltsError naming `path` and
+    saying why not (a file in the way, no permission)."""
+    make_dir(Path(path).parent, Path(path))
+
+
+def make_dir(folder: Path, for_path: Path | None = None) -> None:
+    """`mkdir -p folder`, or a one-line XStiltsError naming what is in the way."""
+    folder = Path(folder)
+    where = f"{for_path}: cannot create its folder {folder}" if for_path else f"{folder}: cannot create this folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise XStiltsError(f"{where}: {blocker} is a file, not a folder") from None
+    except OSError as err:
+        raise XStiltsError(f"{where} ({err.strerror or err})") from err
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
+    if path.is_dir():
+        raise XStiltsError(f"{path}: is a folder; give a file name")
     try:
         fd, tmp = tempfile.mkstemp(prefix=path.name + TMP_MARK, dir=path.parent)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
@@ -70,7 +91,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     is discarded and the existing one kept: finished outputs are never overwritten.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(target)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=target.name + TMP_MARK, dir=target.parent))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; others on a shared cluster read results
@@ -94,34 +115,77 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    rows = []
+def read_utf8(path: Path) -> str:
+    """A text file's contents (a leading byte-order mark dropped, newlines as text mode reads them),
+    or a one-line DataError naming it: missing, a folder, unreadable, not UTF-8."""
+    path = Path(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path}: line {n} is not valid JSON ({err.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}: line {n} should be a JSON object")
-                rows.append(row)
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a file") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice (json.loads would silently keep the last)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def loads_unique(text: str) -> Any:
+    """`json.loads`, refusing an object with a repeated key (raises `DuplicateKey`); nesting too
+    deep for the parser is a JSONDecodeError like any other malformed JSON."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+
+
+def duplicate_key_error(where: str, err: DuplicateKey) -> DataError:
+    return DataError(f"{where}: {err.key!r} occurs twice in one JSON object (each id or key must be unique)")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(read_utf8(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = loads_unique(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: line {n} is not valid JSON ({err.msg})") from None
+        except DuplicateKey as err:
+            raise duplicate_key_error(f"{path}: line {n}", err) from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {n} should be a JSON object")
+        rows.append(row)
     return rows
 
 
 def read_json(path: Path) -> Any:
+    text = read_utf8(path)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return loads_unique(text)
+    except json.JSONDecodeError as err:
         raise DataError(f"{path}: not valid JSON ({err})") from None
+    except DuplicateKey as err:
+        raise duplicate_key_error(str(path), err) from None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

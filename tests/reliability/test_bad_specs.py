@@ -48,6 +48,8 @@ BAD_SPECS = [
     ("name-with-a-path", spec_text(replace={"name: x": "name: ../../escape"}), ["name", "'../../escape' must be letters"]),
     ("lease-shorter-than-heartbeats", spec_text("executor: {lease_seconds: 1, heartbeat_seconds: 1}\n"), ["executor.lease_seconds", "less than two heartbeats"]),
     ("no-models", spec_text(replace={"models: [{name: m, path: synthetic:encoder}]": "models: []"}), ["models", "at least one model"]),
+    ("seed-too-big-for-sqlite", spec_text("seeds: [0, 1180591620717411303424]\n"), ["seeds[1]", "must be at most 2147483647"]),
+    ("seed-just-too-big", spec_text(f"seeds: [{2**31}]\n"), ["seeds[0]", "must be at most 2147483647"]),
 ]
 
 
@@ -72,6 +74,16 @@ def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
     spec = tmp_path / "merge.yaml"
     spec.write_text("name: x\nmodels: [{<<: {name: m, path: synthetic:decoder}, path: synthetic:encoder}]\ntargets: [syn-para]\n")
     assert cli("plan", spec).code == 0
+
+
+def test_the_largest_seed_plans_and_run_refuses_a_larger_one_before_storing_anything(tmp_path: Path) -> None:
+    spec = tmp_path / "ok.yaml"
+    spec.write_text(spec_text(f"seeds: [{2**31 - 1}]\n"), encoding="utf-8")
+    assert cli("plan", spec).code == 0
+    big = tmp_path / "big.yaml"
+    big.write_text(spec_text(f"seeds: [{2**70}]\noutput_dir: {tmp_path / 'out'}\n"), encoding="utf-8")
+    assert_user_error(cli("run", big), str(big), "seeds[0]", "must be at most")
+    assert not (tmp_path / "out").exists()
 
 
 def test_spec_path_is_a_folder(tmp_path: Path) -> None:

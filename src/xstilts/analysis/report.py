@@ -189,7 +189,7 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
     store_path = Path(store_path)
     if not store_path.exists():
         raise DataError(f"{store_path}: no results store here (run the experiment first)")
-    store = ResultsStore(store_path)
+    store = ResultsStore.open_readonly(store_path)
     try:
         specs = store.spec_names()
         if spec is None and len(specs) > 1:

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_one_file(args: argparse.Namespace, strict: bool) -> int:
     from xstilts.evaluation.stage_predictions import is_prediction_rows_file
 
-    if is_prediction_rows_file(args.predictions):
+    if is_prediction_rows_file(args.predictions) or (args.labels is None and args.predictions.suffix == ".jsonl"):
+        # Without --labels only a pipeline file can be meant: its reader says what is wrong with it.
         return _run_pipeline_file(args)
     from xstilts.evaluation.submission import file_format, language_from_file_name, score_file
 

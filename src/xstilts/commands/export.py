@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "test-<lang> whatever split was evaluated; xstilts-export.json records the split of each."
         ),
     )
-    p.add_argument("results", type=Path, help="results.sqlite, or the experiment's output folder")
+    p.add_argument("results", type=Path, help="results.sqlite, the experiment's output folder, or its spec (YAML)")
     p.add_argument("--xtreme-submission", required=True, type=Path, metavar="DIR", help="new folder for the predictions")
     p.add_argument("--labels", type=Path, metavar="DIR", help="new folder for the matching gold labels")
     p.add_argument("--spec", help="the spec whose grid to read (default: the only one in the store)")
@@ -34,10 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from xstilts.evaluation.export import OFFICIAL_SCRIPT_UNSCORED, export_cell
+    from xstilts.experiments.results import locate_store
 
+    results, spec_name = locate_store(args.results)
     result = export_cell(
-        args.results, args.xtreme_submission, args.labels,
-        spec=args.spec, model=args.model, condition=args.condition, seed=args.seed,
+        results, args.xtreme_submission, args.labels,
+        spec=args.spec or spec_name, model=args.model, condition=args.condition, seed=args.seed,
     )
     cell = result.cell
     n_files = sum(len(langs) for langs in result.files.values())

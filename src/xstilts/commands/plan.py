@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     store_path = spec.output_path() / STORE_NAME
     statuses: dict = {}
     if store_path.exists():
-        with ResultsStore(store_path, spec.executor.store_journal) as store:
+        with ResultsStore.open_readonly(store_path) as store:
             statuses = store.statuses()
     state = classify(stages, statuses, "", 0.0, spec.executor.lease_seconds)
     estimate = estimate_plan(stages, spec, args.gpu, args.throughput)

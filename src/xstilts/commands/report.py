@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Tables, figures and a generated summary of findings: gains over no intermediate training, "
         "encoder vs decoder divergence with confidence intervals and tests, XTREME scores, published numbers.",
     )
-    p.add_argument("results", type=Path, help="results.sqlite, or the experiment's output folder")
+    p.add_argument("results", type=Path, help="results.sqlite, the experiment's output folder, or its spec (YAML)")
     p.add_argument("--spec", help="only this spec's grid (default: the only one in the store)")
     p.add_argument("--out", type=Path, help="folder for the report (default: <output folder>/report)")
     p.add_argument("--per-language", action="store_true", help="add score and gain tables per language")
@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from xstilts.analysis.report import ReportOptions, write_report
     from xstilts.errors import ConfigError
-    from xstilts.experiments.runner import STORE_NAME
+    from xstilts.experiments.results import locate_store
 
     if not 0 < args.level < 1:
         raise ConfigError(f"--level: must be between 0 and 1, got {args.level}")
@@ -41,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--alpha: must be between 0 and 1, got {args.alpha}")
     if args.permutations < 99:
         raise ConfigError(f"--permutations: at least 99, got {args.permutations}")
-    store = args.results / STORE_NAME if args.results.is_dir() else args.results
+    store, spec_name = locate_store(args.results)
     out = args.out or store.parent / "report"
+    if args.out is not None:
+        _check_out(args.out)
     options = ReportOptions(
         per_language=args.per_language,
         bars_target=args.bars_target,
@@ -52,6 +54,18 @@ def run(args: argparse.Namespace) -> int:
         n_permutations=args.permutations,
         title=args.title,
     )
-    paths = write_report(store, out, spec=args.spec, options=options)
+    paths = write_report(store, out, spec=args.spec or spec_name, options=options)
     print(f"report: {paths.html} (markdown: {paths.markdown}, {len(paths.figures)} figure files)")
     return 0
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before the report is computed, a --out that is a file or lies under one."""
+    from xstilts.errors import ConfigError
+
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == out else f"lies under {folder}, a file"
+                raise ConfigError(f"--out {out}: {what}; the report needs a folder")
+            return

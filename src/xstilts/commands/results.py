@@ -67,7 +67,7 @@ def status_of_store(path: Path) -> None:
     store_path, _ = locate_store(path)
     if not store_path.exists():
         raise DataError(f"{store_path}: no results store here (run the experiment first)")
-    with ResultsStore(store_path) as store:
+    with ResultsStore.open_readonly(store_path) as store:
         rows = store.stages()
         specs = store.spec_names()
         n_scores = len(store.scores_frame())
@@ -89,7 +89,7 @@ def print_gaps_and_flags(store_path: Path, spec: str | None) -> None:
     from xstilts.experiments.gaps import flag_lines, gap_lines, with_present_languages
     from xstilts.experiments.store import ResultsStore
 
-    with ResultsStore(store_path) as store:
+    with ResultsStore.open_readonly(store_path) as store:
         gaps = store.gaps_frame(spec)
         if not gaps.empty:
             gaps = with_present_languages(gaps, store.scores_frame(spec))

@@ -238,7 +238,7 @@ def select_cell(
     from xstilts.experiments.store import ResultsStore
 
     path = store_path(results)
-    store = ResultsStore(path)
+    store = ResultsStore.open_readonly(path)
     try:
         spec = _choose_spec(store, path, spec)
         cells = store.cells_frame(spec)
@@ -345,7 +345,9 @@ def export_cell(
     out = Path(out_dir)
     gold_out = Path(labels_dir) if labels_dir is not None else None
     for folder in (out, gold_out):
-        if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: is a file, not a folder; choose a new folder")
+        if folder is not None and folder.exists() and any(folder.iterdir()):
             raise DataError(f"{folder}: already exists and is not empty; choose a new folder")
     if gold_out is not None and gold_out.resolve() == out.resolve():
         raise ConfigError(f"{out}: predictions and labels need different folders")

@@ -20,7 +20,7 @@ from typing import Any
 
 from xstilts.errors import DataError, UnknownNameError
 from xstilts.evaluation.metrics import get_metric
-from xstilts.evaluation.submission import read_utf8
+from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, read_utf8
 
 KEYS = ("index", "id")
 
@@ -82,9 +82,11 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
         if not line.strip():
             raise DataError(f"{path} line {number}: empty line")
         try:
-            row = json.loads(line)
+            row = loads_unique(line)
         except json.JSONDecodeError as err:
             raise DataError(f"{path} line {number}: malformed JSON: {err.msg}") from None
+        except DuplicateKey as err:
+            raise duplicate_key_error(f"{path} line {number}", err) from None
         if not isinstance(row, dict):
             raise DataError(f"{path} line {number}: expected a JSON object with \"prediction\" and \"gold\"")
         rows.append((number, row))
@@ -110,8 +112,10 @@ def is_prediction_rows_file(path: str | Path) -> bool:
         return False
     try:
         with path.open("rb") as f:  # only the first line: a bad byte further on is read_prediction_rows' to report
-            first = f.readline().decode("utf-8")
+            first = f.readline().decode("utf-8-sig")
         row = json.loads(first)
+    except RecursionError:
+        return True  # JSON no reader can parse: read_prediction_rows names the file and line
     except (UnicodeDecodeError, json.JSONDecodeError, OSError):
         return False
     return isinstance(row, dict) and "prediction" in row and "gold" in row
@@ -145,6 +149,8 @@ def score_prediction_rows(task: str, path: str | Path, language: str | None = No
 
     declared = pipeline_task(task)
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
     language = language or language_of(path)
     if language not in all_languages(declared):
         raise DataError(f"{path}: unknown language {language!r} for {declared.name}; it has {', '.join(all_languages(declared))}")

@@ -43,6 +43,7 @@ from xstilts.errors import ConfigError, DataError, UnknownNameError
 from xstilts.evaluation.aggregate import BenchmarkScore, benchmark_score
 from xstilts.evaluation.benchmarks import TASK_METRICS, canonical_task, get_benchmark, task_languages
 from xstilts.evaluation.metrics import get_metric
+from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, make_parent, read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +143,6 @@ def file_name(task: str, language: str) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 
-def read_utf8(path: Path) -> str:
-    """A text file's contents, or a one-line DataError naming it (missing, a folder, not UTF-8)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-
-
 def _split_lines(text: str) -> list[str]:
     """Lines as iterating over a text file gives them (\n, \r\n or \r; no empty last line)."""
     if not text:
@@ -195,19 +184,25 @@ def read_tag_file(path: Path) -> Sentences:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file; an object naming a key twice (a question id, a mention id) is an error, not
+    silently its last value."""
     try:
-        return json.loads(read_utf8(path))
+        return loads_unique(read_utf8(path))
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except DuplicateKey as err:
+        raise duplicate_key_error(str(path), err) from None
 
 
 def read_jsonl(path: Path) -> list[Any]:
     rows = []
     for number, line in enumerate(_split_lines(read_utf8(path)), start=1):
         try:
-            rows.append(json.loads(line))
+            rows.append(loads_unique(line))
         except json.JSONDecodeError as err:
             raise DataError(f"{path} line {number}: malformed JSON: {err.msg}") from None
+        except DuplicateKey as err:
+            raise duplicate_key_error(f"{path} line {number}", err) from None
     return rows
 
 
@@ -270,6 +265,7 @@ def _id_list_map(path: Path, what: str) -> dict[str, list[str]]:
 
 
 def _pairs(path: Path) -> list[tuple[str, str]]:
+    """BUCC pairs; a repeated line counts once (the official scoring takes sets), so it is kept."""
     pairs = []
     for number, line in enumerate(read_lines(path), start=1):
         fields = line.split("\t")
@@ -375,11 +371,20 @@ def _is_choice(label: Any, choices: int | None) -> bool:
 
 
 def _xcopa_labels(path: Path, choices: int | None) -> list[int]:
+    """Labels in line order; rows are aligned by line, so an "idx" given twice means a row was
+    repeated (and, with the counts equal, another one lost)."""
     labels = []
+    seen: dict[Any, int] = {}
     for number, row in enumerate(read_jsonl(path), start=1):
         label = row.get("label") if isinstance(row, dict) else None
         if not _is_choice(label, choices):
             raise DataError(f"{path} line {number}: expected a JSON object with \"label\": {_choice_range(choices)}")
+        idx = row.get("idx")
+        if idx is not None:
+            key = json.dumps(idx)
+            if key in seen:
+                raise DataError(f"{path} line {number}: \"idx\" {key} occurs twice (first on line {seen[key]})")
+            seen[key] = number
         labels.append(label)
     return labels
 
@@ -450,8 +455,10 @@ def score_file(
     elif "language" in metric.required:
         raise ConfigError(f"{fmt.task}: the answer language is needed; pass --language or name the file test-<lang>.{fmt.suffix}")
     for path in (pred_path, gold_path):
+        if path.is_dir():
+            raise DataError(f"{path}: is a folder; with --task give one file (a submission folder is scored without --task)")
         if not path.is_file():
-            raise DataError(f"{path}: file not found")
+            raise DataError(f"{path}: " + ("not a regular file" if path.exists() else "file not found"))
     preds, refs = _ALIGN[fmt.layout](fmt, pred_path, gold_path, strict)
     return metric(preds, refs, language=language)
 
@@ -569,7 +576,7 @@ def write_labels(
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

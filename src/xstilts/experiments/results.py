@@ -41,25 +41,35 @@ def load_scores(path_or_spec: str | Path | ExperimentSpec, spec: str | None = No
     store_path, spec_name = locate_store(path_or_spec)
     if not store_path.exists():
         raise DataError(f"{store_path}: no results store here (run the experiment first)")
-    with ResultsStore(store_path) as store:
+    with ResultsStore.open_readonly(store_path) as store:
         frame = store.scores_frame(spec or spec_name)
     if primary_only:
         frame = frame[frame["is_primary"] == 1].reset_index(drop=True)
     return frame
 
 
+EXPORT_FORMATS = (".csv", ".parquet")
+
+
 def export_scores(frame: Any, path: Path) -> Path:
+    """Write the scores to a .csv or .parquet file (the extension in any case), atomically."""
+    import io as bytes_io
+
+    from xstilts.io import atomic_write_bytes
+
     path = Path(path)
-    if path.suffix == ".csv":
-        write = lambda tmp: frame.to_csv(tmp, index=False)  # noqa: E731
-    elif path.suffix == ".parquet":
-        write = lambda tmp: frame.to_parquet(tmp, index=False)  # noqa: E731
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a file name ending in .csv or .parquet")
+    if suffix not in EXPORT_FORMATS:
+        raise DataError(f"{path}: export to a file ending in .csv or .parquet")
+    if suffix == ".csv":
+        data = frame.to_csv(index=False).encode("utf-8")
     else:
-        raise DataError(f"{path}: export to .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
+        buffer = bytes_io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -92,7 +102,7 @@ def grid_status(spec: ExperimentSpec, base_dir: Path | None = None) -> GridStatu
     statuses: dict = {}
     rows: dict = {}
     if status.exists:
-        with ResultsStore(store_path) as store:
+        with ResultsStore.open_readonly(store_path) as store:
             statuses = store.statuses()
             rows = {r.id: r for r in store.stages([s.id for s in stages])}
             status.score_rows = len(store.scores_frame(spec.name))

@@ -468,6 +468,11 @@ def _validate_lora(m: ModelSpec, key: str, names: set[str] | None, model_type: s
             raise _error(f"{key}.lora.target_modules[{j}]", f"{module!r} is not a module of {m.path} ({kind}){suggestion}")
 
 
+# Seeds are stored as SQLite integers (signed 64-bit) and seed torch, numpy and Python generators;
+# a collapsed run restarts with seed + 1000 * attempt. 2**31 - 1 leaves room for all of them.
+MAX_SEED = 2**31 - 1
+
+
 def _validate_seeds(spec: ExperimentSpec) -> None:
     if not spec.seeds:
         raise _error("seeds", "at least one seed is needed, e.g. [0, 1, 2]")
@@ -475,6 +480,8 @@ def _validate_seeds(spec: ExperimentSpec) -> None:
     for i, s in enumerate(spec.seeds):
         if s < 0:
             raise _error(f"seeds[{i}]", f"must be 0 or more, got {s}")
+        if s > MAX_SEED:
+            raise _error(f"seeds[{i}]", f"must be at most {MAX_SEED} (2**31 - 1), got {s}")
         if s in seen:
             raise _error(f"seeds[{i}]", f"seed {s} appears twice")
         seen.add(s)

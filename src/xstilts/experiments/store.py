@@ -20,12 +20,17 @@ newer xstilts is refused. A store that cannot be written (full disk, read-only f
 one-line `StoreUnwritable` error, its committed results untouched; in a read-only folder an existing
 store is opened read-only, so its results can still be read. The journal is WAL by default; on network filesystems shared by several
 nodes (WAL needs shared memory on one host) create the store with journal_mode="delete".
+
+Reading commands open a store with `ResultsStore.open_readonly` (SQLite mode=ro): never created,
+migrated or written; a file that is not an xstilts store, or one that needs a migration, is a
+one-line error and stays byte for byte as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -233,6 +238,37 @@ class ResultsStore:
                 f"{self.path}: schema {version}, this xstilts reads {SCHEMA_VERSION}; it must be upgraded where its folder is writable"
             )
         self.read_only = True
+
+    # -- reading only -------------------------------------------------------------------------------
+    @classmethod
+    def open_readonly(cls, path: Path, timeout: float | None = None) -> "ResultsStore":
+        """An existing store, for reading only: never created, migrated or written (SQLite's
+        mode=ro), so that read-only commands (results, report, export, plan, select) leave the file
+        byte for byte as it was. Anything that is not an xstilts store (an empty file, another
+        program's SQLite database, a damaged store) and a store whose schema would need a migration
+        is a one-line error. Queries that would write fail (SQLITE_READONLY)."""
+        path = Path(path)
+        _check_store_file(path)
+        if not _has_journal(path):
+            # Nothing is being written (no -wal / -journal), so the main file holds everything: a
+            # foreign or damaged database is answered from it without SQLite creating a -wal beside it.
+            _probe(path)
+        wait = READ_TIMEOUT_SECONDS if timeout is None else timeout
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=wait, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            _check_readable(conn, path, wait)
+        except _CannotShareMemory:
+            conn.close()
+            # A WAL store in a folder this process cannot write (no -shm can be made): nobody
+            # else can be writing it from here either, so read its file as it is.
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            _check_readable(conn, path, wait)
+        _add_missing_tables(conn)
+        store = cls.__new__(cls)
+        store.path, store._conn, store.read_only = path, conn, True
+        return store
 
     def close(self) -> None:
         self._conn.close()
@@ -516,6 +552,97 @@ def _write_gaps_and_flags(c: sqlite3.Connection, stage_id: str, outcome: dict) -
         )
     for flag, detail in (outcome.get(FLAGS_KEY) or {}).items():
         c.execute("INSERT OR REPLACE INTO flags VALUES (?, ?, ?)", (stage_id, flag, json.dumps(detail, sort_keys=True)))
+
+
+# How long a read-only command waits for a writer's lock (writers hold it only while committing).
+READ_TIMEOUT_SECONDS = 10.0
+# The oldest schema whose tables the queries above read unchanged (a read-only open cannot migrate);
+# later migrations that only add tables are read as empty tables. Raise it when a migration changes
+# a table or column that the queries read.
+OLDEST_READABLE_SCHEMA = 2
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_XSTILTS_TABLES = frozenset({"meta", "stages", "scores", "cells"})
+
+
+class _CannotShareMemory(Exception):
+    """mode=ro could not open a WAL store's shared-memory file (a read-only folder)."""
+
+
+def _check_store_file(path: Path) -> None:
+    if not path.exists():
+        raise XStiltsError(f"{path}: no results store here (run the experiment first)")
+    if path.is_dir():
+        raise XStiltsError(f"{path}: is a folder, not a results store")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except OSError as err:
+        raise XStiltsError(f"{path}: cannot read the results store ({err.strerror or err})") from None
+    if not header:
+        raise XStiltsError(f"{path}: not an xstilts results store (an empty file)")
+    if header != _SQLITE_HEADER:
+        raise XStiltsError(f"{path}: not an xstilts results store (not an SQLite database)")
+
+
+def _has_journal(path: Path) -> bool:
+    return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+
+
+def _probe(path: Path) -> None:
+    """Check the main file as `_check_readable` does, without locks or side files (immutable=1):
+    only right when no writer is active, which the caller checked."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    except sqlite3.Error:
+        return  # the real open reports it
+    _check_readable(conn, path, 0.0)
+    conn.close()
+
+
+def _adds_tables_only(step: list[str] | Callable[[sqlite3.Connection], None]) -> bool:
+    return not callable(step) and all(re.match(r"\s*CREATE TABLE ", statement) for statement in step)
+
+
+def _add_missing_tables(conn: sqlite3.Connection) -> None:
+    """Read an older store whose later migrations only add tables as if those tables were empty:
+    they are created as TEMP tables of this connection, the file is not touched."""
+    for step in MIGRATIONS[_version(conn):]:
+        for statement in step:  # type: ignore[union-attr]  (checked by _adds_tables_only)
+            conn.execute(re.sub(r"REFERENCES \w+\(\w+\)", "", statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1)))
+
+
+def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
+    """Refuse, in one line, a database that is not an xstilts store of a schema these queries read."""
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not _XSTILTS_TABLES <= names:
+            raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.Error as err:
+        conn.close()
+        name = getattr(err, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            raise XStiltsError(f"{path}: locked by another process for more than {wait:g} s; try again when it is done") from None
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
+            raise _CannotShareMemory() from None
+        raise XStiltsError(f"{path}: not a readable xstilts results store ({err})") from None
+    if problem != "ok":
+        conn.close()
+        raise XStiltsError(f"{path}: not a readable xstilts results store (damaged: {problem})")
+    version = int(row[0]) if row and str(row[0]).isdigit() else None
+    if version is None:
+        conn.close()
+        raise XStiltsError(f"{path}: not an xstilts results store (no schema version)")
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise XStiltsError(f"{path}: written by a newer xstilts (schema {version} > {SCHEMA_VERSION}); upgrade xstilts to read it")
+    if version < OLDEST_READABLE_SCHEMA or not all(_adds_tables_only(step) for step in MIGRATIONS[version:]):
+        conn.close()
+        raise XStiltsError(
+            f"{path}: results store of schema {version}, which this xstilts (schema {SCHEMA_VERSION}) reads only after "
+            "a migration; reading commands never change a store: the next `xstilts run` of its spec migrates it"
+        )
 
 
 def _writable(path: Path) -> bool:

@@ -266,6 +266,7 @@ def torch_dtype(name: str) -> Any:
 def load_body(name_or_path: str, options: BackboneOptions, config: Any = None) -> Any:
     """The backbone without any task or LM head (`AutoModel`), with the attention implementation
     `resolve_attention` picks for it."""
+    from safetensors import SafetensorError
     from transformers import AutoModel
 
     quiet_transformers()
@@ -285,6 +286,8 @@ def load_body(name_or_path: str, options: BackboneOptions, config: Any = None) -
         )
     except (OSError, ValueError) as err:
         raise _hub_error(name_or_path, err) from None
+    except SafetensorError as err:
+        raise _damaged_weights(name_or_path, err) from None
     chosen = attention_of(model)
     log.info("model %s: attention %s (%s)", name_or_path, chosen, reason if chosen == attention else "chosen by transformers")
     if getattr(model, "pooler", None) is not None:
@@ -294,6 +297,28 @@ def load_body(name_or_path: str, options: BackboneOptions, config: Any = None) -
     if options.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model
+
+
+def _damaged_weights(name_or_path: str, err: Exception) -> CheckpointError:
+    """A truncated or garbled safetensors file: name it (a local folder's files are each tried)."""
+    from safetensors import SafetensorError, safe_open
+
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    folder = Path(name_or_path)
+    if not folder.is_dir():
+        return CheckpointError(
+            f"model {name_or_path!r}: a weights file in its Hugging Face cache is damaged ({reason}); "
+            "delete the model from the cache and download it again"
+        )
+    damaged = []
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            damaged.append(str(path))
+    where = ", ".join(damaged) if damaged else f"model {name_or_path}"
+    return CheckpointError(f"{where}: damaged weights file ({reason}); copy or download the model again")
 
 
 def offline() -> bool:

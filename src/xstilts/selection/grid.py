@@ -49,7 +49,7 @@ def store_path(path: Path | str) -> Path:
 def _open(path: Path | str):
     from xstilts.experiments.store import ResultsStore
 
-    return ResultsStore(store_path(path))
+    return ResultsStore.open_readonly(store_path(path))
 
 
 def _spec(store, spec: str | None) -> str:
