@@ -1,0 +1,284 @@
+"""What would make a grid fail, found before any training: `xstilts plan` and `xstilts run` list
+every problem at once, each with a fix.
+
+Checks, offline-safe and cheap (file names, config files, the datasets cache; the Hub is asked once,
+through `xstilts.hub.hub_reachable`, and only when something is neither local nor cached):
+  - every model resolves, its config loads and its family supports the kinds the spec asks for
+    (`xstilts.models.preflight.check_model`);
+  - every split the grid reads has data: each intermediate task's English train and dev splits
+    (and its translated training data), each target's English training stages, and every target
+    language's evaluation split (and calibration split, for BUCC), by the resolution order of
+    `xstilts.data.sources`.
+`deep=True` also loads each tokenizer and featurises a few examples of every task with it.
+
+A target language without evaluation data is a *missing language*: with `allow_missing` the run
+goes on and evaluation records the language as missing; every other problem stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xstilts.errors import Problem, XStiltsError
+from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.tasks import get_task
+from xstilts.tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+DEEP_EXAMPLES = 4  # examples featurised per task and model by a deep check
+
+
+@dataclass(frozen=True)
+class DataNeed:
+    """One split of one language that a stage of the grid reads."""
+
+    task: str
+    split: str
+    language: str
+    purpose: str  # "train", "dev", "evaluate", "calibrate", "translated"
+    for_target: str | None = None  # the target whose evaluation reads it
+
+    @property
+    def subject(self) -> str:
+        return f"data {self.task}/{self.language}/{self.split}"
+
+    @property
+    def skippable(self) -> bool:
+        """A target language's evaluation data: the other languages are scored without it."""
+        return self.purpose in ("evaluate", "calibrate")
+
+
+@dataclass
+class PreflightReport:
+    problems: list[Problem] = field(default_factory=list)  # would stop the run
+    missing_languages: list[Problem] = field(default_factory=list)  # evaluation data absent: skippable
+    checked: int = 0  # data needs checked
+
+    def blocking(self, allow_missing: bool) -> list[Problem]:
+        return self.problems if allow_missing else self.problems + self.missing_languages
+
+    def all(self) -> list[Problem]:
+        return self.problems + self.missing_languages
+
+
+class PreflightError(XStiltsError):
+    """The preflight found problems; the table has been printed."""
+
+
+# -- what the grid reads -------------------------------------------------------------------------------
+def data_needs(spec: ExperimentSpec) -> list[DataNeed]:
+    """Every split and language the grid's stages read, each once, in grid order."""
+    needs: dict[tuple[str, str, str, str], DataNeed] = {}
+
+    def add(need: DataNeed) -> None:
+        needs.setdefault((need.task, need.split, need.language, need.purpose), need)
+
+    from xstilts.data.loading import english_training
+
+    for condition in spec.conditions():
+        for name in condition.tasks:
+            task = get_task(name)
+            add(DataNeed(name, task.train_split, "en", "train"))
+            add(DataNeed(name, task.dev_split, "en", "dev"))
+            for language in condition.translated or []:
+                add(DataNeed(name, "translate-train", language, "translated"))
+    for target in spec.target_names():
+        task = get_task(target)
+        for stage in english_training(task):
+            add(DataNeed(stage.task.name, stage.train_split, "en", "train"))
+            add(DataNeed(stage.task.name, stage.dev_split, "en", "dev"))
+        languages = [lang for lang in (spec.evaluation.languages or task.languages) if lang in task.languages]
+        calibration = _calibration_split(task)
+        for language in languages:
+            add(DataNeed(target, spec.evaluation.split or task.eval_split_for(language), language, "evaluate", target))
+            if calibration:
+                add(DataNeed(target, calibration, language, "calibrate", target))
+    return list(needs.values())
+
+
+def _calibration_split(task: Task) -> str | None:
+    if task.trainable:
+        return None
+    from xstilts.kinds import handler_for
+
+    split = getattr(handler_for(task), "calibration_split", lambda _task: None)(task)
+    return split
+
+
+def model_kinds(spec: ExperimentSpec) -> list[str]:
+    """The task kinds the grid trains or evaluates (what each model must support)."""
+    names = {name for c in spec.conditions() for name in c.tasks} | set(spec.target_names())
+    return sorted({get_task(name).kind.value for name in names})
+
+
+# -- checks ---------------------------------------------------------------------------------------------
+def check_data(spec: ExperimentSpec, needs: Iterable[DataNeed] | None = None) -> tuple[list[Problem], list[Problem], int]:
+    """(problems, missing languages, number of checks): each need located by the resolution order."""
+    from xstilts.data.loading import locate_examples, locate_translated_train
+
+    problems: list[Problem] = []
+    missing: list[Problem] = []
+    count = 0
+    for need in needs if needs is not None else data_needs(spec):
+        count += 1
+        try:
+            if need.purpose == "translated":
+                where = locate_translated_train(need.task, need.language, spec.data_dir)
+            else:
+                where = locate_examples(need.task, need.split, need.language, spec.data_dir)
+        except XStiltsError as err:
+            problems.append(Problem(need.subject, str(err), "fix the data folder or its variable named in the problem"))
+            continue
+        if where.found:
+            log.debug("%s: %s", need.subject, where.where)
+            continue
+        (missing if need.skippable else problems).append(Problem(need.subject, where.problem, where.fix))
+    return _merge_languages(problems), _merge_languages(missing), count
+
+
+def _merge_languages(problems: list[Problem]) -> list[Problem]:
+    """One row for the languages of a task and split that share one problem and fix (an offline
+    hub config holding them all): `data xnli/de,fr/validation`."""
+    merged: dict[tuple[str, str, str, str], list[str]] = {}
+    for p in problems:
+        _, path = p.subject.split(" ", 1)
+        task, language, split = path.split("/", 2)
+        merged.setdefault((task, split, p.problem, p.fix), []).append(language)
+    return [Problem(f"data {task}/{','.join(langs)}/{split}", problem, fix) for (task, split, problem, fix), langs in merged.items()]
+
+
+def backbone_options(model: ModelSpec):  # -> BackboneOptions
+    from xstilts.models.backbone import BackboneOptions
+
+    return BackboneOptions(
+        family=model.family, dtype=model.dtype, attn_implementation=model.attn_implementation,
+        gradient_checkpointing=model.gradient_checkpointing, trust_remote_code=model.trust_remote_code, revision=model.revision,
+    )
+
+
+def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
+    kinds = model_kinds(spec)
+    problems: list[Problem] = []
+    for model in spec.models:
+        problems.extend(_check_model(model.name, model.path, backbone_options(model), kinds, deep))
+    return problems
+
+
+def _check_model(name: str, path: str, options, kinds: list[str], deep: bool) -> list[Problem]:
+    try:
+        from xstilts.models.preflight import check_model
+    except ModuleNotFoundError as err:
+        if err.name != "xstilts.models.preflight":
+            raise
+        return _minimal_model_check(name, path)
+    return check_model(name, path, options, kinds, deep=deep)
+
+
+def _minimal_model_check(name: str, path: str) -> list[Problem]:
+    """Stand-in until xstilts.models.preflight exists: a local folder and its config.json."""
+    import json
+
+    subject = f"model {name}"
+    folder = Path(path).expanduser()
+    if path.startswith("synthetic:") or not (folder.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1):
+        return []  # synthetic, or a hub id: left to the full check
+    if not folder.is_dir():
+        return [Problem(subject, f"local folder {path} does not exist", "give an existing model folder, or a hub id")]
+    config = folder / "config.json"
+    if not config.is_file():
+        return [Problem(subject, f"{path} has no config.json", "save the model with save_pretrained into that folder")]
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return [Problem(subject, f"{config} is not valid JSON ({err})", "restore config.json from the model's release")]
+    return []
+
+
+def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Problem]:
+    """Deep check: each model's tokenizer featurises a few examples of every task of the grid."""
+    from xstilts.data.loading import load_examples
+    from xstilts.data.formatting import InputFormat
+    from xstilts.kinds import FeaturizeOptions, handler_for
+    from xstilts.models.backbone import detect_family, load_config, load_tokenizer, resolve_model_path
+
+    samples: dict[str, list] = {}
+    for need in data_needs(spec):
+        if need.purpose in ("translated",) or need.task in samples:
+            continue
+        try:
+            samples[need.task] = load_examples(need.task, need.split, need.language, spec.data_dir)[:DEEP_EXAMPLES]
+        except XStiltsError:
+            continue  # reported by the data check
+    problems = []
+    for model in spec.models:
+        if model.name in skip_models:
+            continue
+        options = backbone_options(model)
+        try:
+            path = resolve_model_path(model.path)
+            family = detect_family(load_config(path, options), options.family, where=f"model {model.path}: ")
+            tokenizer = load_tokenizer(path, family, options)
+        except XStiltsError as err:
+            problems.append(Problem(f"model {model.name}", str(err), "fix the model's tokenizer files"))
+            continue
+        fmt = InputFormat.for_tokenizer(tokenizer, family)
+        for name, examples in samples.items():
+            task = get_task(name)
+            try:
+                features = handler_for(task).featurize(examples, tokenizer, fmt, task, FeaturizeOptions(max_length=task.hyperparameters.max_length))
+            except Exception as err:  # noqa: BLE001 - any failure here would fail the stage
+                problems.append(Problem(f"model {model.name} x {name}", f"featurising {name} failed ({type(err).__name__}: {err})", "check the tokenizer against the task's kind"))
+                continue
+            if examples and not features:
+                problems.append(Problem(f"model {model.name} x {name}", f"{len(examples)} {name} examples gave no features", "check max_length and the tokenizer"))
+    return problems
+
+
+def preflight(spec: ExperimentSpec, deep: bool = False) -> PreflightReport:
+    """Every problem the grid would run into, found before any training."""
+    report = PreflightReport()
+    model_problems = check_models(spec, deep=deep)
+    report.problems.extend(model_problems)
+    data_problems, missing, report.checked = check_data(spec)
+    report.problems.extend(data_problems)
+    report.missing_languages.extend(missing)
+    if deep:
+        broken = {p.subject.removeprefix("model ") for p in model_problems}
+        report.problems.extend(featurise_samples(spec, broken))
+    return report
+
+
+# -- output ---------------------------------------------------------------------------------------------
+def print_problems(report: PreflightReport, allow_missing: bool, file=None) -> None:
+    """One table of every problem with its fix; missing languages marked as skipped when allowed."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = file or sys.stdout
+    console = Console(file=out, width=None if out.isatty() else 160, soft_wrap=False, highlight=False)
+    rows = [(p, "skipped" if allow_missing else "missing") for p in report.missing_languages]
+    rows = [(p, "error") for p in report.problems] + rows
+    if not rows:
+        return
+    table = Table(title=f"preflight: {len(rows)} problem(s)", title_justify="left", show_lines=False)
+    for column in ("", "subject", "problem", "fix"):
+        table.add_column(column, overflow="fold")
+    for problem, status in rows:  # Text: brackets in paths and messages are not rich markup
+        table.add_row(Text(status), Text(problem.subject), Text(problem.problem), Text(problem.fix))
+    console.print(table)
+
+
+def summary_line(report: PreflightReport, allow_missing: bool) -> str:
+    blocking = report.blocking(allow_missing)
+    skipped = len(report.missing_languages) if allow_missing else 0
+    if not blocking:
+        return f"preflight: ok ({report.checked} data splits checked" + (f"; {skipped} missing language split(s) will be skipped and recorded)" if skipped else ")")
+    hint = " (or --allow-missing-languages to skip target languages without data)" if report.missing_languages and not allow_missing else ""
+    return f"preflight: {len(blocking)} problem(s) would fail the run; fix them first{hint}"
