@@ -76,7 +76,7 @@ def test_locate_finds_what_load_reads_without_reading_it(tmp_path: Path, monkeyp
     (folder / "dev-es.tsv").write_bytes(b"\xff\xfe broken")
     assert locate_examples("pawsx", "validation", "es", data_dir=tmp_path).found
     missing = locate_examples("pawsx", "validation", "fr", data_dir=tmp_path)
-    assert not missing.found and "no validation file for 'fr'" in missing.problem and "validation-fr.jsonl" in missing.fix
+    assert not missing.found and "no validation file in the task folder" in missing.problem and "validation-<lang>.jsonl" in missing.fix
     offline_hub = locate_examples("pawsx", "validation", "fr")
     assert not offline_hub.found and "Hub is unreachable" in offline_hub.problem and "XSTILTS_DATA_PAWSX" in offline_hub.fix
 

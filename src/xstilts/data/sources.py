@@ -176,19 +176,21 @@ class DatasetSource:
     def locate(self, task: Task, split: str, language: str, data_dir: Path | None) -> "DataLocation":
         """Where `read_rows` would read this split and language from, found without reading it:
         file names, the datasets cache's listing, and whether the Hub is reachable."""
+        # Problems and fixes name no language, so that a table can give one row to many languages.
         found = locate_task_folder(task, self, data_dir)
         if found is not None:
             path = self.probe_local(task, found.path, split, language)
             if path is not None:
                 return DataLocation(True, f"local {path}")
+            named = language if task.languages == ("en",) else "<lang>"
             return DataLocation(
                 False, str(found.path),
-                f"no {split} file for {language!r} in {found.path} (the task folder, found through {found.via})",
-                f"add {_expected_names(self, split, language)} there",
+                f"no {split} file in the task folder {found.path} (found through {found.via})",
+                f"add {_expected_names(self, split, named)} there",
             )
         hub = self.hub_by_language.get(language, self.hub)
         if hub is None:
-            return DataLocation(False, "", f"no local files for {split}/{language}, and it is not on the hub", self.local_hint(task))
+            return DataLocation(False, "", "no local files, and the language is not on the hub", self.local_hint(task))
         what = _hub_what(hub, language)
         if Path(hub.path).is_dir():  # a local copy of a hub repository
             return DataLocation(True, f"local repository {what}")
@@ -198,9 +200,10 @@ class DatasetSource:
 
         if hub_reachable():
             return DataLocation(True, f"hub {what}")
+        repository = hub.path + (f"@{hub.revision}" if hub.revision else "")
         return DataLocation(
             False, f"hub {what}",
-            f"no local files; {what} [{'+'.join(self.splits[split])}] is not in the datasets cache and the Hub is unreachable (offline)",
+            f"no local files; not in the datasets cache ({repository}) and the Hub is unreachable (offline)",
             f"{self.local_hint(task)}; or load it once with the Hub reachable",
         )
 

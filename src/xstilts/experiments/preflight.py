@@ -122,14 +122,21 @@ def check_data(spec: ExperimentSpec, needs: Iterable[DataNeed] | None = None) ->
 
     problems: list[Problem] = []
     missing: list[Problem] = []
+    data_dir = spec.data_dir
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        problems.append(Problem(
+            "data_dir", f"the spec's data folder {data_dir} does not exist (every load would fail)",
+            "create it with one sub-folder per task (e.g. xnli/), or remove data_dir to use XSTILTS_DATA_* and the Hub",
+        ))
+        data_dir = None  # the rows below show where each split would come from without it
     count = 0
     for need in needs if needs is not None else data_needs(spec):
         count += 1
         try:
             if need.purpose == "translated":
-                where = locate_translated_train(need.task, need.language, spec.data_dir)
+                where = locate_translated_train(need.task, need.language, data_dir)
             else:
-                where = locate_examples(need.task, need.split, need.language, spec.data_dir)
+                where = locate_examples(need.task, need.split, need.language, data_dir)
         except XStiltsError as err:
             problems.append(Problem(need.subject, str(err), "fix the data folder or its variable named in the problem"))
             continue
@@ -145,10 +152,16 @@ def _merge_languages(problems: list[Problem]) -> list[Problem]:
     hub config holding them all): `data xnli/de,fr/validation`."""
     merged: dict[tuple[str, str, str, str], list[str]] = {}
     for p in problems:
-        _, path = p.subject.split(" ", 1)
+        path = p.subject.split(" ", 1)[-1]
+        if path.count("/") != 2:  # not a data row (data_dir)
+            merged.setdefault((p.subject, "", p.problem, p.fix), [])
+            continue
         task, language, split = path.split("/", 2)
         merged.setdefault((task, split, p.problem, p.fix), []).append(language)
-    return [Problem(f"data {task}/{','.join(langs)}/{split}", problem, fix) for (task, split, problem, fix), langs in merged.items()]
+    return [
+        Problem(f"data {task}/{','.join(dict.fromkeys(langs))}/{split}" if langs else task, problem, fix)
+        for (task, split, problem, fix), langs in merged.items()
+    ]
 
 
 def backbone_options(model: ModelSpec):  # -> BackboneOptions
