@@ -18,6 +18,7 @@ goes on and evaluation records the language as missing; every other problem stop
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,7 +276,9 @@ def print_problems(report: PreflightReport, allow_missing: bool, file=None) -> N
     from rich.text import Text
 
     out = file or sys.stdout
-    console = Console(file=out, width=None if out.isatty() else 160, soft_wrap=False, highlight=False)
+    # Not a terminal (a log, a pipe): one line per row, whole paths greppable, unless COLUMNS says otherwise.
+    width = None if out.isatty() else int(os.environ.get("COLUMNS") or 400)
+    console = Console(file=out, width=width, soft_wrap=False, highlight=False)
     rows = [(p, "skipped" if allow_missing else "missing") for p in report.missing_languages]
     rows = [(p, "error") for p in report.problems] + rows
     if not rows:
