@@ -225,3 +225,45 @@ def test_results_command_on_the_examples_before_anything_ran(name: str, tmp_path
     total = len(plan(load_spec(EXAMPLES / f"{name}.yaml")))
     assert f"{total} stages" in out and "not created yet" in out and f"pending {total}, running 0, done 0, failed 0" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_deep_plan_featurises_with_each_tokenizer(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, empty_hub_cache: None) -> None:
+    import shutil
+
+    import yaml
+
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    data = yaml.safe_load(spec.read_text())
+    garbled = tmp_path / "garbled"
+    shutil.copytree(tiny_encoder_dir, garbled)
+    (garbled / "tokenizer.json").write_text("{ not a tokenizer", encoding="utf-8")
+    data["models"] = [data["models"][0], {"name": "garbled", "path": str(garbled)}]
+    data["intermediate"], data["evaluation"] = ["none"], {"languages": ["en", "de"]}
+    spec.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(spec), "--deep"]) == 2
+    rows = _rows(capsys.readouterr().out)
+    assert len(rows) == 1 and "model garbled" in rows[0] and "tokenizer does not load" in rows[0]
+    data["models"] = data["models"][:1]
+    spec.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(spec), "--deep"]) == 0
+    assert "preflight: ok" in capsys.readouterr().out
+
+
+def test_deep_plan_reports_a_task_its_tokenizer_cannot_featurise(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, empty_hub_cache: None) -> None:
+    import yaml
+
+    from xstilts.kinds import handler_for
+    from xstilts.tasks import get_task
+
+    def refuse(*args: object, **kwargs: object) -> list:
+        raise ValueError("sequence too long for any window")
+
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    data = yaml.safe_load(spec.read_text())
+    data["models"], data["intermediate"], data["evaluation"] = data["models"][:1], ["none"], {"languages": ["en"]}
+    spec.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(type(handler_for(get_task("pawsx"))), "featurize", refuse)
+    assert main(["plan", str(spec)]) == 0  # featurising is the deep check's
+    assert main(["plan", str(spec), "--deep"]) == 2
+    rows = _rows(capsys.readouterr().out)
+    assert len(rows) == 1 and "model fine x pawsx" in rows[0] and "sequence too long" in rows[0]

@@ -236,8 +236,9 @@ def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Probl
             path = resolve_model_path(model.path)
             family = detect_family(load_config(path, options), options.family, where=f"model {model.path}: ")
             tokenizer = load_tokenizer(path, family, options)
-        except XStiltsError as err:
-            problems.append(Problem(f"model {model.name}", str(err), "fix the model's tokenizer files"))
+        except Exception as err:  # noqa: BLE001 - transformers and tokenizers raise many types
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            problems.append(Problem(f"model {model.name}", f"its tokenizer does not load ({reason})", "restore the tokenizer files from the model's release"))
             continue
         fmt = InputFormat.for_tokenizer(tokenizer, family)
         for name, examples in samples.items():
