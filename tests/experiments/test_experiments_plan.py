@@ -130,7 +130,7 @@ def empty_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _planted(tmp_path: Path, tiny: Path) -> Path:
     """A spec with several problems: a missing model folder, a corrupt config, an empty model folder,
-    a target language without data, an intermediate task without data."""
+    a target language without data, an intermediate task without data, a missing LM corpus."""
     import json
     import shutil
 
@@ -150,7 +150,8 @@ def _planted(tmp_path: Path, tiny: Path) -> Path:
             {"name": "fine", "path": str(tiny)}, {"name": "gone", "path": str(tmp_path / "no-such-model")},
             {"name": "broken", "path": str(corrupt)}, {"name": "hollow", "path": str(tmp_path / "empty")},
         ],
-        "intermediate": ["none", "sst2"], "targets": ["pawsx"], "evaluation": {"languages": ["en", "de", "fr"]},
+        "intermediate": ["none", "sst2", {"name": "sst2+lm", "tasks": ["sst2"], "lm_mix": {"corpus": str(tmp_path / "no-corpus.txt")}}],
+        "targets": ["pawsx"], "evaluation": {"languages": ["en", "de", "fr"]},
         "training": {"target": {"max_steps": 2}},
     }
     path = tmp_path / "planted.yaml"
@@ -169,7 +170,7 @@ def test_plan_lists_every_planted_problem_in_one_run(tmp_path: Path, tiny_encode
     captured = capsys.readouterr()
     rows = _rows(captured.out)
     subjects = " ".join(rows)
-    for planted in ("model gone", "model broken", "model hollow", "data sst2/en/train", "data sst2/en/validation", "data pawsx/fr/validation"):
+    for planted in ("model gone", "model broken", "model hollow", "data sst2/en/train", "data sst2/en/validation", "data pawsx/fr/validation", "lm_mix corpus"):
         assert planted in subjects, (planted, captured.out)
     assert "model fine" not in subjects and "pawsx/de" not in subjects and "pawsx/en" not in subjects
     assert "would fail the run" in captured.err and captured.err.count("\n") == 1

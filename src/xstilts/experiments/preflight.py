@@ -253,11 +253,32 @@ def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Probl
     return problems
 
 
+def check_lm_corpora(spec: ExperimentSpec) -> list[Problem]:
+    """The LM-mixing baseline's corpus: synthetic, a local text file, or a hub dataset (streamed, so
+    it needs the Hub)."""
+    problems = []
+    for corpus in sorted({c.lm_mix.corpus for c in spec.conditions() if c.lm_mix is not None} - {"synthetic"}):
+        if Path(corpus).expanduser().is_file():
+            continue
+        looks_like_hub_id = corpus.count("/") == 1 and not corpus.startswith((".", "/", "~"))
+        if looks_like_hub_id:
+            from xstilts.hub import hub_reachable
+
+            if hub_reachable():
+                continue
+            problem = "a hub dataset, streamed during training, and the Hub is unreachable (offline)"
+        else:
+            problem = "neither a local file nor a hub dataset id"
+        problems.append(Problem(f"lm_mix corpus {corpus}", problem, "give a local text file with one document per line"))
+    return problems
+
+
 def preflight(spec: ExperimentSpec, deep: bool = False) -> PreflightReport:
     """Every problem the grid would run into, found before any training."""
     report = PreflightReport()
     model_problems = check_models(spec, deep=deep)
     report.problems.extend(model_problems)
+    report.problems.extend(check_lm_corpora(spec))
     data_problems, missing, report.checked = check_data(spec)
     report.problems.extend(data_problems)
     report.missing_languages.extend(missing)
@@ -284,7 +305,10 @@ def print_problems(report: PreflightReport, allow_missing: bool, file=None) -> N
     rows = [(p, "error") for p in report.problems] + rows
     if not rows:
         return
-    table = Table(title=f"preflight: {len(rows)} problem(s)", title_justify="left", show_lines=False)
+    counts = [f"{len(report.problems)} problem(s)"] if report.problems else []
+    if report.missing_languages:
+        counts.append(f"{len(report.missing_languages)} target language split(s) without data" + (" (skipped)" if allow_missing else ""))
+    table = Table(title=f"preflight: {', '.join(counts)}", title_justify="left", show_lines=False)
     for column in ("", "subject", "problem", "fix"):
         table.add_column(column, overflow="fold")
     for problem, status in rows:  # Text: brackets in paths and messages are not rich markup
