@@ -409,12 +409,9 @@ def _hub_load_error(err: Exception, hub: Hub, config: str | None, hub_split: str
 def hub_cached(hub: Hub, language: str, hub_splits: Sequence[str]) -> bool:
     """Whether the datasets cache holds every one of `hub_splits` of this config (read from the
     cache folders' dataset_info.json; nothing is loaded)."""
-    import datasets.config
-    from datasets.naming import camelcase_to_snakecase
-
     parts = hub.path.split("/")
-    parts[-1] = camelcase_to_snakecase(parts[-1])
-    base = Path(datasets.config.HF_DATASETS_CACHE) / "___".join(parts)
+    parts[-1] = _snake_case(parts[-1])
+    base = _datasets_cache() / "___".join(parts)
     config = hub.config_for(language) if not hub.data_files else None
     # A config loaded with data_files is cached under "<config>-<hash of the files>".
     pattern = f"{config}/*/*/dataset_info.json" if config else "default*/*/*/dataset_info.json"
@@ -426,6 +423,25 @@ def hub_cached(hub: Hub, language: str, hub_splits: Sequence[str]) -> bool:
         if all(name in splits for name in hub_splits):
             return True
     return False
+
+
+def _datasets_cache() -> Path:
+    """datasets' cache folder, without importing datasets (seconds) when it is not loaded yet."""
+    import sys
+
+    loaded = sys.modules.get("datasets.config")
+    if loaded is not None:
+        return Path(loaded.HF_DATASETS_CACHE)
+    if os.environ.get("HF_DATASETS_CACHE"):
+        return Path(os.environ["HF_DATASETS_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(home).expanduser() / "datasets"
+
+
+def _snake_case(name: str) -> str:
+    """datasets.naming.camelcase_to_snakecase: how the cache names a dataset's folder."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
 
 
 # --- local files in the hub schema -------------------------------------------------------------

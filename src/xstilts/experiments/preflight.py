@@ -102,12 +102,12 @@ def data_needs(spec: ExperimentSpec) -> list[DataNeed]:
 
 
 def _calibration_split(task: Task) -> str | None:
-    if task.trainable:
+    """The dev split a retrieval target also reads (BUCC tunes its mining threshold on it). Taken as
+    the task's dev split wherever it differs from the evaluated one, without importing the kinds
+    (torch): today exactly BUCC, the one calibrated procedure (`kinds.retrieval.PROCEDURES`)."""
+    if task.trainable or task.dev_split == task.eval_split:
         return None
-    from xstilts.kinds import handler_for
-
-    split = getattr(handler_for(task), "calibration_split", lambda _task: None)(task)
-    return split
+    return task.dev_split
 
 
 def model_kinds(spec: ExperimentSpec) -> list[str]:
