@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +40,6 @@ class DataNeed:
     split: str
     language: str
     purpose: str  # "train", "dev", "evaluate", "calibrate", "translated"
-    for_target: str | None = None  # the target whose evaluation reads it
 
     @property
     def subject(self) -> str:
@@ -61,9 +59,6 @@ class PreflightReport:
 
     def blocking(self, allow_missing: bool) -> list[Problem]:
         return self.problems if allow_missing else self.problems + self.missing_languages
-
-    def all(self) -> list[Problem]:
-        return self.problems + self.missing_languages
 
 
 class PreflightError(XStiltsError):
@@ -95,9 +90,9 @@ def data_needs(spec: ExperimentSpec) -> list[DataNeed]:
         languages = [lang for lang in (spec.evaluation.languages or task.languages) if lang in task.languages]
         calibration = _calibration_split(task)
         for language in languages:
-            add(DataNeed(target, spec.evaluation.split or task.eval_split_for(language), language, "evaluate", target))
+            add(DataNeed(target, spec.evaluation.split or task.eval_split_for(language), language, "evaluate"))
             if calibration:
-                add(DataNeed(target, calibration, language, "calibrate", target))
+                add(DataNeed(target, calibration, language, "calibrate"))
     return list(needs.values())
 
 
@@ -117,7 +112,7 @@ def model_kinds(spec: ExperimentSpec) -> list[str]:
 
 
 # -- checks ---------------------------------------------------------------------------------------------
-def check_data(spec: ExperimentSpec, needs: Iterable[DataNeed] | None = None) -> tuple[list[Problem], list[Problem], int]:
+def check_data(spec: ExperimentSpec) -> tuple[list[Problem], list[Problem], int]:
     """(problems, missing languages, number of checks): each need located by the resolution order."""
     from xstilts.data.loading import locate_examples, locate_translated_train
 
@@ -131,7 +126,7 @@ def check_data(spec: ExperimentSpec, needs: Iterable[DataNeed] | None = None) ->
         ))
         data_dir = None  # the rows below show where each split would come from without it
     count = 0
-    for need in needs if needs is not None else data_needs(spec):
+    for need in data_needs(spec):
         count += 1
         try:
             if need.purpose == "translated":
@@ -220,8 +215,9 @@ def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Probl
     from xstilts.models.backbone import detect_family, load_config, load_tokenizer, resolve_model_path
 
     samples: dict[str, list] = {}
-    for need in data_needs(spec):
-        if need.purpose in ("translated",) or need.task in samples:
+    smallest_first = {"dev": 0, "evaluate": 1, "calibrate": 2, "train": 3}  # a dev split loads fastest
+    for need in sorted(data_needs(spec), key=lambda n: smallest_first.get(n.purpose, 4)):
+        if need.purpose == "translated" or need.task in samples:
             continue
         try:
             samples[need.task] = load_examples(need.task, need.split, need.language, spec.data_dir)[:DEEP_EXAMPLES]
