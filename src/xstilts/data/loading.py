@@ -22,7 +22,7 @@ from pathlib import Path
 
 from xstilts.data.schema import validate_examples
 from xstilts.data.sources import (
-    ConvertContext, DataError, DataLocation, DatasetSource, locate_task_folder, probe, read_jsonl, task_folder,
+    ConvertContext, DataError, DataLocation, DatasetSource, locate_task_folder, probe, read_jsonl, task_env_var, task_folder,
 )
 from xstilts.errors import unknown_name
 from xstilts.tasks import get_task
@@ -134,8 +134,8 @@ def load_translated_train(task: Task | str, language: str, data_dir: Path | str 
     if folder is None:
         released = f" or XTREME's {source.translation_files}" if source and source.translation_files else ""
         raise DataError(
-            f"{task.name}: translated training data is read from local files; pass data_dir= (or set "
-            f"XSTILTS_DATA_DIR) to a folder with {TRANSLATED_FOLDER}/{language}.jsonl{released}"
+            f"{task.name}: translated training data is read from local files: {TRANSLATED_FOLDER}/{language}.jsonl"
+            f"{released} in the task's folder <data_dir>/{task.name}/ (or ${task_env_var(task)}, or $XSTILTS_DATA_DIR/{task.name}/)"
         )
     user_file = folder / TRANSLATED_FOLDER / f"{language}.jsonl"
     if user_file.is_file():
