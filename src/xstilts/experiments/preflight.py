@@ -170,41 +170,13 @@ def backbone_options(model: ModelSpec):  # -> BackboneOptions
 
 
 def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
+    from xstilts.models.preflight import check_model
+
     kinds = model_kinds(spec)
     problems: list[Problem] = []
     for model in spec.models:
-        problems.extend(_check_model(model.name, model.path, backbone_options(model), kinds, deep))
+        problems.extend(check_model(model.name, model.path, backbone_options(model), kinds, deep=deep))
     return problems
-
-
-def _check_model(name: str, path: str, options, kinds: list[str], deep: bool) -> list[Problem]:
-    try:
-        from xstilts.models.preflight import check_model
-    except ModuleNotFoundError as err:
-        if err.name != "xstilts.models.preflight":
-            raise
-        return _minimal_model_check(name, path)
-    return check_model(name, path, options, kinds, deep=deep)
-
-
-def _minimal_model_check(name: str, path: str) -> list[Problem]:
-    """Stand-in until xstilts.models.preflight exists: a local folder and its config.json."""
-    import json
-
-    subject = f"model {name}"
-    folder = Path(path).expanduser()
-    if path.startswith("synthetic:") or not (folder.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1):
-        return []  # synthetic, or a hub id: left to the full check
-    if not folder.is_dir():
-        return [Problem(subject, f"local folder {path} does not exist", "give an existing model folder, or a hub id")]
-    config = folder / "config.json"
-    if not config.is_file():
-        return [Problem(subject, f"{path} has no config.json", "save the model with save_pretrained into that folder")]
-    try:
-        json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        return [Problem(subject, f"{config} is not valid JSON ({err})", "restore config.json from the model's release")]
-    return []
 
 
 def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Problem]:
