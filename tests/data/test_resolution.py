@@ -12,6 +12,7 @@ from xstilts.data.sources import task_folder
 from xstilts.errors import DataError
 from xstilts.tasks import get_task
 
+
 def _pawsx(root: Path, sentence: str) -> Path:
     """A pawsx folder under `root` whose one es example starts with `sentence`."""
     folder = root / "pawsx"

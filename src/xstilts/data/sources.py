@@ -173,7 +173,7 @@ class DatasetSource:
             raise DataError(f"{task.name}: no local files found for {split}/{language}; {self.local_hint(task)}")
         return read_hub(hub, self.splits[split], language, task, self.local_hint(task))
 
-    def locate(self, task: Task, split: str, language: str, data_dir: Path | None) -> "DataLocation":
+    def locate(self, task: Task, split: str, language: str, data_dir: Path | None) -> DataLocation:
         """Where `read_rows` would read this split and language from, found without reading it:
         file names, the datasets cache's listing, and whether the Hub is reachable."""
         # Problems and fixes name no language, so that a table can give one row to many languages.

@@ -181,8 +181,8 @@ def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
 
 def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Problem]:
     """Deep check: each model's tokenizer featurises a few examples of every task of the grid."""
-    from xstilts.data.loading import load_examples
     from xstilts.data.formatting import InputFormat
+    from xstilts.data.loading import load_examples
     from xstilts.kinds import FeaturizeOptions, handler_for
     from xstilts.models.backbone import detect_family, load_config, load_tokenizer, resolve_model_path
 
