@@ -43,19 +43,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that give their own logger a handler of its own (printing raw) when they are imported.
+NOISY_LIBRARIES = ("transformers", "datasets", "huggingface_hub", "accelerate", "urllib3", "filelock", "matplotlib", "httpx")
+
+
+class PrintedOnce(logging.Filter):
+    """Keeps a record from the root handler when a handler on its way up has printed it already.
+
+    datasets and huggingface_hub add a stream handler to their own logger on import and let records
+    propagate too, so each of their lines came out twice (raw, then through rich). Which handler
+    prints does not depend on import order: the library's own, once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            if logger.handlers:
+                return False
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        return True
+
+
 def configure_logging(quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=level, format="%(message)s", datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)], force=True,
-    )
-    for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "matplotlib", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
+    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    handler.addFilter(PrintedOnce())
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
+    library_level = logging.ERROR if not verbose else logging.INFO
+    for noisy in NOISY_LIBRARIES:
+        logging.getLogger(noisy).setLevel(library_level)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not verbose:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        # Read when each library is imported (later), which resets its logger's level.
+        for variable in ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_VERBOSITY"):
+            os.environ.setdefault(variable, "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ["XSTILTS_QUIET"] = "1" if quiet else ""
 

@@ -20,7 +20,7 @@ def one_line(err: pytest.ExceptionInfo) -> str:
 
 
 def test_missing_column_names_file_and_column(tmp_path):
-    write_jsonl(tmp_path / "validation-de.jsonl", [{"sentence1": "a", "language": "de", "gold_label": "neutral"}])
+    write_jsonl(tmp_path / "xnli" / "validation-de.jsonl", [{"sentence1": "a", "language": "de", "gold_label": "neutral"}])
     with pytest.raises(DataError) as err:
         load_examples("xnli", "validation", "de", data_dir=tmp_path)
     message = one_line(err)
@@ -28,7 +28,7 @@ def test_missing_column_names_file_and_column(tmp_path):
 
 
 def test_bad_label_is_named(tmp_path):
-    write_jsonl(tmp_path / "validation-fr.jsonl", [{"sentence1": "a", "sentence2": "b", "label": "7"}])
+    write_jsonl(tmp_path / "pawsx" / "validation-fr.jsonl", [{"sentence1": "a", "sentence2": "b", "label": "7"}])
     with pytest.raises(DataError, match=r"row 0 column 'label'.*out of range"):
         load_examples("pawsx", "validation", "fr", data_dir=tmp_path)
 
@@ -40,7 +40,8 @@ def test_unlabelled_split_is_reported(tmp_path):
 
 
 def test_empty_split(tmp_path):
-    (tmp_path / "validation-de.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "xnli").mkdir()
+    (tmp_path / "xnli" / "validation-de.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(DataError, match=r"validation-de.jsonl \[xnli validation/de\]: split is empty"):
         load_examples("xnli", "validation", "de", data_dir=tmp_path)
 
@@ -75,6 +76,7 @@ def test_local_only_task_says_how_to_get_the_data():
 
 
 def test_missing_local_file_lists_expected_names(tmp_path):
+    (tmp_path / "xquad").mkdir()
     with pytest.raises(DataError, match=r"no validation file for language 'ro'.*xquad.<lang>.json"):
         load_examples("xquad", "validation", "ro", data_dir=tmp_path)
 
@@ -91,7 +93,7 @@ def test_stripped_labels_are_refused(original_fixtures):
 
 
 def test_answer_not_in_context(tmp_path):
-    write_jsonl(tmp_path / "validation.jsonl", [
+    write_jsonl(tmp_path / "squad" / "validation.jsonl", [
         {"id": "1", "title": "", "context": "abc", "question": "q", "answers": {"text": ["zzz"], "answer_start": [0]}},
     ])
     with pytest.raises(DataError, match="'zzz' does not occur in the context"):
@@ -99,14 +101,14 @@ def test_answer_not_in_context(tmp_path):
 
 
 def test_answer_offset_is_moved_to_nearest_occurrence(tmp_path):
-    write_jsonl(tmp_path / "validation.jsonl", [
+    write_jsonl(tmp_path / "squad" / "validation.jsonl", [
         {"id": "1", "title": "", "context": "x 1887 y 1887", "question": "q", "answers": {"text": ["1887"], "answer_start": [8]}},
     ])
     assert load_examples("squad", "validation", "en", data_dir=tmp_path)[0]["answers"]["answer_start"] == [9]
 
 
 def test_wrong_number_of_choices(tmp_path):
-    write_jsonl(tmp_path / "validation.jsonl", [{
+    write_jsonl(tmp_path / "commonsenseqa" / "validation.jsonl", [{
         "id": "x", "question": "q", "question_concept": "c",
         "choices": {"label": ["A", "B"], "text": ["a", "b"]}, "answerKey": "A",
     }])

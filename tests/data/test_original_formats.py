@@ -6,11 +6,12 @@ from xstilts.data.loading import load_examples, resolve_task
 from xstilts.tasks import get_task
 
 
-def test_xtreme_xnli_tsv_and_mnli_train_file(original_fixtures):
+def test_xtreme_xnli_tsv_and_mnli_train_file(original_fixtures, monkeypatch):
     dev = load_examples("xnli", "validation", "de", data_dir=original_fixtures)
     assert [e["label"] for e in dev] == [1, 2]
     # download/xnli/train-en.tsv is MNLI's training set; "contradictory" is XNLI-MT's spelling.
-    train = load_examples("mnli", "train", "en", data_dir=original_fixtures / "xnli")
+    monkeypatch.setenv("XSTILTS_DATA_MNLI", str(original_fixtures / "xnli"))
+    train = load_examples("mnli", "train", "en")
     assert [e["label"] for e in train] == [0, 2]
 
 
@@ -54,8 +55,9 @@ def test_ccg_auto_files_and_tag_set_from_data(original_fixtures):
     assert [task.labels[t] for t in test[0]["tags"]] == ["N", "S[dcl]\\NP", "(S\\NP)\\(S\\NP)"]
 
 
-def test_ccg_simple_format(original_fixtures):
-    examples = load_examples("ccg", "validation", "en", data_dir=original_fixtures / "ccg_simple")
+def test_ccg_simple_format(original_fixtures, monkeypatch):
+    monkeypatch.setenv("XSTILTS_DATA_CCG", str(original_fixtures / "ccg_simple"))
+    examples = load_examples("ccg", "validation", "en")
     assert examples[0]["tokens"] == ["Birds", "sing"] and len(examples[0]["tags"]) == 2
 
 
@@ -105,8 +107,9 @@ def test_environment_variables_point_at_local_files(original_fixtures, monkeypat
     assert len(load_examples("pawsx", "validation", "es")) == 2
 
 
-def test_xnli_folder_is_not_read_as_mnli_dev(original_fixtures):
+def test_xnli_folder_is_not_read_as_mnli_dev(original_fixtures, monkeypatch):
     from xstilts.errors import DataError
 
+    monkeypatch.setenv("XSTILTS_DATA_MNLI", str(original_fixtures / "xnli"))
     with pytest.raises(DataError, match="no validation file"):
-        load_examples("mnli", "validation", "en", data_dir=original_fixtures / "xnli")
+        load_examples("mnli", "validation", "en")

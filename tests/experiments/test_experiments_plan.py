@@ -108,11 +108,95 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("name", ["phang2020", "encoder_vs_decoder_xtremer", "synthetic_demo"])
-def test_plan_command_works_offline_on_the_examples(name: str, tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> None:
-    assert main(["plan", str(EXAMPLES / f"{name}.yaml"), "--output-dir", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
+def test_plan_command_works_offline_on_the_examples(name: str, tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None, empty_hub_cache: None) -> None:
+    code = main(["plan", str(EXAMPLES / f"{name}.yaml"), "--output-dir", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    out = captured.out
     assert "no results store yet" in out and "estimate:" in out and "no estimate for" not in out
     assert not (tmp_path / "out").exists()  # planning creates nothing
+    if name == "synthetic_demo":  # generated data and built-in models: nothing is missing
+        assert code == 0 and "preflight: ok" in out
+    else:  # offline, with an empty datasets cache, the hub datasets are found missing, each with a fix
+        assert code == 2 and "would fail the run" in captured.err
+        assert "unreachable" in out and "XSTILTS_DATA_" in out
+
+
+@pytest.fixture
+def empty_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+
+
+def _planted(tmp_path: Path, tiny: Path) -> Path:
+    """A spec with several problems: a missing model folder, a corrupt config, an empty model folder,
+    a target language without data, an intermediate task without data, a missing LM corpus."""
+    import json
+    import shutil
+
+    import yaml
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(tiny, corrupt)
+    (corrupt / "config.json").write_text('{"model_type": "xlm-roberta",', encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    data = tmp_path / "data"
+    (data / "pawsx").mkdir(parents=True)
+    for name in ("train-en.tsv", "dev-en.tsv", "dev-de.tsv"):
+        (data / "pawsx" / name).write_text("one\ttwo\t1\n", encoding="utf-8")
+    spec = {
+        "name": "planted", "output_dir": str(tmp_path / "out"), "data_dir": str(data), "device": "cpu",
+        "models": [
+            {"name": "fine", "path": str(tiny)}, {"name": "gone", "path": str(tmp_path / "no-such-model")},
+            {"name": "broken", "path": str(corrupt)}, {"name": "hollow", "path": str(tmp_path / "empty")},
+        ],
+        "intermediate": ["none", "sst2", {"name": "sst2+lm", "tasks": ["sst2"], "lm_mix": {"corpus": str(tmp_path / "no-corpus.txt")}}],
+        "targets": ["pawsx"], "evaluation": {"languages": ["en", "de", "fr"]},
+        "training": {"target": {"max_steps": 2}},
+    }
+    path = tmp_path / "planted.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    json.dumps(spec)
+    return path
+
+
+def _rows(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("│ ") and ("error" in line[:12] or "missing" in line[:12] or "skipped" in line[:12])]
+
+
+def test_plan_lists_every_planted_problem_in_one_run(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, empty_hub_cache: None) -> None:
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    assert main(["plan", str(spec)]) == 2
+    captured = capsys.readouterr()
+    rows = _rows(captured.out)
+    subjects = " ".join(rows)
+    for planted in ("model gone", "model broken", "model hollow", "data sst2/en/train", "data sst2/en/validation", "data pawsx/fr/validation", "lm_mix corpus"):
+        assert planted in subjects, (planted, captured.out)
+    assert "model fine" not in subjects and "pawsx/de" not in subjects and "pawsx/en" not in subjects
+    assert "would fail the run" in captured.err and captured.err.count("\n") == 1
+
+
+def test_allow_missing_languages_lets_plan_and_run_go_on(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, empty_hub_cache: None) -> None:
+    import yaml
+
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    data = yaml.safe_load(spec.read_text())
+    data["models"], data["intermediate"] = data["models"][:1], ["none"]
+    spec.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(spec)]) == 2  # pawsx/fr has no data
+    assert main(["plan", str(spec), "--allow-missing-languages"]) == 0
+    out = capsys.readouterr().out
+    skipped = [row for row in _rows(out) if "skipped" in row]
+    assert skipped and "pawsx/fr/validation" in skipped[-1]
+    assert "1 missing language split(s) will be skipped and recorded" in out
+
+
+def test_run_refuses_before_any_training(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, empty_hub_cache: None) -> None:
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    assert main(["run", str(spec)]) == 2
+    captured = capsys.readouterr()
+    assert "model gone" in captured.out and "would fail the run" in captured.err
+    assert not (tmp_path / "out").exists()  # nothing started
 
 
 def test_plan_command_counts_reused_stages(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -142,3 +226,45 @@ def test_results_command_on_the_examples_before_anything_ran(name: str, tmp_path
     total = len(plan(load_spec(EXAMPLES / f"{name}.yaml")))
     assert f"{total} stages" in out and "not created yet" in out and f"pending {total}, running 0, done 0, failed 0" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_deep_plan_featurises_with_each_tokenizer(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, empty_hub_cache: None) -> None:
+    import shutil
+
+    import yaml
+
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    data = yaml.safe_load(spec.read_text())
+    garbled = tmp_path / "garbled"
+    shutil.copytree(tiny_encoder_dir, garbled)
+    (garbled / "tokenizer.json").write_text("{ not a tokenizer", encoding="utf-8")
+    data["models"] = [data["models"][0], {"name": "garbled", "path": str(garbled)}]
+    data["intermediate"], data["evaluation"] = ["none"], {"languages": ["en", "de"]}
+    spec.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(spec), "--deep"]) == 2
+    rows = _rows(capsys.readouterr().out)
+    assert len(rows) == 1 and "model garbled" in rows[0] and "tokenizer does not load" in rows[0]
+    data["models"] = data["models"][:1]
+    spec.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(spec), "--deep"]) == 0
+    assert "preflight: ok" in capsys.readouterr().out
+
+
+def test_deep_plan_reports_a_task_its_tokenizer_cannot_featurise(tmp_path: Path, tiny_encoder_dir: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, empty_hub_cache: None) -> None:
+    import yaml
+
+    from xstilts.kinds import handler_for
+    from xstilts.tasks import get_task
+
+    def refuse(*args: object, **kwargs: object) -> list:
+        raise ValueError("sequence too long for any window")
+
+    spec = _planted(tmp_path, tiny_encoder_dir)
+    data = yaml.safe_load(spec.read_text())
+    data["models"], data["intermediate"], data["evaluation"] = data["models"][:1], ["none"], {"languages": ["en"]}
+    spec.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(type(handler_for(get_task("pawsx"))), "featurize", refuse)
+    assert main(["plan", str(spec)]) == 0  # featurising is the deep check's
+    assert main(["plan", str(spec), "--deep"]) == 2
+    rows = _rows(capsys.readouterr().out)
+    assert len(rows) == 1 and "model fine x pawsx" in rows[0] and "sequence too long" in rows[0]

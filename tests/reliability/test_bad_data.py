@@ -50,9 +50,9 @@ def nli_rows(n: int = 6) -> list[dict]:
 
 
 GOOD = {
-    "pawsx": {"train-en.jsonl": jsonl(pairs()), "validation-en.jsonl": jsonl(pairs()), "validation-fr.jsonl": jsonl(pairs())},
+    "pawsx": {"pawsx/train-en.jsonl": jsonl(pairs()), "pawsx/validation-en.jsonl": jsonl(pairs()), "pawsx/validation-fr.jsonl": jsonl(pairs())},
     "xquad": {"squad/train.jsonl": jsonl(squad_rows()), "squad/validation.jsonl": jsonl(squad_rows())},
-    "udpos": {"train-en.jsonl": jsonl(pos_rows()), "validation-en.jsonl": jsonl(pos_rows())},
+    "udpos": {"udpos/train-en.jsonl": jsonl(pos_rows()), "udpos/validation-en.jsonl": jsonl(pos_rows())},
     "xcopa": {"siqa/train.jsonl": jsonl(siqa_rows()), "siqa/validation.jsonl": jsonl(siqa_rows()),
               "copa/train.jsonl": jsonl(copa_rows()), "copa/validation.jsonl": jsonl(copa_rows())},
     "tatoeba": {},
@@ -84,10 +84,20 @@ def run_grid(tmp_path: Path, model: Path, target: str, files: dict[str, str | by
         "training": {"max_restarts": 0, "intermediate": {"max_steps": 2}, "target": {"max_steps": 2, "max_length": 32}},
         "evaluation": {"max_examples": 8, "languages": [EVAL_LANGUAGE[target]]},
     }
-    return cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report"), tmp_path / "out"
+    # Target languages without data are skipped, so that the run reaches the bad file.
+    return cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report", "--allow-missing-languages"), tmp_path / "out"
 
 
-PAWSX_TRAIN = "train-en.jsonl"
+def assert_preflight_refusal(result, *needles: str) -> None:
+    """Refused before any training: exit code 2, one stderr line, the problems (with every needle) in
+    the preflight's table on stdout, nothing run."""
+    lines = result.err_lines()
+    assert result.code == 2 and len(lines) == 1 and lines[0].startswith("xstilts: error: preflight:"), result.err
+    for needle in needles:
+        assert needle in result.out, f"{needle!r} not in {result.out!r}"
+
+
+PAWSX_TRAIN = "pawsx/train-en.jsonl"
 BAD_FILES = [
     # (case, target, files, substrings of the error besides the file name)
     ("missing-column", "pawsx", {PAWSX_TRAIN: jsonl([{"sentence1": "a", "label": 0}])}, ["row 0 has no column 'sentence2'"]),
@@ -101,17 +111,17 @@ BAD_FILES = [
     ("half-written-jsonl", "pawsx", {PAWSX_TRAIN: jsonl(pairs(2)) + '{"sentence1": "a", "sente'}, [":3: invalid JSON"]),
     ("row-not-an-object", "pawsx", {PAWSX_TRAIN: jsonl(pairs(1)) + '["a", "b", 0]\n'}, ["row 1", "not a record"]),
     ("empty-split", "pawsx", {PAWSX_TRAIN: ""}, ["[pawsx train/en]", "split is empty"]),
-    ("json-not-a-list", "pawsx", {PAWSX_TRAIN: None, "train-en.json": json.dumps({"rows": pairs(2)})}, ["train-en.json", "expected a JSON list of records"]),
-    ("corrupt-parquet", "pawsx", {PAWSX_TRAIN: None, "train-en.parquet": b"PAR1 this is not parquet"}, ["train-en.parquet", "unreadable parquet file"]),
-    ("original-tsv-label-column-missing", "pawsx", {"train-en.tsv": "the cat\ta cat\n"}, ["train-en.tsv", "column 'label'", "unlabelled split"]),
-    ("original-tsv-bad-encoding", "pawsx", {"train-en.tsv": "caf\xe9\tb\t1\n".encode("latin-1")}, ["train-en.tsv", "not UTF-8"]),
+    ("json-not-a-list", "pawsx", {PAWSX_TRAIN: None, "pawsx/train-en.json": json.dumps({"rows": pairs(2)})}, ["train-en.json", "expected a JSON list of records"]),
+    ("corrupt-parquet", "pawsx", {PAWSX_TRAIN: None, "pawsx/train-en.parquet": b"PAR1 this is not parquet"}, ["train-en.parquet", "unreadable parquet file"]),
+    ("original-tsv-label-column-missing", "pawsx", {PAWSX_TRAIN: None, "pawsx/train-en.tsv": "the cat\ta cat\n"}, ["train-en.tsv", "column 'label'", "unlabelled split"]),
+    ("original-tsv-bad-encoding", "pawsx", {PAWSX_TRAIN: None, "pawsx/train-en.tsv": "caf\xe9\tb\t1\n".encode("latin-1")}, ["train-en.tsv", "not UTF-8"]),
     ("answer-not-in-context", "xquad", {"squad/train.jsonl": jsonl([{**squad_rows(1)[0], "answers": {"text": ["zzz"], "answer_start": [0]}}])}, ["squad/train.jsonl", "'zzz' does not occur in the context"]),
     ("answers-wrong-shape", "xquad", {"squad/train.jsonl": jsonl([{**squad_rows(1)[0], "answers": "1887"}])}, ["squad/train.jsonl", "row 0", "answers"]),
-    ("tags-tokens-length-mismatch", "udpos", {"train-en.jsonl": jsonl([{"tokens": ["a", "b", "c"], "pos_tags": [1, 2]}])}, ["column 'pos_tags'", "2 tags for 3 tokens"]),
-    ("tag-out-of-range", "udpos", {"train-en.jsonl": jsonl([{"tokens": ["a"], "pos_tags": [99]}])}, ["column 'pos_tags'", "out of range"]),
-    ("tokens-not-a-list", "udpos", {"train-en.jsonl": jsonl([{"tokens": 7, "pos_tags": [1]}])}, ["row 0", "tokens"]),
+    ("tags-tokens-length-mismatch", "udpos", {"udpos/train-en.jsonl": jsonl([{"tokens": ["a", "b", "c"], "pos_tags": [1, 2]}])}, ["column 'pos_tags'", "2 tags for 3 tokens"]),
+    ("tag-out-of-range", "udpos", {"udpos/train-en.jsonl": jsonl([{"tokens": ["a"], "pos_tags": [99]}])}, ["column 'pos_tags'", "out of range"]),
+    ("tokens-not-a-list", "udpos", {"udpos/train-en.jsonl": jsonl([{"tokens": 7, "pos_tags": [1]}])}, ["row 0", "tokens"]),
     ("choice-label-out-of-range", "xcopa", {"siqa/train.jsonl": jsonl([{**siqa_rows(1)[0], "label": "5"}])}, ["siqa/train.jsonl", "row 0 column 'label'"]),
-    ("retrieval-missing-column", "tatoeba", {"test-fr.jsonl": jsonl([{"source_sentence": "Je lis.", "target_language": "eng"}])}, ["test-fr.jsonl", "no column 'target_sentence'"]),
+    ("retrieval-missing-column", "tatoeba", {"tatoeba/test-fr.jsonl": jsonl([{"source_sentence": "Je lis.", "target_language": "eng"}])}, ["test-fr.jsonl", "no column 'target_sentence'"]),
 ]
 
 
@@ -142,7 +152,7 @@ def test_data_folder_missing(tiny_models, tmp_path) -> None:
         "models": [{"name": "m", "path": str(tiny_models["encoder"])}], "targets": ["pawsx"],
     }
     result = cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report")
-    assert_user_error(result, str(raw_data), "does not exist")
+    assert_preflight_refusal(result, str(raw_data), "does not exist")
 
 
 def test_model_folder_missing(tmp_path) -> None:
@@ -151,14 +161,14 @@ def test_model_folder_missing(tmp_path) -> None:
         "models": [{"name": "m", "path": str(tmp_path / "no-model")}], "targets": ["syn-para"],
     }
     result = cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report")
-    assert_user_error(result, str(tmp_path / "no-model"))
+    assert_preflight_refusal(result, str(tmp_path / "no-model"))
 
 
 def test_translated_rows_in_another_language(tiny_models, tmp_path) -> None:
     """translate-train/de.jsonl whose rows say they are French."""
     rows = [{"premise": "Le chat.", "hypothesis": "Un chat.", "label": 0, "language": "fr"}]
-    files = {"mnli/train.jsonl": jsonl([{"premise": "a", "hypothesis": "b", "label": 0, "idx": 0}]),
-             "mnli/translate-train/de.jsonl": jsonl(rows)}
+    mnli = jsonl([{"premise": "a", "hypothesis": "b", "label": 0, "idx": 0}])
+    files = {"mnli/train.jsonl": mnli, "mnli/validation.jsonl": mnli, "mnli/translate-train/de.jsonl": jsonl(rows)}
     condition = {"name": "mnli-de", "tasks": ["mnli"], "translated": ["de"]}
     result, _ = run_grid(tmp_path, tiny_models["encoder"], "pawsx", files, intermediate=[condition])
     assert_user_error(result, "translate-train/de.jsonl", "example 0 field 'language' is 'fr', expected 'de'")
@@ -168,7 +178,7 @@ def test_translated_file_missing(tiny_models, tmp_path) -> None:
     files = {"mnli/train.jsonl": jsonl([{"premise": "a", "hypothesis": "b", "label": 0, "idx": 0}])}
     condition = {"name": "mnli-de", "tasks": ["mnli"], "translated": ["de"]}
     result, _ = run_grid(tmp_path, tiny_models["encoder"], "pawsx", files, intermediate=[condition])
-    assert_user_error(result, str(tmp_path / "data" / "mnli"), "no translated training data for 'de'", "translate-train/de.jsonl")
+    assert_preflight_refusal(result, str(tmp_path / "data" / "mnli"), "no translated training data for 'de'", "translate-train/de.jsonl")
 
 
 def test_rows_of_another_language_in_a_language_file(tiny_models, tmp_path) -> None:

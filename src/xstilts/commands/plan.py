@@ -1,8 +1,10 @@
-"""`xstilts plan SPEC.yaml`: the grid's stages, what is left to run, and an estimate of its cost.
+"""`xstilts plan SPEC.yaml`: the grid's stages, what is left to run, an estimate of its cost, and
+every problem that would make it fail (the preflight), each with a fix.
 
 Works offline and downloads nothing: it validates the spec, expands it into stages, reads the
-results store if the output folder has one, and estimates device-hours from known dataset sizes
-and a throughput table.
+results store if the output folder has one, estimates device-hours from known dataset sizes and a
+throughput table, and checks models and data (`xstilts.experiments.preflight`). Exit code 2 when
+anything would fail.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpu", help="device type of the estimate (default: the spec's executor.gpu, else h100; cpu for synthetic models)")
     p.add_argument("--throughput", type=Path, help="a measured throughput table (JSON, same layout as the shipped one)")
     p.add_argument("--list", action="store_true", help="list every stage with its status and estimate")
+    p.add_argument("--deep", action="store_true", help="also load each tokenizer and featurise a few examples of every task (slower)")
+    add_allow_missing(p)
     p.set_defaults(handler=run)
 
 
@@ -87,7 +91,27 @@ def run(args: argparse.Namespace) -> int:
         for s in stages:
             h = hours[s.id]
             print(f"  {s.id}  {buckets[s.id]:7}  {'-' if h is None else duration(h):>10}  {s.label}" + (f"  <- {s.parent}" if s.parent in by_id else ""))
+    check_before_running(spec, args.allow_missing_languages, deep=args.deep)
     return 0
+
+
+def add_allow_missing(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-missing-languages", action="store_true",
+        help="go on when some target languages have no evaluation data: they are skipped and recorded as missing",
+    )
+
+
+def check_before_running(spec, allow_missing: bool, deep: bool = False) -> None:
+    """Print the preflight's table of problems; raise (exit 2) when any would fail the run."""
+    from xstilts.experiments.preflight import PreflightError, preflight, print_problems, summary_line
+
+    report = preflight(spec, deep=deep)
+    print_problems(report, allow_missing)
+    line = summary_line(report, allow_missing)
+    if report.blocking(allow_missing):
+        raise PreflightError(line)
+    print(line)
 
 
 def duration(hours: float) -> str:

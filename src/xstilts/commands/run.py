@@ -11,6 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from xstilts.commands.plan import add_allow_missing, check_before_running
+
 log = logging.getLogger(__name__)
 
 EXECUTOR_CHOICES = ["local", "slurm", "submitit-local", "ray"]
@@ -25,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-wait", action="store_true", help="slurm: submit the job arrays and return (follow with `xstilts results`)")
     p.add_argument("--keep-going", action="store_true", help="continue with other stages when one fails")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-    p.add_argument("--stage-runner", metavar="MODULE:FUNCTION", help="advanced: run stages with this function instead of the built-in pipeline")
+    p.add_argument("--stage-runner", metavar="MODULE:FUNCTION", help="advanced: run stages with this function instead of the built-in pipeline (skips the preflight)")
+    add_allow_missing(p)
     p.set_defaults(handler=run)
 
 
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         spec = replace(spec, output_dir=str(args.output_dir))
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: must be 1 or more, got {args.workers}")
+    if args.stage_runner is None:  # the preflight checks what the built-in pipeline reads
+        check_before_running(spec, args.allow_missing_languages)
     return execute(
         spec, keep_going=args.keep_going, report=not args.no_report, executor=args.executor, workers=args.workers,
         run_stage=args.stage_runner, wait=not args.no_wait,

@@ -3,6 +3,8 @@
     load_examples(task, split, language, data_dir=None) -> list[Example]
     load_translated_train(task, language, data_dir=None) -> list[Example]
     resolve_task(task, data_dir=None) -> Task          # fills labels read from the data (CCG)
+    locate_examples(task, split, language, data_dir=None) -> DataLocation   # where, without reading
+    locate_translated_train(task, language, data_dir=None) -> DataLocation
     english_training(task) -> list[TrainingStage]      # which task/splits train a target in English
 
 Translated training data. For the tasks where XTREME released translate-train files (XNLI,
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.data.schema import validate_examples
-from xstilts.data.sources import ConvertContext, DataError, DatasetSource, read_jsonl, task_folder
+from xstilts.data.sources import (
+    ConvertContext, DataError, DataLocation, DatasetSource, locate_task_folder, probe, read_jsonl, task_env_var, task_folder,
+)
 from xstilts.errors import unknown_name
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Example, Task, TaskKind
@@ -90,6 +94,37 @@ def load_examples(task: Task | str, split: str, language: str, data_dir: Path | 
     return examples
 
 
+def locate_examples(task: Task | str, split: str, language: str, data_dir: Path | str | None = None) -> DataLocation:
+    """Where `load_examples` would read this split and language from, by the same resolution
+    order, found without reading the data (`xstilts plan`). Unknown names raise as when loading."""
+    task = _task(task)
+    check_language(task, language)
+    check_split(task, split, language)
+    source = _source(task)
+    if source is None:  # generated data (the synthetic benchmark)
+        return DataLocation(True, task.source.describe())
+    return source.locate(task, split, language, Path(data_dir) if data_dir is not None else None)
+
+
+def locate_translated_train(task: Task | str, language: str, data_dir: Path | str | None = None) -> DataLocation:
+    """Where `load_translated_train` would read from, without reading."""
+    task = _task(task)
+    source = _source(task)
+    if source is None:
+        return DataLocation(True, task.source.describe())
+    expected = f"{TRANSLATED_FOLDER}/{language}.jsonl" + (f" or XTREME's {source.translation_files}" if source.translation_files else "")
+    found = locate_task_folder(task, source, data_dir)
+    if found is None:
+        return DataLocation(False, "", f"translated training data ({language}) is read from local files only, and {task.name} has no local folder", f"{source.local_hint(task)}, with {expected} in it")
+    user_file = found.path / TRANSLATED_FOLDER / f"{language}.jsonl"
+    if user_file.is_file():
+        return DataLocation(True, f"local {user_file}")
+    released = probe(lambda: source.translations(found.path, language)) if source.translations else None
+    if released is not None:
+        return DataLocation(True, f"local {released}")
+    return DataLocation(False, str(found.path), f"no translated training data for {language!r} in {found.path}", f"add {expected} there")
+
+
 def load_translated_train(task: Task | str, language: str, data_dir: Path | str | None = None) -> list[Example]:
     """Machine-translated English training data of `task` in `language` (translate-train)."""
     task = resolve_task(task, data_dir)
@@ -99,8 +134,8 @@ def load_translated_train(task: Task | str, language: str, data_dir: Path | str 
     if folder is None:
         released = f" or XTREME's {source.translation_files}" if source and source.translation_files else ""
         raise DataError(
-            f"{task.name}: translated training data is read from local files; pass data_dir= (or set "
-            f"XSTILTS_DATA_DIR) to a folder with {TRANSLATED_FOLDER}/{language}.jsonl{released}"
+            f"{task.name}: translated training data is read from local files: {TRANSLATED_FOLDER}/{language}.jsonl"
+            f"{released} in the task's folder <data_dir>/{task.name}/ (or ${task_env_var(task)}, or $XSTILTS_DATA_DIR/{task.name}/)"
         )
     user_file = folder / TRANSLATED_FOLDER / f"{language}.jsonl"
     if user_file.is_file():

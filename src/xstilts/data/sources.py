@@ -1,14 +1,18 @@
 """Where task examples come from: Hugging Face hub datasets and local files.
 
-Every task's `source` is a `DatasetSource`: a declaration of the hub dataset (id, config, split
-names), the local file layouts it accepts, and one converter from the dataset's own rows to the
-canonical example schema of the task's kind (`xstilts.tasks.base`).
+Every task's `source` is a `DatasetSource`: a declaration of the hub dataset (id, config, revision,
+split names), the local file layouts it accepts, and one converter from the dataset's own rows to
+the canonical example schema of the task's kind (`xstilts.tasks.base`).
 
-Local files win over the hub. They are looked up in a *task folder*, found in this order:
-  1. `data_dir` given to `load_examples` (its sub-folder named after the task, or a sub-folder
-     named as in google-research/xtreme's `download/` tree, or `data_dir` itself);
-  2. the environment variable `XSTILTS_DATA_<TASK>` (e.g. `XSTILTS_DATA_CCG`), the task folder;
-  3. the environment variable `XSTILTS_DATA_DIR`, a root searched like `data_dir`.
+Resolution order (one order, used when loading and by `xstilts plan`'s preflight):
+  1. `<data_dir>/<task>/` (the spec's `data_dir`, or `data_dir=` of `load_examples`; the task's
+     sub-folder, or one named as in google-research/xtreme's `download/` tree);
+  2. the folder named by `XSTILTS_DATA_<TASK>` (e.g. `XSTILTS_DATA_CCG`);
+  3. `$XSTILTS_DATA_DIR/<task>/` (searched like `data_dir`);
+  4. the Hugging Face datasets cache;
+  5. the Hub, when it is reachable (`xstilts.hub.hub_reachable`).
+A root without the task's sub-folder falls through to the next step. The first task folder found
+is the task's: a split or language missing from it is an error, never a silent switch to the hub.
 In the task folder, a dataset's original files are read by its `readers`; otherwise files in the
 hub schema (same column names and nesting as the hub dataset) named `<split>-<lang>.<ext>`,
 `<lang>/<split>.<ext>` or, for English-only tasks, `<split>.<ext>`, with ext jsonl, json (a list
@@ -23,6 +27,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,18 +87,31 @@ TranslationReader = Callable[[Path, str], Rows | None]
 
 @dataclass(frozen=True)
 class Hub:
-    """One dataset on the Hugging Face hub, loaded with `datasets.load_dataset`."""
+    """One dataset on the Hugging Face hub, loaded with `datasets.load_dataset`.
+
+    `revision` pins a branch or commit: `refs/convert/parquet` for repositories whose main branch
+    still holds a loading script (datasets >= 4 refuses them). That branch keeps each config in a
+    folder (`copa/train/0000.parquet`), so `data_files` names the files of one split: a pattern
+    with `{split}` (and `{lang}`), e.g. "copa/{split}/*.parquet"; `config` is then unused.
+    """
 
     path: str
     config: str | None = None  # may contain "{lang}"
     revision: str | None = None
     language_of: Callable[[Row], str] | None = None  # rows of several languages in one config
+    data_files: str | None = None
 
     def config_for(self, language: str) -> str | None:
         return self.config.format(lang=language) if self.config else None
 
+    def files_for(self, hub_split: str, language: str) -> str | None:
+        return self.data_files.format(split=hub_split, lang=language) if self.data_files else None
+
     def describe(self) -> str:
-        return f"hub {self.path}" + (f" ({self.config})" if self.config else "")
+        where = f"hub {self.path}" + (f" ({self.config})" if self.config else "")
+        if self.data_files:
+            where += f" ({self.data_files.replace('/{split}/*.parquet', '')})"
+        return where + (f" @{self.revision}" if self.revision else "")
 
 
 @dataclass(frozen=True)
@@ -155,15 +173,47 @@ class DatasetSource:
             raise DataError(f"{task.name}: no local files found for {split}/{language}; {self.local_hint(task)}")
         return read_hub(hub, self.splits[split], language, task, self.local_hint(task))
 
+    def locate(self, task: Task, split: str, language: str, data_dir: Path | None) -> DataLocation:
+        """Where `read_rows` would read this split and language from, found without reading it:
+        file names, the datasets cache's listing, and whether the Hub is reachable."""
+        # Problems and fixes name no language, so that a table can give one row to many languages.
+        found = locate_task_folder(task, self, data_dir)
+        if found is not None:
+            path = self.probe_local(task, found.path, split, language)
+            if path is not None:
+                return DataLocation(True, f"local {path}")
+            named = language if task.languages == ("en",) else "<lang>"
+            return DataLocation(
+                False, str(found.path),
+                f"no {split} file in the task folder {found.path} (found through {found.via})",
+                f"add {_expected_names(self, split, named)} there",
+            )
+        hub = self.hub_by_language.get(language, self.hub)
+        if hub is None:
+            return DataLocation(False, "", "no local files, and the language is not on the hub", self.local_hint(task))
+        what = _hub_what(hub, language)
+        if Path(hub.path).is_dir():  # a local copy of a hub repository
+            return DataLocation(True, f"local repository {what}")
+        if hub_cached(hub, language, self.splits[split]):
+            return DataLocation(True, f"hub cache {what}")
+        from xstilts.hub import hub_reachable
+
+        if hub_reachable():
+            return DataLocation(True, f"hub {what}")
+        repository = hub.path + (f"@{hub.revision}" if hub.revision else "")
+        return DataLocation(
+            False, f"hub {what}",
+            f"no local files; not in the datasets cache ({repository}) and the Hub is unreachable (offline)",
+            f"{self.local_hint(task)}; or load it once with the Hub reachable",
+        )
+
+    def probe_local(self, task: Task, folder: Path, split: str, language: str) -> str | None:
+        """The file the readers would read for this split and language in `folder`, or None;
+        nothing is read (see `opening`). A layout the readers refuse raises their DataError."""
+        return probe(lambda: self._find_local(task, folder, split, language))
+
     def _read_local(self, task: Task, folder: Path, split: str, language: str) -> Rows:
-        try:
-            for reader in self.readers:
-                found = reader(folder, split, language)
-                if found is not None:
-                    return found
-            found = read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
-        except UnicodeDecodeError as err:  # a reader that opened a file itself; the shared helpers name theirs
-            raise DataError(f"{folder}: a {task.name} {split}/{language} file is not UTF-8 text (byte {err.start})") from None
+        found = self._find_local(task, folder, split, language)
         if found is not None:
             return found
         raise DataError(
@@ -171,9 +221,19 @@ class DatasetSource:
             f"{_expected_names(self, split, language)}"
         )
 
+    def _find_local(self, task: Task, folder: Path, split: str, language: str) -> Rows | None:
+        try:
+            for reader in self.readers:
+                found = reader(folder, split, language)
+                if found is not None:
+                    return found
+            return read_hub_schema_files(folder, split, language, english_only=task.languages == ("en",))
+        except UnicodeDecodeError as err:  # a reader that opened a file itself; the shared helpers name theirs
+            raise DataError(f"{folder}: a {task.name} {split}/{language} file is not UTF-8 text (byte {err.start})") from None
+
     def local_hint(self, task: Task) -> str:
         env = task_env_var(task)
-        where = f"point the task at local files with data_dir=..., {env}=<folder> or {DATA_ROOT_ENV}=<root>"
+        where = f"put its files in <data_dir>/{task.name}/ (spec data_dir), or set {env}=<folder> or {DATA_ROOT_ENV}=<root holding {task.name}/>"
         how = f" ({self.obtain})" if self.obtain else ""
         return f"{where}{how}"
 
@@ -200,57 +260,188 @@ def _expected_names(source: DatasetSource, split: str, language: str) -> str:
 
 # --- where the local files are ---------------------------------------------------------------
 
+@dataclass(frozen=True)
+class DataLocation:
+    """Where one split of one language of a task would be read from (`DatasetSource.locate`).
+    When `found` is False, `problem` says what is missing and `fix` what to do about it."""
+
+    found: bool
+    where: str
+    problem: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class TaskFolder:
+    path: Path
+    via: str  # which step of the resolution order found it
+
+
 def task_env_var(task: Task) -> str:
     return "XSTILTS_DATA_" + re.sub(r"[^A-Za-z0-9]", "_", task.name).upper()
 
 
-def task_folder(task: Task, source: DatasetSource, data_dir: Path | None) -> Path | None:
-    """The folder holding the task's local files, or None to use the hub."""
+def locate_task_folder(task: Task, source: DatasetSource, data_dir: Path | str | None) -> TaskFolder | None:
+    """The task's local folder by the resolution order (module docstring), or None for the hub.
+    A root without the task's sub-folder falls through; a folder named explicitly must exist."""
     if data_dir is not None:
-        return _folder_under_root(Path(data_dir), task, source)
-    per_task = os.environ.get(task_env_var(task))
+        folder = _folder_under_root(Path(data_dir).expanduser(), task, source)
+        if folder is not None:
+            return TaskFolder(folder, f"data_dir {data_dir}")
+    variable = task_env_var(task)
+    per_task = os.environ.get(variable)
     if per_task:
-        path = Path(per_task)
+        path = Path(per_task).expanduser()
         if not path.is_dir():
-            raise DataError(f"{task.name}: {task_env_var(task)}={per_task} is not a folder")
-        return path
+            raise DataError(f"{task.name}: {variable}={per_task} is not a folder")
+        return TaskFolder(path, variable)
     root = os.environ.get(DATA_ROOT_ENV)
     if root:
-        folder = _folder_under_root(Path(root), task, source, must_exist=False)
-        return folder
+        folder = _folder_under_root(Path(root).expanduser(), task, source)
+        if folder is not None:
+            return TaskFolder(folder, f"{DATA_ROOT_ENV}={root}")
     return None
 
 
-def _folder_under_root(root: Path, task: Task, source: DatasetSource, must_exist: bool = True) -> Path | None:
+def task_folder(task: Task, source: DatasetSource, data_dir: Path | str | None) -> Path | None:
+    """The folder holding the task's local files, or None to use the hub."""
+    found = locate_task_folder(task, source, data_dir)
+    return found.path if found is not None else None
+
+
+def _folder_under_root(root: Path, task: Task, source: DatasetSource) -> Path | None:
     if not root.is_dir():
         raise DataError(f"{task.name}: data folder {root} does not exist")
     for name in (task.name, *source.folder_names):
         if (root / name).is_dir():
             return root / name
-    # A shared root without this task's folder falls back to the hub; an explicit data_dir is
-    # taken as the task folder itself.
-    return root if must_exist else None
+    return None
+
+
+# --- reading without reading: presence probes ----------------------------------------------------
+
+_PROBING: ContextVar[bool] = ContextVar("xstilts_data_probing", default=False)
+
+
+class _FileFound(Exception):
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def probe(read: Callable[[], Rows | None]) -> str | None:
+    """Run a reader as a presence probe: the file it would read first, or None when it finds none."""
+    token = _PROBING.set(True)
+    try:
+        found = read()
+    except _FileFound as hit:
+        return str(hit.path)
+    finally:
+        _PROBING.reset(token)
+    return found.origin if found is not None else None
+
+
+def opening(path: Path) -> None:
+    """Every reader calls this just before it reads `path`. During a presence probe
+    (`DatasetSource.probe_local`) it stops the reader there, so that the probe finds exactly the
+    file the reader would read, by the reader's own rules, without reading it."""
+    if _PROBING.get():
+        raise _FileFound(path)
 
 
 # --- hub ---------------------------------------------------------------------------------------
 
+SCRIPT_REFUSED = "Dataset scripts are no longer supported"
+PARQUET_REVISION = "refs/convert/parquet"
+
+
+def _hub_what(hub: Hub, language: str) -> str:
+    config = hub.config_for(language)
+    what = hub.path + (f"/{config}" if config and not hub.data_files else "")
+    return what + (f"@{hub.revision}" if hub.revision else "")
+
+
 def read_hub(hub: Hub, hub_splits: Sequence[str], language: str, task: Task, local_hint: str) -> Rows:
+    from xstilts.hub import hub_reachable
+
+    online = hub_reachable()  # decided once; offline, the libraries read their caches and fail at once
     import datasets  # heavy import, only when the hub is used
 
     config = hub.config_for(language)
     rows: list[Row] = []
     for hub_split in hub_splits:
+        files = hub.files_for(hub_split, language)
         try:
-            dataset = datasets.load_dataset(hub.path, config, split=hub_split, revision=hub.revision)
+            if files:
+                dataset = datasets.load_dataset(hub.path, data_files={hub_split: files}, split=hub_split, revision=hub.revision)
+            else:
+                dataset = datasets.load_dataset(hub.path, config, split=hub_split, revision=hub.revision)
         except Exception as err:  # datasets raises many types (offline, missing, scripts, auth)
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            what = f"{hub.path}" + (f" config {config}" if config else "") + f" split {hub_split}"
-            raise DataError(f"{task.name}: could not load hub dataset {what} ({reason}); {local_hint}") from None
+            raise _hub_load_error(err, hub, config, hub_split, task, local_hint, online) from None
         rows.extend(dataset.to_list())
     if hub.language_of is not None:
         rows = [r for r in rows if hub.language_of(r) == language]
-    where = f"hub {hub.path}" + (f"/{config}" if config else "") + f" [{'+'.join(hub_splits)}]"
+    where = f"hub {_hub_what(hub, language)} [{'+'.join(hub_splits)}]"
     return Rows(rows, where)
+
+
+def _hub_load_error(err: Exception, hub: Hub, config: str | None, hub_split: str, task: Task, local_hint: str, online: bool) -> DataError:
+    what = f"{hub.path}" + (f" config {config}" if config else "") + f" split {hub_split}"
+    text = str(err).strip()
+    if SCRIPT_REFUSED in text:
+        if hub.revision == PARQUET_REVISION:
+            pointer = f"its {PARQUET_REVISION} revision holds a script too"
+        else:
+            pointer = f"declare its parquet conversion (revision {PARQUET_REVISION}) if the Hub has one"
+        return DataError(
+            f"{task.name}: hub dataset {hub.path} is a loading script, which the installed datasets refuses; "
+            f"{pointer}, or give local files: {local_hint}"
+        )
+    if not online and not Path(hub.path).is_dir():
+        return DataError(
+            f"{task.name}: hub dataset {what} is not in the datasets cache and the Hub is unreachable (offline); "
+            f"{local_hint}, or load it once with the Hub reachable"
+        )
+    reason = text.splitlines()[0] if text else type(err).__name__
+    return DataError(f"{task.name}: could not load hub dataset {what} ({reason}); {local_hint}")
+
+
+def hub_cached(hub: Hub, language: str, hub_splits: Sequence[str]) -> bool:
+    """Whether the datasets cache holds every one of `hub_splits` of this config (read from the
+    cache folders' dataset_info.json; nothing is loaded)."""
+    parts = hub.path.split("/")
+    parts[-1] = _snake_case(parts[-1])
+    base = _datasets_cache() / "___".join(parts)
+    config = hub.config_for(language) if not hub.data_files else None
+    # A config loaded with data_files is cached under "<config>-<hash of the files>".
+    pattern = f"{config}/*/*/dataset_info.json" if config else "default*/*/*/dataset_info.json"
+    for info in base.glob(pattern):
+        try:
+            splits = json.loads(info.read_text(encoding="utf-8")).get("splits") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if all(name in splits for name in hub_splits):
+            return True
+    return False
+
+
+def _datasets_cache() -> Path:
+    """datasets' cache folder, without importing datasets (seconds) when it is not loaded yet."""
+    import sys
+
+    loaded = sys.modules.get("datasets.config")
+    if loaded is not None:
+        return Path(loaded.HF_DATASETS_CACHE)
+    if os.environ.get("HF_DATASETS_CACHE"):
+        return Path(os.environ["HF_DATASETS_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(home).expanduser() / "datasets"
+
+
+def _snake_case(name: str) -> str:
+    """datasets.naming.camelcase_to_snakecase: how the cache names a dataset's folder."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
 
 
 # --- local files in the hub schema -------------------------------------------------------------
@@ -269,6 +460,7 @@ def read_hub_schema_files(folder: Path, split: str, language: str, english_only:
 
 def read_records(path: Path) -> list[Row]:
     """Records of a JSONL, JSON (list of records), parquet or header-TSV file."""
+    opening(path)
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return read_jsonl(path)
@@ -298,6 +490,7 @@ def _not_utf8(path: Path, err: UnicodeDecodeError) -> DataError:
 
 
 def read_jsonl(path: Path) -> list[Row]:
+    opening(path)
     rows = []
     try:
         with path.open(encoding="utf-8") as f:
@@ -314,6 +507,7 @@ def read_jsonl(path: Path) -> list[Row]:
 
 
 def read_json(path: Path) -> Any:
+    opening(path)
     try:
         with path.open(encoding="utf-8") as f:
             return json.load(f)
@@ -325,6 +519,7 @@ def read_json(path: Path) -> Any:
 
 def read_tsv_rows(path: Path) -> list[list[str]]:
     """Rows of a header-less TSV file, cells unquoted (XTREME writes with csv's default quoting)."""
+    opening(path)
     try:
         with path.open(encoding="utf-8", newline="") as f:
             return [row for row in csv.reader(f, delimiter="\t") if row]

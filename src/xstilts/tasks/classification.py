@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DataError, DatasetSource, Hub, Row, Rows, example_id, first_file, label_index, read_tsv_rows, rowwise, text,
+    ConvertContext, DataError, DatasetSource, Hub, Row, Rows, example_id, first_file, label_index, opening, read_tsv_rows, rowwise, text,
 )
 from xstilts.tasks.base import Example, Role, Task, TaskKind
 from xstilts.tasks.benchmarks import (
@@ -98,6 +98,7 @@ def _glue_tsv(columns: dict[str, str], files: dict[str, str]):
             return None
         import csv
 
+        opening(path)
         with path.open(encoding="utf-8", newline="") as f:
             records = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
         rows = [{new: r.get(old, "") for old, new in columns.items()} for r in records]

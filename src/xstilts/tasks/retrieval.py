@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DatasetSource, Hub, Row, Rows, first_file, read_json, read_jsonl,
+    ConvertContext, DatasetSource, Hub, Row, Rows, first_file, opening, read_json, read_jsonl,
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
@@ -67,6 +67,7 @@ def _bucc_pairs(rows: Sequence[Row], context: ConvertContext) -> list[Example]:
 
 def _read_id_sentences(path: Path) -> list[tuple[str, str]]:
     pairs = []
+    opening(path)
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -154,6 +155,7 @@ def read_tatoeba(folder: Path, split: str, language: str) -> Rows | None:
     sources, targets = folder / f"tatoeba.{iso3}-eng.{iso3}", folder / f"tatoeba.{iso3}-eng.eng"
     if not (sources.is_file() and targets.is_file()):
         return None
+    opening(sources)
     source_lines = sources.read_text(encoding="utf-8").splitlines()
     target_lines = targets.read_text(encoding="utf-8").splitlines()
     if len(source_lines) != len(target_lines):
@@ -318,8 +320,10 @@ def read_mewslix(folder: Path, split: str, language: str) -> Rows | None:
     """Mewsli-X as XTREME's download leaves it: candidate_set_entities.jsonl and
     wikinews_mentions/<split>-<lang>.jsonl (or the original wikinews_mentions-<split>.jsonl)."""
     entities_file = folder / "candidate_set_entities.jsonl"
+    if not entities_file.is_file():
+        return None
     mentions = _mention_files(folder, split, language)
-    if mentions is None or not entities_file.is_file():
+    if mentions is None:
         return None
     rows, path = mentions
     labels_file = folder / "wikinews_labels" / f"{'dev' if split == 'validation' else split}-{language}.json"

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DatasetSource, Hub, Row, RowError, Rows, example_id, first_file, label_index, rowwise,
+    ConvertContext, DatasetSource, Hub, Row, RowError, Rows, example_id, first_file, label_index, opening, rowwise,
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
@@ -66,6 +66,7 @@ def read_conll(path: Path, tag_column: str, strip_language_prefix: bool = False)
             tokens.clear()
             tags.clear()
 
+    opening(path)
     with path.open(encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -115,6 +116,7 @@ def read_auto_section(directory: Path) -> list[Row]:
     """Sentences of CCGbank AUTO files: the supertag of a word is its leaf's category."""
     rows = []
     for path in sorted(directory.glob("*.auto")):
+        opening(path)
         sentence_id = None
         with path.open(encoding="utf-8") as f:
             for line in f:
@@ -138,6 +140,7 @@ def _ccg_simple_file(folder: Path, split: str) -> Path | None:
 def read_ccg_simple(path: Path) -> list[Row]:
     """One sentence per line: space-separated words, a tab, space-separated supertags (as jiant's)."""
     rows = []
+    opening(path)
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
