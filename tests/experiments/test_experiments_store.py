@@ -39,7 +39,7 @@ def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     _v1_database(path)
     with ResultsStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION
         frame = store.scores_frame("old")
         assert sorted(frame["value"]) == [60.0, 71.5] and set(frame["family"]) == {"encoder"}
         assert store.stage("s1").status == "done"
@@ -49,7 +49,7 @@ def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
         assert len(store.scores_frame("old")) == 3
         assert store.attempts() == [] and store.spec_records() == []
     with ResultsStore(path) as again:  # reopening does not migrate twice
-        assert again.schema_version() == 3
+        assert again.schema_version() == SCHEMA_VERSION
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
