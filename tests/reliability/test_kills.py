@@ -127,3 +127,27 @@ def test_killed_inside_the_results_store_transaction(tiny_models, tmp_path, base
 
     out = killed_then_rerun(tmp_path, tiny_models["encoder"], "store-finish", only="evaluate", check_killed=check)
     assert_same_results(out, baseline)
+
+
+def test_a_rerun_after_sigkill_takes_the_dead_workers_stage_back_at_once(tiny_models, tmp_path, baseline):
+    """With the default lease (and a long one, to show it is not waited for): the rerun sees that the
+    process holding the stage is gone and claims the stage within seconds."""
+    import time
+
+    out = tmp_path / "out"
+    executor = {"lease_seconds": 600, "heartbeat_seconds": 30}
+    spec = write_spec(tmp_path / "spec.yaml", tiny_spec(out, tiny_models["encoder"], executor=executor))
+    first = cli_subprocess("-q", "run", spec, "--no-report", "--stage-runner", "reliability_faults:run_stage", XSTILTS_FAULT="step:4")
+    assert first.code == KILLED, first.err[-3000:]
+    assert stage_statuses(out)[baseline.target] == "running"
+    started = time.time()
+    rerun = cli_subprocess("run", spec, "--no-report")
+    assert rerun.code == 0, rerun.err
+    with ResultsStore(out / "results.sqlite") as store:
+        attempts = store.attempts(baseline.target)
+    assert [a["status"] for a in attempts] == ["lost", "done"]
+    claimed_after = attempts[1]["started"] - started
+    print(f"rerun after SIGKILL claimed the stage {claimed_after:.1f} s after it started (lease: 600 s)")
+    assert claimed_after < 30
+    assert "taken back" in " ".join((rerun.out + rerun.err).split()), rerun.out
+    assert_same_results(out, baseline)
