@@ -70,7 +70,7 @@ def test_killed_mid_training_resumes_from_its_last_checkpoint(tiny_models, tmp_p
         nonlocal work
         (work,) = (out / "work" / baseline.target).glob("*/LATEST")
         assert work.read_text() == "checkpoint-0000004"
-        assert stage_statuses(out)[baseline.target] == "running"  # held by the dead worker until its lease expires
+        assert stage_statuses(out)[baseline.target] == "running"  # held by the dead worker until a rerun sees it is gone
 
     out = killed_then_rerun(tmp_path, tiny_models["encoder"], "step:4", check_killed=check)
     assert outcome(out, baseline.target)["resumed_from"] == 4

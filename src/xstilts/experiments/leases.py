@@ -126,7 +126,7 @@ def keeper_command(store: str, stage_id: str, worker: str, interval: float, inte
 
 
 def keep(store: str, stage_id: str, worker: str, interval: float, interrupt: bool, parent: int) -> int:
-    """Renew the lease every `interval` s until stdin closes (the parent is done or died)."""
+    """Renew the lease every `interval` s until stdin closes (the parent died) or the parent kills it."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # a Ctrl-C or hang-up is the parent's to handle
     conn = sqlite3.connect(store, timeout=max(1.0, min(30.0, interval)), isolation_level=None)
