@@ -20,9 +20,10 @@ import yaml
 from conftest import SRC, grid, write_spec
 
 from xstilts.cli import main
+from xstilts.experiments.leases import process_start
 from xstilts.experiments.plan import plan
 from xstilts.experiments.results import grid_status, load_scores
-from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare, run_spec, work
+from xstilts.experiments.runner import STORE_NAME, WaitingLines, WorkerOptions, prepare, run_spec, work
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 
@@ -160,6 +161,49 @@ def test_a_worker_waits_for_a_parent_running_elsewhere(tmp_path: Path, caplog: p
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for")]
     assert f"waiting for {parent.label} ({parent.id}) held by elsewhere on {socket.gethostname()} (lease ends in" in line
     assert 55 <= int(line.rsplit("in ", 1)[1].split()[0]) <= 60
+
+
+def test_a_waiting_worker_takes_the_stage_back_once_its_holder_dies(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    executor = {"lease_seconds": 600, "heartbeat_seconds": 0.3, "poll_seconds": 0.1}
+    spec = spec_from_dict(grid(tmp_path / "out", intermediate=["syn-nli"], targets=["syn-tatoeba"], executor=executor))
+    root, stages = prepare(spec)
+    parent, child = stages
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with ResultsStore(root / STORE_NAME) as store:
+        assert store.claim(parent.id, f"{socket.gethostname()}:{holder.pid}", 600)
+        with store.transaction() as c:  # as if that process had claimed it
+            c.execute("UPDATE stages SET lease_pid=?, lease_started=? WHERE id=?", (holder.pid, process_start(holder.pid), parent.id))
+    killer = threading.Timer(1.0, holder.kill)
+    killer.start()
+    started = time.time()
+    try:
+        with caplog.at_level(logging.INFO, logger="xstilts.experiments.runner"):
+            summary = work(spec, stages, root, fake_stages.sleepy, WorkerOptions.from_spec(spec))
+    finally:
+        killer.cancel()
+        holder.kill()
+        holder.wait()
+    assert summary.ran == [parent.id, child.id]
+    assert time.time() - started < 30  # not the 600 s lease
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"waiting for {parent.label}") and f"held by process {holder.pid} on " in m for m in messages)
+    assert any(f"held by process {holder.pid} on {socket.gethostname()}, which no longer runs: taken back" in m for m in messages)
+
+
+def test_waiting_lines_repeat_only_every_so_often() -> None:
+    spec = spec_from_dict(grid(Path("unused"), intermediate=["none"], targets=["syn-tatoeba"]))
+    (stage,) = plan(spec)
+    holders = {stage.id: ("w", "h", time.time())}
+    lines = WaitingLines(every=60)
+    with pytest.MonkeyPatch.context() as mp:
+        shown: list[str] = []
+        mp.setattr("xstilts.experiments.runner.log.info", lambda fmt, *args: shown.append(fmt % args))
+        lines.show([stage], holders, 90)
+        lines.show([stage], holders, 90)
+        assert len(shown) == 1 and shown[0].endswith("held by w on h (lease ends in 90 s)")
+        lines.every = 0
+        lines.show([stage], holders, 90)
+        assert len(shown) == 2
 
 
 GIL_THIEF = """
