@@ -41,9 +41,12 @@ class Holder:
     started: str | None  # start time: '<source>:<value>' (None: unknown)
     machine: str | None  # boot id and PID namespace (None: unknown)
 
-    def describe(self, worker: str) -> str:
-        who = f"process {self.pid}" if worker == f"{self.host}:{self.pid}" else worker
-        return f"{who} on {self.host}"
+
+def describe(worker: str, host: str | None) -> str:
+    """'process 123 on host' for a plain local worker id ('host:123'), '<worker> on host' otherwise."""
+    pid = worker.removeprefix(f"{host}:") if host else ""
+    who = f"process {pid}" if pid.isdigit() else worker
+    return f"{who} on {host or 'an unknown host'}"
 
 
 def this_process() -> Holder:

@@ -37,9 +37,9 @@ from typing import Any
 from xstilts import __version__
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
+from xstilts.experiments import leases
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
-from xstilts.experiments import leases
 from xstilts.experiments.store import ResultsStore, worker_id
 from xstilts.io import TMP_MARK, clean_stale_temporaries
 
@@ -391,7 +391,7 @@ def take_back_dead(store: ResultsStore, by_id: dict[str, Stage]) -> list[str]:
     for stage_id, worker, holder in store.take_back_dead():
         stage = by_id.get(stage_id)
         name = f"{stage.label} ({stage_id})" if stage else stage_id
-        log.info("stage %s was held by %s, which no longer runs: taken back", name, holder.describe(worker))
+        log.info("stage %s was held by %s, which no longer runs: taken back", name, leases.describe(worker, holder.host))
         ids.append(stage_id)
     return ids
 
@@ -426,9 +426,7 @@ class WaitingLines:
                 continue
             self._shown[key] = now
             ends = max(0.0, (heartbeat or now) + lease_seconds - now)
-            pid = worker.removeprefix(f"{host}:") if host else ""
-            who = f"process {pid}" if pid.isdigit() else worker
-            log.info("waiting for %s (%s) held by %s on %s (lease ends in %.0f s)", stage.label, stage.id, who, host or "an unknown host", ends)
+            log.info("waiting for %s (%s) held by %s (lease ends in %.0f s)", stage.label, stage.id, leases.describe(worker, host), ends)
 
 
 def work(
