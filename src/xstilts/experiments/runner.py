@@ -251,7 +251,7 @@ class Heartbeat:
     GIL-holding call of this one can starve. If the lease is lost (this worker stalled past it and
     another took the stage over), the stage is interrupted: its result would be discarded anyway."""
 
-    def __init__(self, store_path: Path, stage_id: str, worker: str, interval: float = HEARTBEAT_SECONDS, journal: str = "wal") -> None:
+    def __init__(self, store_path: Path, stage_id: str, worker: str, interval: float = HEARTBEAT_SECONDS) -> None:
         self._command = leases.keeper_command(
             str(store_path), stage_id, worker, interval, interrupt=threading.current_thread() is threading.main_thread(),
         )
@@ -309,7 +309,7 @@ def execute_stage(stage: Stage, ctx: WorkerContext, store: ResultsStore, run_sta
     started = time.time()
     notify(stage, "running")
     remove_dead_attempts_temporaries(ctx, stage.id)
-    beat = Heartbeat(store.path, stage.id, ctx.worker, options.heartbeat_seconds, ctx.spec.executor.store_journal)
+    beat = Heartbeat(store.path, stage.id, ctx.worker, options.heartbeat_seconds)
     try:
         with beat:
             outcome, scores = run_stage(stage, ctx)
