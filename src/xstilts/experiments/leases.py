@@ -138,6 +138,8 @@ def keep(store: str, stage_id: str, worker: str, interval: float, interrupt: boo
             ready, _, _ = select.select([sys.stdin], [], [], interval)
             if ready and not sys.stdin.buffer.read1(1):
                 return 0
+            if os.getppid() != parent:  # the parent died while a process it forked keeps our stdin open
+                return 0
             try:
                 held = conn.execute(RENEW, (time.time(), stage_id, worker)).rowcount == 1
             except sqlite3.Error as err:  # a busy or briefly unreadable store: try again next beat
