@@ -21,7 +21,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-FAST_EXECUTOR = {"lease_seconds": 3.0, "heartbeat_seconds": 0.3, "poll_seconds": 0.1, "max_attempts": 3}
+# Long leases (a busy machine cannot make a live worker lose its stage); killed workers' stages are taken back at once.
+FAST_EXECUTOR = {"lease_seconds": 60.0, "heartbeat_seconds": 0.3, "poll_seconds": 0.1, "max_attempts": 3}
 
 
 def grid(output: Path, **overrides: object) -> dict:

@@ -3,6 +3,12 @@ waiting for parents held elsewhere, provenance; and the results command and load
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,12 +17,13 @@ import fake_stages
 import pandas as pd
 import pytest
 import yaml
-from conftest import grid, write_spec
+from conftest import SRC, grid, write_spec
 
 from xstilts.cli import main
+from xstilts.experiments.leases import process_start
 from xstilts.experiments.plan import plan
 from xstilts.experiments.results import grid_status, load_scores
-from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare, run_spec, work
+from xstilts.experiments.runner import STORE_NAME, WaitingLines, WorkerOptions, prepare, run_spec, work
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 
@@ -110,24 +117,26 @@ def test_a_worker_that_loses_its_lease_abandons_the_stage(tmp_path: Path) -> Non
         with ResultsStore(ctx.root / STORE_NAME) as store, store.transaction() as c:
             c.execute("UPDATE stages SET worker='thief' WHERE id=?", (stage.id,))
         threading.Thread(target=thief, daemon=True).start()
-        time.sleep(5)  # the heartbeat (every 0.3 s) notices and interrupts this sleep
+        time.sleep(60)  # the heartbeat (every 0.3 s) notices and interrupts this sleep
         raise AssertionError("not interrupted")
 
     started = time.time()
     summary = work(spec, stages, root, stolen, WorkerOptions.from_spec(spec, wait=False))
-    assert time.time() - started < 4
+    assert time.time() - started < 30  # interrupted, not slept through (generous: a busy machine is slow)
     assert summary.ran == [] and summary.waiting == [stage.id]
     with ResultsStore(root / STORE_NAME) as store:
         row = store.stage(stage.id)
         assert row.status == "running" and row.worker == "thief" and row.outcome is None
 
 
-def test_a_worker_waits_for_a_parent_running_elsewhere(tmp_path: Path) -> None:
-    spec = spec_from_dict(grid(tmp_path / "out", intermediate=["syn-nli"], targets=["syn-tatoeba"]))
+def test_a_worker_waits_for_a_parent_running_elsewhere(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A lease far longer than the wait: a busy machine must not let it expire.
+    executor = {"lease_seconds": 60, "heartbeat_seconds": 0.3, "poll_seconds": 0.1}
+    spec = spec_from_dict(grid(tmp_path / "out", intermediate=["syn-nli"], targets=["syn-tatoeba"], executor=executor))
     root, stages = prepare(spec)
     parent, child = stages
     with ResultsStore(root / STORE_NAME) as store:
-        assert store.claim(parent.id, "elsewhere", 3.0)
+        assert store.claim(parent.id, "elsewhere", 60)
     finished_at: list[float] = []
 
     def other_worker() -> None:
@@ -142,11 +151,103 @@ def test_a_worker_waits_for_a_parent_running_elsewhere(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=other_worker)
     thread.start()
-    summary = work(spec, stages, root, fake_stages.sleepy, WorkerOptions.from_spec(spec))
+    with caplog.at_level(logging.INFO, logger="xstilts.experiments.runner"):
+        summary = work(spec, stages, root, fake_stages.sleepy, WorkerOptions.from_spec(spec))
     thread.join()
     assert summary.ran == [child.id] and summary.reused == []
     (start,) = [t for t, event, sid, _ in fake_stages.read_log(root) if event == "start"]
     assert start >= finished_at[0]
+    # said at once (and not again within a minute), naming the stage, its holder and the lease
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for")]
+    assert f"waiting for {parent.label} ({parent.id}) held by elsewhere on {socket.gethostname()} (lease ends in" in line
+    assert 55 <= int(line.rsplit("in ", 1)[1].split()[0]) <= 60
+
+
+def test_a_waiting_worker_takes_the_stage_back_once_its_holder_dies(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    executor = {"lease_seconds": 600, "heartbeat_seconds": 0.3, "poll_seconds": 0.1}
+    spec = spec_from_dict(grid(tmp_path / "out", intermediate=["syn-nli"], targets=["syn-tatoeba"], executor=executor))
+    root, stages = prepare(spec)
+    parent, child = stages
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with ResultsStore(root / STORE_NAME) as store:
+        assert store.claim(parent.id, f"{socket.gethostname()}:{holder.pid}", 600)
+        with store.transaction() as c:  # as if that process had claimed it
+            c.execute("UPDATE stages SET lease_pid=?, lease_started=? WHERE id=?", (holder.pid, process_start(holder.pid), parent.id))
+    killer = threading.Timer(1.0, holder.kill)
+    killer.start()
+    started = time.time()
+    try:
+        with caplog.at_level(logging.INFO, logger="xstilts.experiments.runner"):
+            summary = work(spec, stages, root, fake_stages.sleepy, WorkerOptions.from_spec(spec))
+    finally:
+        killer.cancel()
+        holder.kill()
+        holder.wait()
+    assert summary.ran == [parent.id, child.id]
+    assert time.time() - started < 30  # not the 600 s lease
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"waiting for {parent.label}") and f"held by process {holder.pid} on " in m for m in messages)
+    assert any(f"held by process {holder.pid} on {socket.gethostname()}, which no longer runs: taken back" in m for m in messages)
+
+
+def test_waiting_lines_repeat_only_every_so_often() -> None:
+    spec = spec_from_dict(grid(Path("unused"), intermediate=["none"], targets=["syn-tatoeba"]))
+    (stage,) = plan(spec)
+    holders = {stage.id: ("w", "h", time.time())}
+    lines = WaitingLines(every=60)
+    with pytest.MonkeyPatch.context() as mp:
+        shown: list[str] = []
+        mp.setattr("xstilts.experiments.runner.log.info", lambda fmt, *args: shown.append(fmt % args))
+        lines.show([stage], holders, 90)
+        lines.show([stage], holders, 90)
+        assert len(shown) == 1 and shown[0].endswith("held by w on h (lease ends in 90 s)")
+        lines.every = 0
+        lines.show([stage], holders, 90)
+        assert len(shown) == 2
+
+
+GIL_THIEF = """
+import sys, time
+from xstilts.experiments.store import ResultsStore
+path, stage_id, lease, fd = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+verdict = b"?"
+try:
+    time.sleep(lease + 1)
+    with ResultsStore(path) as store:
+        verdict = b"1" if store.claim(stage_id, "thief", lease) else b"0"
+finally:
+    import os
+    os.write(fd, verdict)
+"""
+
+
+def test_a_stage_holding_the_gil_keeps_its_lease(tmp_path: Path) -> None:
+    """A C call that holds the GIL longer than the lease (a checkpoint written to slow storage, say)
+    does not starve the heartbeat: another worker trying to take the stage meanwhile is refused."""
+    lease = 3.0
+    executor = {"lease_seconds": lease, "heartbeat_seconds": 0.25, "poll_seconds": 0.1}
+    spec = spec_from_dict(grid(tmp_path / "out", targets=["syn-tatoeba"], intermediate=["none"], executor=executor))
+    root, stages = prepare(spec)
+    verdicts: list[bytes] = []
+
+    def holds_the_gil(stage, ctx):
+        read_end, write_end = os.pipe()
+        thief = subprocess.Popen(
+            [sys.executable, "-c", GIL_THIEF, str(root / STORE_NAME), stage.id, str(lease), str(write_end)],
+            pass_fds=(write_end,), env={**os.environ, "PYTHONPATH": str(SRC)},
+        )
+        os.close(write_end)
+        buffer = ctypes.create_string_buffer(1)
+        # libc read() through PyDLL: blocks until the thief has tried, without releasing the GIL
+        assert ctypes.PyDLL(None).read(read_end, buffer, 1) == 1
+        os.close(read_end)
+        thief.wait(timeout=60)
+        verdicts.append(buffer.raw)
+        return {}, []
+
+    summary = work(spec, stages, root, holds_the_gil, WorkerOptions.from_spec(spec, wait=False))
+    assert verdicts == [b"0"], "another worker took the stage while this one held the GIL"
+    assert summary.ran == [stages[0].id]
 
 
 def test_results_command_shows_status_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:

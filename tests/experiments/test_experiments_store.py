@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from conftest import grid
 
 from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import plan
+from xstilts.experiments.leases import process_start
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import _V1, _V2, SCHEMA_VERSION, ResultsStore
 
@@ -39,7 +42,7 @@ def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     _v1_database(path)
     with ResultsStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION
         frame = store.scores_frame("old")
         assert sorted(frame["value"]) == [60.0, 71.5] and set(frame["family"]) == {"encoder"}
         assert store.stage("s1").status == "done"
@@ -49,7 +52,7 @@ def test_upgrading_a_v1_database_keeps_its_results(tmp_path: Path) -> None:
         assert len(store.scores_frame("old")) == 3
         assert store.attempts() == [] and store.spec_records() == []
     with ResultsStore(path) as again:  # reopening does not migrate twice
-        assert again.schema_version() == 3
+        assert again.schema_version() == SCHEMA_VERSION
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
@@ -113,6 +116,54 @@ def test_an_expired_lease_is_retaken_and_the_lost_attempt_recorded(store: Result
     attempts = store.attempts(sid)
     assert [(a["worker"], a["status"]) for a in attempts] == [("a", "lost"), ("b", "running")]
     assert store.stage(sid).attempts == 2
+
+
+def _held_by(store: ResultsStore, sid: str, pid: int, started: str | None, host: str | None = None) -> None:
+    """`sid` claimed by worker 'gone', then its lease pointed at process `pid` (of this machine unless `host`)."""
+    assert store.claim(sid, "gone", lease_seconds=600)
+    with store.transaction() as c:
+        c.execute("UPDATE stages SET lease_pid=?, lease_started=?, lease_host=COALESCE(?, lease_host) WHERE id=?", (pid, started, host, sid))
+
+
+def _child() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_a_stage_held_by_a_dead_process_of_this_machine_is_taken_back_at_once(store: ResultsStore) -> None:
+    sid = _first(store)
+    child = _child()
+    _held_by(store, sid, child.pid, process_start(child.pid))
+    assert store.take_back_dead() == [] and not store.claim(sid, "b", lease_seconds=600)  # alive: its lease holds
+    child.kill()
+    deadline = time.monotonic() + 30
+    while process_start(child.pid) is not None and time.monotonic() < deadline:  # SIGKILL lands asynchronously
+        time.sleep(0.01)
+    (gone,) = store.take_back_dead()  # killed, not yet reaped (a zombie): dead all the same
+    assert gone[0] == sid and gone[1] == "gone" and gone[2].pid == child.pid
+    child.wait()
+    assert store.claim(sid, "b", lease_seconds=600)  # no waiting for the 600 s lease
+    assert [(a["worker"], a["status"]) for a in store.attempts(sid)] == [("gone", "lost"), ("b", "running")]
+    assert store.take_back_dead() == []  # this process holds it now, and lives
+
+
+def test_a_reused_pid_does_not_keep_a_dead_workers_lease(store: ResultsStore) -> None:
+    sid = _first(store)
+    child = _child()
+    try:
+        _held_by(store, sid, child.pid, "proc:1")  # the PID now names a process started later
+        assert [g[0] for g in store.take_back_dead()] == [sid]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_leases_of_other_machines_and_live_processes_are_left_to_expire(store: ResultsStore) -> None:
+    first, second = store.stages()[0].id, store.stages()[1].id
+    _held_by(store, first, 2**22 + 12345, "proc:1", host="another-host")  # no such PID here, but not our machine
+    assert store.claim(second, "me", lease_seconds=600)  # this very process: alive
+    assert store.take_back_dead() == []
+    assert not store.claim(first, "b", lease_seconds=600) and not store.claim(second, "b", lease_seconds=600)
+    assert store.holders()[first][:2] == ("gone", "another-host")
 
 
 def test_a_requeued_job_takes_its_own_stage_back(store: ResultsStore) -> None:

@@ -20,8 +20,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 
-# Leases short enough that a rerun retakes a killed worker's stage within seconds.
-FAST_EXECUTOR = {"lease_seconds": 2.0, "heartbeat_seconds": 0.25, "poll_seconds": 0.1, "max_attempts": 5}
+# A rerun takes a killed worker's stage back at once (its process is gone), whatever the lease; a
+# long lease keeps a live worker's stage its own however busy the machine (no timing to race).
+FAST_EXECUTOR = {"lease_seconds": 60.0, "heartbeat_seconds": 0.25, "poll_seconds": 0.1, "max_attempts": 5}
 
 
 # -- the command line --------------------------------------------------------------------------------

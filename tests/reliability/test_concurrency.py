@@ -30,7 +30,7 @@ from xstilts.io import atomic_write_json
 
 SOAK_SECONDS = float(os.environ.get("XSTILTS_SOAK_SECONDS", "12"))
 SOAK_SEED = int(os.environ.get("XSTILTS_SOAK_SEED", "20240611"))
-LEASE = 3.0
+LEASE = 60.0  # killed workers' stages are taken back at once; a live worker's lease never lapses, however busy the machine
 RUNNER = "reliability_fake_runner:run"
 
 

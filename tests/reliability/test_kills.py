@@ -10,6 +10,7 @@ the fault armed (see reliability_faults.py); the rerun is a plain `xstilts run`.
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ def baseline(tiny_grid_baseline: Finished) -> Finished:
 
 
 def killed_then_rerun(tmp_path: Path, model: Path, fault: str, only: str | None = None, check_killed=None) -> Path:
-    """Run with `fault` armed (the process must die of SIGKILL), inspect, then rerun to the end."""
+    """Run with `fault` armed (the process must die of SIGKILL), inspect, then rerun to the end.
+    The rerun does not wait for the dead worker's lease (60 s, see FAST_EXECUTOR) to end: it sees
+    that the process holding the stage is gone and takes the stage back at once."""
     out = tmp_path / "out"
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(out, model))
     env = {"XSTILTS_FAULT": fault} | ({"XSTILTS_FAULT_STAGE": only} if only else {})
@@ -46,9 +49,18 @@ def killed_then_rerun(tmp_path: Path, model: Path, fault: str, only: str | None 
     assert first.code == KILLED, f"the fault {fault} did not kill the run (exit {first.code}):\n{first.err[-3000:]}"
     if check_killed is not None:
         check_killed(out)
+    held = [sid for sid, status in stage_statuses(out).items() if status == "running"]
+    started = time.time()
     rerun = cli("-q", "run", spec, "--no-report")
     assert rerun.code == 0, rerun.err
     assert set(stage_statuses(out).values()) == {"done"}
+    with ResultsStore(out / "results.sqlite") as store:
+        for sid in held:
+            attempts = store.attempts(sid)
+            assert [a["status"] for a in attempts] == ["lost", "done"]
+            claimed_after = attempts[1]["started"] - started
+            print(f"{fault}: the rerun claimed the killed worker's stage {claimed_after:.2f} s after it started")
+            assert claimed_after < 30, f"the rerun waited {claimed_after:.0f} s for a dead worker's stage"
     return out
 
 
@@ -70,7 +82,7 @@ def test_killed_mid_training_resumes_from_its_last_checkpoint(tiny_models, tmp_p
         nonlocal work
         (work,) = (out / "work" / baseline.target).glob("*/LATEST")
         assert work.read_text() == "checkpoint-0000004"
-        assert stage_statuses(out)[baseline.target] == "running"  # held by the dead worker until its lease expires
+        assert stage_statuses(out)[baseline.target] == "running"  # held by the dead worker until a rerun sees it is gone
 
     out = killed_then_rerun(tmp_path, tiny_models["encoder"], "step:4", check_killed=check)
     assert outcome(out, baseline.target)["resumed_from"] == 4
@@ -127,3 +139,4 @@ def test_killed_inside_the_results_store_transaction(tiny_models, tmp_path, base
 
     out = killed_then_rerun(tmp_path, tiny_models["encoder"], "store-finish", only="evaluate", check_killed=check)
     assert_same_results(out, baseline)
+

@@ -18,8 +18,10 @@ from xstilts.tasks import get_task
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 
 # One xdist worker runs every torchrun launch (`make test` uses --dist loadgroup): the module's
-# fixture then runs once, and concurrent launches cannot race for a rendezvous port.
-pytestmark = pytest.mark.xdist_group("torchrun")
+# fixture then runs once, and concurrent launches cannot race for a rendezvous port. Its eight
+# launches count against the first test's timeout: 270 s on two busy cores (load 7), so the
+# suite's 600 s would fail a slower machine; each launch keeps its own 300 s bound.
+pytestmark = [pytest.mark.xdist_group("torchrun"), pytest.mark.timeout(1800)]
 
 
 def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) -> tuple[int, list[dict], str]:

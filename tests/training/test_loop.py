@@ -40,7 +40,7 @@ def weights(model) -> dict[str, torch.Tensor]:
 
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_models, family, tmp_path):
     model = load_pretrained(str(tiny_models[family]), BackboneOptions())
-    Trainer(model, [task_data(model, "syn-para")], settings(), tmp_path / "a").train()
+    uninterrupted = Trainer(model, [task_data(model, "syn-para")], settings(), tmp_path / "a").train()
     expected = weights(model)
 
     model = load_pretrained(str(tiny_models[family]), BackboneOptions())
@@ -59,6 +59,9 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_mod
     got = weights(model)
     assert got.keys() == expected.keys()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
+    # the logs too: the running loss (a window of the last 20 steps) continues where it was
+    assert [e["loss"] for e in outcome.history] == [e["loss"] for e in uninterrupted.history]
+    assert outcome.history == uninterrupted.history
 
 
 def test_same_seed_gives_identical_weights_and_another_seed_does_not(tiny_models, tmp_path):

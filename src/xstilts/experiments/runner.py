@@ -19,8 +19,8 @@ import importlib.metadata
 import logging
 import os
 import platform
+import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +28,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 from xstilts import __version__
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
+from xstilts.experiments import leases
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
 from xstilts.experiments.store import ResultsStore, worker_id
@@ -45,8 +47,8 @@ log = logging.getLogger(__name__)
 
 STORE_NAME = "results.sqlite"
 # Defaults of the spec's executor section, kept here for callers of earlier versions.
-LEASE_SECONDS = 600.0
-HEARTBEAT_SECONDS = 30.0
+LEASE_SECONDS = 90.0
+HEARTBEAT_SECONDS = 20.0
 
 DEFAULT_RUNNER = "xstilts.experiments.runner:default_run_stage"
 
@@ -245,48 +247,44 @@ def provenance_record(stage: Stage, ctx: WorkerContext, started: float, runner_e
 
 # -- leases ----------------------------------------------------------------------------------------
 class Heartbeat:
-    """Renews a stage's lease in the background while it runs. If the lease is lost (this worker
-    stalled past it and another took the stage over), the stage is interrupted: its result would
-    be discarded anyway."""
+    """Renews a stage's lease while it runs, from a child process (`leases.keep`) that no
+    GIL-holding call of this one can starve. If the lease is lost (this worker stalled past it and
+    another took the stage over), the stage is interrupted: its result would be discarded anyway."""
 
-    def __init__(self, store_path: Path, stage_id: str, worker: str, interval: float = HEARTBEAT_SECONDS, journal: str = "wal") -> None:
-        self.lost = False
-        self._store_path, self._stage_id, self._worker, self._interval, self._journal = store_path, stage_id, worker, interval, journal
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._active = False
-        self._interrupt = threading.current_thread() is threading.main_thread()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{stage_id}", daemon=True)
+    def __init__(self, store_path: Path, stage_id: str, worker: str, interval: float = HEARTBEAT_SECONDS) -> None:
+        self._command = leases.keeper_command(
+            str(store_path), stage_id, worker, interval, interrupt=threading.current_thread() is threading.main_thread(),
+        )
+        self._process: subprocess.Popen | None = None
+        self._lost: bool | None = None
 
-    def _beat(self) -> None:
-        store = ResultsStore(self._store_path, self._journal)
-        try:
-            while not self._stop.wait(self._interval):
-                try:
-                    held = store.heartbeat(self._stage_id, self._worker)
-                except Exception as err:  # a busy or briefly unreadable database: try again next beat
-                    log.warning("heartbeat of stage %s failed: %s", self._stage_id, err)
-                    continue
-                if not held:
-                    with self._lock:
-                        self.lost = True
-                        if self._active and self._interrupt:
-                            # A real SIGINT, so that blocking calls (sleep, I/O) return too.
-                            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-                    return
-        finally:
-            store.close()
+    @property
+    def lost(self) -> bool:
+        """Whether the keeper found the lease taken over: it says so on its stdout before it interrupts."""
+        if self._lost is None and self._process is not None and self._process.stdout is not None:
+            ready, _, _ = select.select([self._process.stdout], [], [], 0)
+            if ready:
+                self._lost = self._process.stdout.read(len(leases.LOST)) == leases.LOST
+        return bool(self._lost)
 
     def __enter__(self) -> "Heartbeat":
-        self._active = True
-        self._thread.start()
+        self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._active = False
-        self._stop.set()
-        self._thread.join(timeout=10)
+        process = self._process
+        if process is None:
+            return
+        with suppress(OSError):
+            process.stdin.close()
+        # No waiting for it to notice: a kill costs nothing (SQLite survives a killed writer), and
+        # whether it lost the lease is already in its stdout.
+        process.kill()
+        process.wait()
+        if self._lost is None:
+            self._lost = process.stdout.read() == leases.LOST if process.stdout else False
+        if process.stdout:
+            process.stdout.close()
 
 
 def _error_line(err: BaseException) -> str:
@@ -311,7 +309,7 @@ def execute_stage(stage: Stage, ctx: WorkerContext, store: ResultsStore, run_sta
     started = time.time()
     notify(stage, "running")
     remove_dead_attempts_temporaries(ctx, stage.id)
-    beat = Heartbeat(store.path, stage.id, ctx.worker, options.heartbeat_seconds, ctx.spec.executor.store_journal)
+    beat = Heartbeat(store.path, stage.id, ctx.worker, options.heartbeat_seconds)
     try:
         with beat:
             outcome, scores = run_stage(stage, ctx)
@@ -387,6 +385,50 @@ def _waits_on_live_work(stage: Stage, by_id: dict[str, Stage], state: dict[str, 
     return False
 
 
+def take_back_dead(store: ResultsStore, by_id: dict[str, Stage]) -> list[str]:
+    """End the leases of stages whose worker process on this machine is gone (see `leases`)."""
+    ids = []
+    for stage_id, worker, holder in store.take_back_dead():
+        stage = by_id.get(stage_id)
+        name = f"{stage.label} ({stage_id})" if stage else stage_id
+        log.info("stage %s was held by %s, which no longer runs: taken back", name, leases.describe(worker, holder.host))
+        ids.append(stage_id)
+    return ids
+
+
+def held_needed(unfinished: list[Stage], by_id: dict[str, Stage], state: dict[str, str]) -> list[Stage]:
+    """The stages held elsewhere that `unfinished` stages wait for: themselves or an ancestor."""
+    held: dict[str, Stage] = {}
+    for s in unfinished:
+        current: Stage | None = s
+        while current is not None:
+            if state.get(current.id) == HELD:
+                held[current.id] = current
+                break
+            current = by_id.get(current.parent) if current.parent else None
+    return list(held.values())
+
+
+class WaitingLines:
+    """'waiting for <stage> held by <worker> on <host> (lease ends in N s)': at once when a stage
+    is first waited for, then every `every` seconds while it still is."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self._shown: dict[tuple[str, str], float] = {}
+
+    def show(self, held: list[Stage], holders: dict[str, tuple[str, str | None, float | None]], lease_seconds: float) -> None:
+        now = time.time()
+        for stage in held:
+            worker, host, heartbeat = holders.get(stage.id, ("another worker", None, None))
+            key = (stage.id, worker)
+            if now - self._shown.get(key, -float("inf")) < self.every:
+                continue
+            self._shown[key] = now
+            ends = max(0.0, (heartbeat or now) + lease_seconds - now)
+            log.info("waiting for %s (%s) held by %s (lease ends in %.0f s)", stage.label, stage.id, leases.describe(worker, host), ends)
+
+
 def work(
     spec: ExperimentSpec, stages: list[Stage], root: Path, run_stage: StageRunner | None = None,
     options: WorkerOptions | None = None, worker: str | None = None, executor: str = "local", notify: Notify | None = None,
@@ -404,6 +446,7 @@ def work(
     summary = RunSummary(output_dir=root, store=store.path)
     by_id = {s.id: s for s in stages}
     mine = [s for s in stages if options.only is None or s.id in options.only]
+    waiting = WaitingLines()
     try:
         first = classify(stages, store.statuses(), worker, run_started, options.lease_seconds)
         summary.reused = [s.id for s in mine if first[s.id] == DONE]
@@ -413,6 +456,7 @@ def work(
         while True:
             if options.stop_file is not None and options.stop_file.exists():
                 break
+            take_back_dead(store, by_id)
             for stage_id in store.abandon_expired(options.lease_seconds, options.max_attempts):
                 log.warning("stage %s abandoned after %d attempts whose workers stopped", stage_id, options.max_attempts)
             state = classify(stages, store.statuses(), worker, run_started, options.lease_seconds)
@@ -430,6 +474,7 @@ def work(
             if options.only is not None:
                 unfinished = [s for s in unfinished if state[s.id] == HELD or _waits_on_live_work(s, by_id, state)]
             if unfinished and options.wait:
+                waiting.show(held_needed(unfinished, by_id, state), store.holders(), options.lease_seconds)
                 time.sleep(options.poll_seconds)
                 continue
             break
@@ -451,6 +496,7 @@ def prepare(spec: ExperimentSpec, base_dir: Path | None = None) -> tuple[Path, l
     store = ResultsStore(root / STORE_NAME, spec.executor.store_journal)
     try:
         store.register(spec.name, stages, spec.fingerprint(), to_dict(spec))
+        take_back_dead(store, {s.id: s for s in stages})
     finally:
         store.close()
     return root, stages

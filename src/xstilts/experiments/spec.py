@@ -181,8 +181,10 @@ class ExecutorSpec:
 
     kind: Literal["local", "slurm", "submitit-local", "ray"] = "local"
     workers: int = 1  # local: worker processes (one GPU each where there are GPUs)
-    lease_seconds: float = 600.0  # a stage whose worker stopped heart-beating this long is retaken
-    heartbeat_seconds: float = 30.0
+    # A stage whose worker stopped heart-beating this long is retaken (a crashed worker of another
+    # machine: within 2 minutes); one whose worker on this machine died is retaken at once.
+    lease_seconds: float = 90.0
+    heartbeat_seconds: float = 20.0
     poll_seconds: float = 10.0  # how often an idle worker looks for runnable stages
     max_attempts: int = 3  # crashed attempts (lease expired) before a stage is marked failed
     gpu: str | None = None  # GPU type for `xstilts plan`'s estimate (default h100)

@@ -1,10 +1,11 @@
 """The results store: one SQLite database per output folder, shared by every worker of a grid.
 
-Tables (schema version 3)
+Tables (schema version 4)
   meta      schema version
   specs     every spec registered here: name, hash, the spec itself (JSON), when
   stages    every planned stage: status (pending / running / done / failed), lease (worker,
-            heartbeat), attempts, timings, provenance and outcome as JSON
+            heartbeat, and the host, PID, start time and machine of the process holding it),
+            attempts, timings, provenance and outcome as JSON
   attempts  one row per claim of a stage: worker, executor, start and end, how it ended, error
   scores    one row per (stage, task, language, metric, split) of evaluate stages
   cells     the labels a spec gives each stage: model, condition, target, seed
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import XStiltsError
+from xstilts.experiments.leases import RENEW, Holder, alive, this_process
 
 # -- schema ------------------------------------------------------------------------------------------
 _V1 = [
@@ -146,8 +148,16 @@ _V3 = [
     )""",
 ]
 
+_LEASE_HOLDER = [
+    # The process holding a stage's lease, so that one of its machine that died is seen at once.
+    "ALTER TABLE stages ADD COLUMN lease_host TEXT",
+    "ALTER TABLE stages ADD COLUMN lease_pid INTEGER",
+    "ALTER TABLE stages ADD COLUMN lease_started TEXT",
+    "ALTER TABLE stages ADD COLUMN lease_machine TEXT",
+]
+
 # MIGRATIONS[i] takes a database from version i to i + 1 (version 0: empty).
-MIGRATIONS: list[list[str] | Callable[[sqlite3.Connection], None]] = [_V1, _V2, _V3]
+MIGRATIONS: list[list[str] | Callable[[sqlite3.Connection], None]] = [_V1, _V2, _V3, _LEASE_HOLDER]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 STATUSES = ("pending", "running", "done", "failed")
@@ -354,12 +364,14 @@ class ResultsStore:
         now = time.time()
         retry = now if retry_failed_before is None else retry_failed_before
         with self.transaction() as c:
+            me = this_process()
             cur = c.execute(
-                """UPDATE stages SET status='running', worker=?, heartbeat=?, started=?, attempts=attempts+1, error=NULL
+                """UPDATE stages SET status='running', worker=?, heartbeat=?, started=?, attempts=attempts+1, error=NULL,
+                   lease_host=?, lease_pid=?, lease_started=?, lease_machine=?
                    WHERE id=? AND (status='pending'
                                    OR (status='failed' AND COALESCE(finished, 0) < ?)
                                    OR (status='running' AND (heartbeat < ? OR worker=?)))""",
-                (worker, now, now, stage_id, retry, now - lease_seconds, worker),
+                (worker, now, now, me.host, me.pid, me.started, me.machine, stage_id, retry, now - lease_seconds, worker),
             )
             if cur.rowcount != 1:
                 return False
@@ -374,7 +386,7 @@ class ResultsStore:
     def heartbeat(self, stage_id: str, worker: str) -> bool:
         """Renew the lease; False if `worker` no longer holds the stage."""
         with self.transaction() as c:
-            cur = c.execute("UPDATE stages SET heartbeat=? WHERE id=? AND worker=? AND status='running'", (time.time(), stage_id, worker))
+            cur = c.execute(RENEW, (time.time(), stage_id, worker))
             return cur.rowcount == 1
 
     def finish(self, stage_id: str, worker: str, outcome: dict, provenance: dict, scores: Iterable[dict] = ()) -> bool:
@@ -421,7 +433,8 @@ class ResultsStore:
         now = time.time()
         with self.transaction() as c:
             cur = c.execute(
-                "UPDATE stages SET status='pending', worker=NULL, heartbeat=NULL WHERE id=? AND worker=? AND status='running'",
+                """UPDATE stages SET status='pending', worker=NULL, heartbeat=NULL, lease_host=NULL, lease_pid=NULL, lease_started=NULL,
+                   lease_machine=NULL WHERE id=? AND worker=? AND status='running'""",
                 (stage_id, worker),
             )
             c.execute(
@@ -429,6 +442,38 @@ class ResultsStore:
                 (reason, now, stage_id, worker),
             )
             return cur.rowcount == 1
+
+    def take_back_dead(self) -> list[tuple[str, str, Holder]]:
+        """End at once the leases of running stages held by processes of this machine that no longer
+        exist (killed, out of memory, closed terminal): their stages count as expired leases, to be
+        claimed again (or abandoned after `max_attempts`). Returns (stage id, worker, holder)."""
+        me = this_process()
+        rows = self._conn.execute(
+            """SELECT id, worker, lease_pid, lease_started, lease_machine FROM stages
+               WHERE status='running' AND lease_host=? AND lease_pid IS NOT NULL AND heartbeat > 0""",
+            (me.host,),
+        ).fetchall()
+        dead = [
+            (r["id"], r["worker"], holder)
+            for r in rows
+            if alive(holder := Holder(me.host, int(r["lease_pid"]), r["lease_started"], r["lease_machine"])) is False
+        ]
+        if not dead:
+            return []
+        with self.transaction() as c:
+            for stage_id, worker, holder in dead:
+                c.execute(
+                    "UPDATE stages SET heartbeat=0 WHERE id=? AND worker=? AND lease_pid=? AND status='running'",
+                    (stage_id, worker, holder.pid),
+                )
+        return dead
+
+    def holders(self) -> dict[str, tuple[str, str | None, float | None]]:
+        """id -> (worker, host, heartbeat) of every running stage."""
+        return {
+            r[0]: (r[1], r[2], r[3])
+            for r in self._conn.execute("SELECT id, worker, lease_host, heartbeat FROM stages WHERE status='running'")
+        }
 
     def abandon_expired(self, lease_seconds: float, max_attempts: int) -> list[str]:
         """Mark failed the running stages whose workers stopped heart-beating `max_attempts` times."""

@@ -414,11 +414,13 @@ class Trainer:
         step, best, best_step, history, stale = 0, -math.inf, -1, [], 0
         task_steps = dict.fromkeys(self.names, 0)
         resumed_from = None
+        recent: list[float] = []  # the last 20 losses, logged as the running loss
         latest = self._latest_checkpoint()
         if latest is not None:
             state = self._restore(latest)
             step, best, best_step, history, stale = state["step"], state["best"], state["best_step"], state["history"], state["stale"]
             task_steps = state["task_steps"]
+            recent = list(state.get("recent_losses", []))  # older checkpoints lack it
             resumed_from = step
             log.info("resumed %s at step %d (best dev %.2f at step %d)", self.work_dir, step, best, best_step)
         else:
@@ -430,7 +432,6 @@ class Trainer:
         self.wrapped.train()
         bar = progress_bar(total=s.max_steps, description=f"training {'+'.join(task_steps)}", enabled=acc.is_main_process)
         bar.update(step)
-        recent: list[float] = []
         train_seconds, train_examples, train_tokens = 0.0, 0, 0
         while step < s.max_steps:
             step_started = time.perf_counter()
@@ -482,7 +483,7 @@ class Trainer:
             if step % checkpoint_every == 0 or step >= s.max_steps:
                 self._save_checkpoint(step, {
                     "step": step, "best": best, "best_step": best_step, "history": history, "stale": stale,
-                    "task_steps": task_steps, "streams": [st.state() for st in self.streams],
+                    "task_steps": task_steps, "streams": [st.state() for st in self.streams], "recent_losses": recent,
                     "settings": asdict(s) | {"log_with": [str(t) for t in s.log_with]},
                 })
                 acc.wait_for_everyone()
