@@ -43,6 +43,9 @@ STEPS = {
 
 
 SEPARATE_LIMIT = 20000 * 20000
+CHECK_LIMIT = 20000 * 20000  # brute-force check of the mined pairs up to this size
+DEFAULT_RETRIEVAL = "20000x20000x1024,100000x100000x128,100000x100000x128:anisotropic,20000x20000x1024:anisotropic,10000x10000x128:encoder"
+QUICK_RETRIEVAL = "20000x20000x128,20000x20000x128:anisotropic,5000x5000x128:encoder"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's training steps")
     p.add_argument("--learning-rate", type=float, default=None, help="default 2e-3 for tiny shapes, 1e-5 for real ones")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1), help="torch threads per case (default: OMP_NUM_THREADS or 1)")
-    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM,... (default 20000x20000x1024,100000x100000x128; --full or cuda add 100000x100000x1024; --quick: 20000x20000x128,20000x20000x1024)")
+    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM[:VECTORS],... with VECTORS isotropic (default), anisotropic or encoder (the tiny encoder's outputs; DIM is its width) (default: " + DEFAULT_RETRIEVAL + "; --full or cuda add 100000x100000x1024; --quick: " + QUICK_RETRIEVAL + ")")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--name", default=None, help="results file name (default: <device>-<shape>[-quick]-<date>)")
@@ -130,22 +133,38 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
 
 
 def retrieval_section(args: argparse.Namespace, work: Path, log: Path) -> list[dict]:
+    from benchmarks.retrieval_bench import VECTORS
+
     spec = args.retrieval or (
-        "20000x20000x128,20000x20000x1024" if args.quick
-        else "20000x20000x1024,100000x100000x128" + (",100000x100000x1024" if args.full or args.device == "cuda" else "")
+        QUICK_RETRIEVAL if args.quick
+        else DEFAULT_RETRIEVAL + (",100000x100000x1024" if args.full or args.device == "cuda" else "")
     )
     results = []
     for item in spec.split(","):
-        nq, nc, dim = (int(v) for v in item.lower().split("x"))
-        out = work / f"retrieval-{nq}-{nc}-{dim}.json"
+        size, _, vectors = item.lower().partition(":")
+        vectors = vectors or "isotropic"
+        if vectors not in VECTORS:
+            raise SystemExit(f"--retrieval {item}: vectors must be one of {', '.join(VECTORS)}")
+        nq, nc, dim = (int(v) for v in size.split("x"))
+        if vectors == "encoder":
+            from benchmarks.training import prepare
+
+            prepare(work, "tiny", [], 0, 0)
+        out = work / f"retrieval-{nq}-{nc}-{dim}-{vectors}.json"
         load = os.getloadavg()[0]
-        # Margin mining as two separate searches (its cost before sharing blocks), where affordable.
-        extra = ["--separate"] if nq * nc <= SEPARATE_LIMIT else []
+        # Margin mining as two separate searches (its cost before sharing blocks), where affordable;
+        # the mined pairs against brute force, where affordable.
+        extra = (["--separate"] if nq * nc <= SEPARATE_LIMIT and vectors == "isotropic" else []) + (["--check"] if nq * nc <= CHECK_LIMIT else [])
+        extra += [f"--vectors={vectors}", f"--work={work}"]
         run_child("benchmarks.retrieval_bench", [str(nq), str(nc), str(dim), str(args.threads), args.device, str(out), *extra], args.threads, log)
-        result = json.loads(out.read_text()) | {"load_before": round(load, 2)}
+        result = json.loads(out.read_text()) | {"load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
         results.append(result)
         two = f" (as two searches {result['bucc_two_searches']['seconds']:.1f} s)" if "bucc_two_searches" in result else ""
-        print(f"  retrieval {nq}x{nc}x{dim}: tatoeba {result['tatoeba']['seconds']:.1f} s, bucc {result['bucc']['seconds']:.1f} s{two}, load {load:.1f}", flush=True)
+        enc = sum(t["seconds"] for t in result.get("encoding", {}).values())
+        check = result.get("brute_force")
+        print(f"  retrieval {nq}x{nc}x{result['dim']} {vectors}: " + (f"encoding {enc:.1f} s, " if enc else "")
+              + f"tatoeba {result['tatoeba']['seconds']:.1f} s, bucc {result['bucc']['seconds']:.1f} s{two}"
+              + (f", same pairs as brute force: {check['mined_pairs_identical']}" if check else "") + f", load {load:.1f}", flush=True)
     return results
 
 

@@ -73,8 +73,15 @@ def test_mean_difference_without_spread():
 def test_retrieval_rows_check_the_five_minute_target():
     r = {"queries": 10, "candidates": 20, "dim": 8, "tatoeba": {"seconds": 1.0, "cpu_seconds": 1.0, "accuracy": 1.0, "peak_mib": 5.0},
          "bucc": {"seconds": 301.0, "cpu_seconds": 300.0, "recall": 0.5, "peak_mib": 6.0}}
-    _, rows = retrieval_rows([r])
-    assert rows[0][-1] == "no" and rows[0][3] == "-"
+    header, rows = retrieval_rows([r])
+    row = dict(zip(header, rows[0]))
+    assert row["under 300 s"] == "no" and row["BUCC as two kNN searches s"] == "-" and row["vs brute force"] == "-"
+    checked = r | {"vectors": "anisotropic", "isotropy": {"mean_cosine": 0.6, "top10_variance_share": 0.5},
+                   "brute_force": {"mined_pairs_identical": False, "mined_pairs_recall_of_brute_force": 0.99,
+                                   "forward_neighbours_equal": 1.0, "backward_neighbours_equal": 0.98}}
+    row = dict(zip(header, retrieval_rows([checked])[1][0]))
+    assert row["vectors (mean cosine, top-10 variance)"] == "anisotropic (0.60, 0.50)"
+    assert row["vs brute force"] == "pair recall 0.9900; neighbours equal 1.0000 / 0.9800"
 
 
 def test_whole_report_renders_with_machine_and_command():
