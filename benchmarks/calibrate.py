@@ -63,7 +63,7 @@ def observations(spec_path: Path, store_dir: Path | None, device: str, table: Pa
         raise SystemExit(f"{store_path}: no results store (run the grid first)")
     stages = plan(spec)
     estimates = {e.stage_id: e for e in estimate_plan(stages, spec, device, table).stages}
-    rows = {r.stage_id: r for r in ResultsStore(store_path).stages() if r.status == "done" and r.seconds}
+    rows = {r.id: r for r in ResultsStore(store_path).stages() if r.status == "done" and r.seconds}
     out = []
     for stage in stages:
         row, est = rows.get(stage.id), estimates[stage.id]

@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--recipes", default=None, help="default xstilts,hf-grouped,hf-dynamic,hf-padded on cpu; xstilts,xstilts-fp32,hf-grouped on cuda")
     p.add_argument("--repeats", type=int, default=None, help="runs of every recipe, interleaved (A B C A B C ...), repeat r with seed r: throughput median/min/max and dev-score noise (default 3; 2 on cuda)")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's training steps")
+    p.add_argument("--max-length", type=int, default=None, help="featurisation max_length of every task (default: the task's: 128, QA 384)")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch size of every task (default: the task's: 32, QA 16)")
     p.add_argument("--learning-rate", type=float, default=None, help="default 2e-3 for tiny shapes, 1e-5 for real ones")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1), help="torch threads per case (default: OMP_NUM_THREADS or 1)")
     p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM[:VECTORS],... with VECTORS isotropic (default), anisotropic or encoder (the tiny encoder's outputs; DIM is its width) (default: " + DEFAULT_RETRIEVAL + "; --full or cuda add 100000x100000x1024; --quick: " + QUICK_RETRIEVAL + ")")
@@ -115,7 +117,7 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
         steps = max(2, round(STEPS[(args.device, args.quick)][task] * args.steps_scale))
         case = Case(task=task, recipe=recipe, shape=shape, device=args.device, work_dir=str(work), steps=steps,
                     n_train=n_train, n_dev=n_dev, learning_rate=lr, seed=seed, threads=args.threads,
-                    batch_size=TASKS[task].batch_size, peak_tflops=args.peak_tflops)
+                    batch_size=args.batch_size or TASKS[task].batch_size, peak_tflops=args.peak_tflops, max_length=args.max_length)
         case_file = work / f"case-{task}-{recipe}-{seed}.json"
         result_file = work / f"result-{task}-{recipe}-{seed}.json"
         case_file.write_text(json.dumps(asdict(case)))

@@ -59,6 +59,12 @@ class Case:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     peak_tflops: float | None = None
+    max_length: int | None = None  # None: the task's (benchmarks.data.TASKS)
+
+    def effective_max_length(self) -> int:
+        from benchmarks.data import TASKS
+
+        return self.max_length or TASKS[self.task].max_length
 
 
 @dataclass
@@ -166,7 +172,8 @@ def run_case(case: Case) -> CaseResult:
     family = Family(shape.family)
     tokenizer = load_tokenizer(str(work / "tokenizer"), family, BackboneOptions())
     fmt = InputFormat.for_tokenizer(tokenizer, family)
-    options = FeaturizeOptions(max_length=bench.max_length, stride=bench.stride)
+    max_length = case.effective_max_length()
+    options = FeaturizeOptions(max_length=max_length, stride=min(bench.stride, max_length // 2))
     handler = handler_for(task)
     train_examples = read_jsonl(work / "data" / data_file(case.task, "train", case.n_train))
     dev_examples = read_jsonl(work / "data" / data_file(case.task, "dev", case.n_dev))
@@ -182,7 +189,7 @@ def run_case(case: Case) -> CaseResult:
         result = _run_hf(case, work, shape, task, train, dev, dev_examples)
     else:
         raise ValueError(f"unknown recipe {case.recipe!r}")
-    result.update(device_name=device_name, peak_flops=peak, baseline_rss_mib=baseline_rss, lengths=_length_stats(train, bench.max_length))
+    result.update(device_name=device_name, peak_flops=peak, baseline_rss_mib=baseline_rss, lengths=_length_stats(train, max_length))
     return CaseResult(case=asdict(case), **result)
 
 
@@ -422,6 +429,7 @@ def hf_features(features: list[dict], kind: str, pad_id: int, max_length: int | 
 
 
 def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: list, dev_examples: list) -> dict:
+    import torch
     from transformers import (
         AutoTokenizer,
         DataCollatorForTokenClassification,
@@ -441,7 +449,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     kind = task.kind.value
     tokenizer = AutoTokenizer.from_pretrained(str(work / "tokenizer"))
     padded = case.recipe == "hf-padded"
-    max_length = bench.max_length if padded else None
+    max_length = case.effective_max_length() if padded else None
     if padded:
         inner = default_data_collator
     elif kind == "tagging":
@@ -479,6 +487,8 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
         disable_tqdm=True,
         use_cpu=case.device == "cpu",
         train_sampling_strategy="group_by_length" if case.recipe == "hf-grouped" else "random",
+        # bf16 mixed precision where xstilts' precision "auto" uses it: a careful user turns it on.
+        bf16=case.device == "cuda" and torch.cuda.is_bf16_supported(),
     )
     trainer = OrderedTrainer(
         model=model, args=args, data_collator=collate,

@@ -123,3 +123,9 @@ def test_grouped_predictions_come_back_in_dataset_order(work):
         np.testing.assert_allclose(restored[i, :n], sequential[i, :n], atol=1e-5)
     assert not all(np.allclose(grouped[i, : len(r["input_ids"])], sequential[i, : len(r["input_ids"])], atol=1e-5)
                    for i, r in enumerate(rows) if grouped.shape[1] >= len(r["input_ids"]))
+
+
+def test_max_length_override_shortens_every_feature(work):
+    r = run_case(Case(task="tagging", recipe="hf-grouped", shape="micro", device="cpu", work_dir=str(work), steps=2,
+                      n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, max_length=12))
+    assert r.lengths["max_length"] == 12 and r.lengths["max"] <= 12
