@@ -29,46 +29,84 @@ def _one(results: list[dict], task: str, recipe: str) -> dict | None:
     return found[0] if found else None
 
 
+RECIPE_ORDER = ("xstilts", "xstilts-fp32", "hf-grouped", "hf-dynamic", "hf-padded")
+BASELINE = "hf-grouped"  # the headline baseline: the Trainer with dynamic padding and length grouping
+
+
+def _recipes(results: list[dict]) -> list[str]:
+    seen = dict.fromkeys(r["case"]["recipe"] for r in results)
+    return [r for r in RECIPE_ORDER if r in seen] + [r for r in seen if r not in RECIPE_ORDER]
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float] | None:
+    """(median, min, max), or None for no values."""
+    return (statistics.median(values), min(values), max(values)) if values else None
+
+
+def _rate_values(results: list[dict], task: str, recipe: str, key: str) -> list[float]:
+    return [r["rates"][key] for r in _by(results, task, recipe, seed=None) if r["rates"].get(key) is not None]
+
+
+def _spread_text(values: Sequence[float], digits: int = 0) -> str:
+    s = spread(values)
+    if s is None:
+        return "-"
+    med, lo, hi = s
+    return _fmt(med, digits) if len(values) == 1 else f"{_fmt(med, digits)} ({_fmt(lo, digits)}–{_fmt(hi, digits)})"
+
+
 def training_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["task", "recipe", "train tok/s", "train ex/s", "padding", "train MiB", "eval tok/s", "eval MiB", "MFU train", "dev score", "steps x batch"]
+    header = ["task", "recipe", "runs", "train tok/s median (min–max)", "train ex/s", "padding", "train MiB", "eval tok/s median (min–max)",
+              "MFU train", "dev score", "load before→after", "steps x batch"]
     rows = []
     for task in dict.fromkeys(r["case"]["task"] for r in results):
-        for recipe in ("xstilts", "xstilts-fp32", "hf-padded", "hf-dynamic"):
-            r = _one(results, task, recipe)
-            if r is None:
+        for recipe in _recipes(results):
+            runs = _by(results, task, recipe, seed=None)
+            if not runs:
                 continue
-            rates = r["rates"]
-            mfu = rates.get("train_mfu")
+            mfu = _rate_values(results, task, recipe, "train_mfu")
+            pad = _rate_values(results, task, recipe, "train_padding")
+            loads = [(r.get("load_before"), r.get("load_after")) for r in runs]
             rows.append([
-                task, recipe, _fmt(rates["train_tokens_per_s"]), _fmt(rates["train_examples_per_s"], 1),
-                f"{rates['train_padding']:.0%}" if rates.get("train_padding") is not None else "-",
-                _fmt(r["train_peak_mib"]), _fmt(rates["eval_tokens_per_s"]), _fmt(r["eval_peak_mib"]),
-                f"{mfu:.1%}" if mfu else "-", f"{r['dev_score']:.1f}", f"{r['case']['steps']} x {r['case']['batch_size']}",
+                task, recipe, str(len(runs)), _spread_text(_rate_values(results, task, recipe, "train_tokens_per_s")),
+                _fmt(statistics.median(_rate_values(results, task, recipe, "train_examples_per_s")), 1),
+                f"{statistics.median(pad):.0%}" if pad else "-",
+                _fmt(max(r["train_peak_mib"] or 0 for r in runs)), _spread_text(_rate_values(results, task, recipe, "eval_tokens_per_s")),
+                f"{statistics.median(mfu):.1%}" if mfu else "-", _mean_sd(_scores(results, task, recipe)),
+                ", ".join(f"{a}→{b}" if b is not None else f"{a}" for a, b in loads), f"{runs[0]['case']['steps']} x {runs[0]['case']['batch_size']}",
             ])
     return header, rows
 
 
+def _median_rate(results: list[dict], task: str, recipe: str, key: str) -> float | None:
+    values = _rate_values(results, task, recipe, key)
+    return statistics.median(values) if values else None
+
+
 def ratio_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["task", "train vs hf-padded", "(CPU time)", "train vs hf-dynamic", "eval vs hf-padded", "eval vs hf-dynamic", "train memory vs hf-padded"]
+    """Every recipe's median rate over the baseline's median rate (hf-grouped; min–max of the
+    per-repeat ratios, repeat r of a recipe against repeat r of the baseline, run next to it)."""
+    header = ["task", "recipe", f"train vs {BASELINE}", "(CPU time)", f"eval vs {BASELINE}", "train vs hf-padded", f"train memory vs {BASELINE}"]
     rows = []
     for task in dict.fromkeys(r["case"]["task"] for r in results):
-        ours = _one(results, task, "xstilts")
-        if ours is None:
-            continue
-        padded, dynamic = _one(results, task, "hf-padded"), _one(results, task, "hf-dynamic")
+        base = _by(results, task, BASELINE, seed=None)
+        for recipe in _recipes(results):
+            if recipe == BASELINE or not _by(results, task, recipe, seed=None):
+                continue
 
-        def rate(r: dict | None, key: str) -> float | None:
-            return r["rates"][key] if r else None
+            def ratio(key: str, against: str = BASELINE) -> str:
+                a, b = _median_rate(results, task, recipe, key), _median_rate(results, task, against, key)
+                if not a or not b:
+                    return "-"
+                pairs = [(x["rates"][key], y["rates"][key]) for x in _by(results, task, recipe, seed=None)
+                         for y in _by(results, task, against, seed=None) if x["case"]["seed"] == y["case"]["seed"]]
+                per = [x / y for x, y in pairs if x and y]
+                return f"{a / b:.2f}x" + (f" ({min(per):.2f}–{max(per):.2f})" if len(per) > 1 else "")
 
-        rows.append([
-            task,
-            _ratio(rate(ours, "train_tokens_per_s"), rate(padded, "train_tokens_per_s")),
-            _ratio(rate(ours, "train_tokens_per_cpu_s"), rate(padded, "train_tokens_per_cpu_s")),
-            _ratio(rate(ours, "train_tokens_per_s"), rate(dynamic, "train_tokens_per_s")),
-            _ratio(rate(ours, "eval_tokens_per_s"), rate(padded, "eval_tokens_per_s")),
-            _ratio(rate(ours, "eval_tokens_per_s"), rate(dynamic, "eval_tokens_per_s")),
-            _ratio(ours["train_peak_mib"], padded["train_peak_mib"]) if padded else "-",
-        ])
+            ours_mib = max((r["train_peak_mib"] or 0) for r in _by(results, task, recipe, seed=None))
+            base_mib = max((r["train_peak_mib"] or 0) for r in base) if base else 0
+            rows.append([task, recipe, ratio("train_tokens_per_s"), ratio("train_tokens_per_cpu_s"), ratio("eval_tokens_per_s"),
+                         ratio("train_tokens_per_s", "hf-padded"), _ratio(ours_mib, base_mib)])
     return header, rows
 
 
@@ -99,20 +137,20 @@ def _mean_sd(scores: list[float]) -> str:
 
 
 def accuracy_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["task", "metric", "xstilts", "hf-dynamic", "hf-padded", "xstilts - hf-dynamic (95% CI)", "within noise"]
+    recipes = _recipes(results)
+    header = ["task", "metric", *recipes, f"xstilts - {BASELINE} (95% CI)", "within noise"]
     rows = []
     for task in dict.fromkeys(r["case"]["task"] for r in results):
-        ours, dynamic, padded = (_scores(results, task, r) for r in ("xstilts", "hf-dynamic", "hf-padded"))
-        if not ours:
-            continue
+        scores = {r: _scores(results, task, r) for r in recipes}
+        ours, base = scores.get("xstilts", []), scores.get(BASELINE, [])
         diff_text, verdict = "-", "-"
-        if dynamic:
-            diff, half = mean_difference(ours, dynamic)
+        if ours and base:
+            diff, half = mean_difference(ours, base)
             diff_text = f"{diff:+.1f}" + (f" ± {half:.1f}" if half is not None else "")
             if half is not None:
                 verdict = "yes" if abs(diff) <= half else ("no: xstilts better" if diff > 0 else "no: xstilts worse")
-        metric = _by(results, task, "xstilts", seed=None)[0]["dev_metric"]
-        rows.append([task, metric, _mean_sd(ours), _mean_sd(dynamic), _mean_sd(padded), diff_text, verdict])
+        any_run = next(r for r in results if r["case"]["task"] == task)
+        rows.append([task, any_run["dev_metric"], *(_mean_sd(scores[r]) for r in recipes), diff_text, verdict])
     return header, rows
 
 
@@ -129,18 +167,30 @@ def length_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def retrieval_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["queries x candidates x dim", "Tatoeba 1-NN s", "BUCC margin mining s", "BUCC as two kNN searches s", "peak MiB", "1-NN accuracy / mining recall", f"under {RETRIEVAL_TARGET_SECONDS:.0f} s"]
+    header = ["queries x candidates x dim", "vectors (mean cosine, top-10 variance)", "encoding s", "Tatoeba 1-NN s", "BUCC margin mining s",
+              "BUCC as two kNN searches s", "peak MiB", "1-NN accuracy / mining recall", "vs brute force", f"under {RETRIEVAL_TARGET_SECONDS:.0f} s", "load"]
     rows = []
     for r in results:
         slowest = max(r["tatoeba"]["seconds"], r["bucc"]["seconds"])
         peak = max(x.get("peak_mib") or 0 for x in (r["tatoeba"], r["bucc"]))
+        iso = r.get("isotropy")
+        encoding = r.get("encoding")
+        check = r.get("brute_force")
+        if check:
+            same = "identical pairs" if check["mined_pairs_identical"] else f"pair recall {check['mined_pairs_recall_of_brute_force']:.4f}"
+            check_text = f"{same}; neighbours equal {check['forward_neighbours_equal']:.4f} / {check['backward_neighbours_equal']:.4f}"
+        else:
+            check_text = "-"
         rows.append([
             f"{r['queries']:,} x {r['candidates']:,} x {r['dim']}",
+            f"{r.get('vectors', 'isotropic')}" + (f" ({iso['mean_cosine']:.2f}, {iso['top10_variance_share']:.2f})" if iso else ""),
+            " + ".join(f"{t['seconds']:.1f}" for t in encoding.values()) if encoding else "-",
             f"{r['tatoeba']['seconds']:.1f} (CPU {r['tatoeba']['cpu_seconds']:.1f})",
             f"{r['bucc']['seconds']:.1f} (CPU {r['bucc']['cpu_seconds']:.1f})",
             f"{r['bucc_two_searches']['seconds']:.1f}" if "bucc_two_searches" in r else "-",
-            _fmt(peak), f"{r['tatoeba']['accuracy']:.3f} / {r['bucc']['recall']:.3f}",
+            _fmt(peak), f"{r['tatoeba']['accuracy']:.3f} / {r['bucc']['recall']:.3f}", check_text,
             "yes" if slowest < RETRIEVAL_TARGET_SECONDS else "no",
+            f"{r.get('load_before', '-')}→{r.get('load_after', '-')}",
         ])
     return header, rows
 
@@ -177,12 +227,12 @@ def _sections(results: dict) -> list[tuple[str, tuple[list[str], list[list[str]]
         t = results["training"]
         out += [
             ("Fine-tuning and evaluation throughput (tokens = non-padding tokens)", training_rows(t)),
-            ("xstilts ÷ Hugging Face recipe (same run)", ratio_rows(t)),
-            ("Dev scores (same steps, data and hyper-parameters; mean ± sd over seeds)", accuracy_rows(t)),
+            (f"Ratio to {BASELINE} (median over median; min–max of repeat r against repeat r)", ratio_rows(t)),
+            ("Dev scores (same steps, data and hyper-parameters; mean ± sd over the repeats' seeds)", accuracy_rows(t)),
             ("Training lengths (benchmark data)", length_rows(t)),
         ]
     if results.get("retrieval"):
-        out.append(("Retrieval (random unit vectors with planted pairs)", retrieval_rows(results["retrieval"])))
+        out.append(("Retrieval (planted pairs; encoding timed apart from mining; mined pairs checked against brute force up to 20k x 20k)", retrieval_rows(results["retrieval"])))
     if results.get("grid"):
         out.append(("Grid cost (tiny synthetic grid)", grid_rows(results["grid"])))
     return out
@@ -217,24 +267,31 @@ def render_table(results: dict) -> str:
 
 
 NOTES = """Notes
-- Recipes: `xstilts` is `xstilts.training.loop.Trainer` with its defaults; `hf-padded` is the
-  transformers examples' recipe (run_xnli / run_qa / run_ner with pad_to_max_length: features
-  padded to max_length, `AutoModelFor*`, `transformers.Trainer`, default `TrainingArguments` apart
-  from the shared hyper-parameters); `hf-dynamic` is the same Trainer padding each batch to its
-  longest feature. All train the same model weights (the transformers model gets the initial
-  head weights xstilts starts from, where the heads have the same shape) on the same features
-  (xstilts' featurisation) for the same steps, batch size, learning rate, warm-up, weight decay
-  and clipping; evaluation batch size is the same for all. Dev predictions of all recipes are
-  decoded and scored by the same xstilts code.
+- Recipes: `xstilts` is `xstilts.training.loop.Trainer` with its defaults; `hf-grouped` (the
+  headline baseline) is `transformers.Trainer` with a padding collator and length grouping
+  (`train_sampling_strategy="group_by_length"`, transformers 5's `group_by_length=True`);
+  `hf-dynamic` is the same without length grouping; `hf-padded` is the transformers examples'
+  recipe (run_xnli / run_qa / run_ner with pad_to_max_length). All train the same model weights
+  (the transformers model gets the initial head weights xstilts starts from, where the heads have
+  the same shape) on the same features (xstilts' featurisation) for the same steps, batch size,
+  learning rate, warm-up, weight decay and clipping, default `TrainingArguments` otherwise;
+  evaluation batch size is the same for all. Dev predictions of all recipes are decoded and
+  scored by the same xstilts code; the grouped Trainer's predict visits the dev set grouped by
+  length, and its rows are put back in dataset order before scoring.
+- Timing: the same wall-clock window for every recipe, from the end of the first optimizer step
+  to the end of the last (a post-step hook on the torch optimizer; a TrainerCallback registers it
+  on the Trainer's side): steps 2..N with their data loading, collation and per-step overhead;
+  tokens = the non-padding tokens of those steps' batches. Repeats run interleaved (every
+  recipe's repeat 0, then every recipe's repeat 1, ...), repeat r with seed r; rates are the
+  median with min–max. "load before→after" is the 1-minute load average around each run.
 - Data: synthetic tasks stretched to realistic lengths (benchmarks/data.py): classification =
   topic-labelled sentence pairs with MNLI-like lengths, QA = syn-squad with SQuAD-like paragraph
   lengths (max_length 384, stride 128), tagging = syn-pos sentences joined to English-EWT-like
   lengths.
 - Models: random weights built from a config; tiny = the synthetic benchmark's shape (4 layers,
   hidden 128), trained from scratch here (QA scores stay low in so few steps); the scores serve
-  to compare recipes. Dev scores: several seeds of xstilts and of hf-dynamic (the padded recipe's
-  arithmetic, cheaper to repeat; dropout masks differ with the padded shape); "within noise" when
-  the 95% Welch interval of the difference of means contains 0.
+  to compare recipes. "within noise" when the 95% Welch interval of the difference of means
+  contains 0.
 - Throughput is wall-clock; "(CPU time)" divides by process CPU time instead, which other
   processes' load disturbs less. Peak memory is the resident set high-water mark of the case's
   process during that phase (interpreter and libraries included), or

@@ -1,8 +1,8 @@
 """xstilts benchmarks: fine-tuning and evaluation throughput against the plain Hugging Face
 recipe, retrieval at Tatoeba/BUCC scale, peak memory, and what a grid saves by sharing stages.
 
-    python benchmarks/run.py --quick    # CPU, tiny models, few steps: ~3.5 minutes on 2 busy cores
-    python benchmarks/run.py            # more steps, 3 seeds a recipe for dev scores: ~17 minutes there
+    python benchmarks/run.py --quick    # CPU, tiny models, few steps, 3 interleaved repeats
+    python benchmarks/run.py            # more steps, 3 interleaved repeats (seeds 0-2) of every recipe
     python benchmarks/run.py --full     # and retrieval over 100k x 100k x 1024: ~5 minutes more
     python benchmarks/run.py --device cuda --shape xlmr-large   # or decoder-1b: real shapes, random weights
 
@@ -43,6 +43,9 @@ STEPS = {
 
 
 SEPARATE_LIMIT = 20000 * 20000
+CHECK_LIMIT = 20000 * 20000  # brute-force check of the mined pairs up to this size
+DEFAULT_RETRIEVAL = "20000x20000x1024,100000x100000x128,100000x100000x128:anisotropic,20000x20000x1024:anisotropic,10000x10000x128:encoder"
+QUICK_RETRIEVAL = "20000x20000x128,20000x20000x128:anisotropic,5000x5000x128:encoder"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,12 +56,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shape", default=None, help="tiny | tiny-decoder | xlmr-large | decoder-1b (default: tiny on cpu, xlmr-large on cuda)")
     p.add_argument("--sections", default="training,retrieval,grid", help="comma-separated: training, retrieval, grid")
     p.add_argument("--tasks", default="classification,qa,tagging")
-    p.add_argument("--recipes", default=None, help="default xstilts,hf-padded,hf-dynamic (+ xstilts-fp32 on cuda)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds of xstilts and hf-dynamic for the dev-score comparison (default 3 for tiny shapes; 1 with --quick or real shapes)")
+    p.add_argument("--recipes", default=None, help="default xstilts,hf-grouped,hf-dynamic,hf-padded on cpu; xstilts,xstilts-fp32,hf-grouped on cuda")
+    p.add_argument("--repeats", type=int, default=None, help="runs of every recipe, interleaved (A B C A B C ...), repeat r with seed r: throughput median/min/max and dev-score noise (default 3; 2 on cuda)")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's training steps")
+    p.add_argument("--max-length", type=int, default=None, help="featurisation max_length of every task (default: the task's: 128, QA 384)")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch size of every task (default: the task's: 32, QA 16)")
     p.add_argument("--learning-rate", type=float, default=None, help="default 2e-3 for tiny shapes, 1e-5 for real ones")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1), help="torch threads per case (default: OMP_NUM_THREADS or 1)")
-    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM,... (default 20000x20000x1024,100000x100000x128; --full or cuda add 100000x100000x1024; --quick: 20000x20000x128,20000x20000x1024)")
+    p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM[:VECTORS],... with VECTORS isotropic (default), anisotropic or encoder (the tiny encoder's outputs; DIM is its width) (default: " + DEFAULT_RETRIEVAL + "; --full or cuda add 100000x100000x1024; --quick: " + QUICK_RETRIEVAL + ")")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--name", default=None, help="results file name (default: <device>-<shape>[-quick]-<date>)")
@@ -91,59 +96,77 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
     from benchmarks.shapes import SHAPES
     from benchmarks.training import Case, prepare
 
+    from benchmarks.training import RECIPES
+
     tasks = [t for t in args.tasks.split(",") if t]
-    default = "xstilts,xstilts-fp32,hf-padded,hf-dynamic" if args.device == "cuda" else "xstilts,hf-padded,hf-dynamic"
+    default = "xstilts,xstilts-fp32,hf-grouped" if args.device == "cuda" else "xstilts,hf-grouped,hf-dynamic,hf-padded"
     recipes = [r for r in (args.recipes or default).split(",") if r]
+    unknown = sorted(set(recipes) - set(RECIPES))
+    if unknown:
+        raise SystemExit(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     n_train, n_dev = (512, 256) if args.quick else (2048, 512)
     prepare(work, shape, tasks, n_train, n_dev)
     tiny = SHAPES[shape].vocab is None
     lr = args.learning_rate or (2e-3 if tiny else 1e-5)
-    # Seed noise means something only where models learn: the tiny CPU models, not random large ones.
-    seeds = args.seeds or (1 if args.quick or not tiny else 3)
+    repeats = args.repeats or (2 if args.device == "cuda" else 3)
     results = []
-    for task in tasks:
+    # Interleaved: repeat 0 of every (task, recipe), then repeat 1, ...: a change of machine load
+    # falls on every recipe alike. Repeat r uses seed r (dev-score noise comes with it).
+    plan = [(task, recipe, seed) for seed in range(repeats) for task in tasks for recipe in recipes]
+    for task, recipe, seed in plan:
         steps = max(2, round(STEPS[(args.device, args.quick)][task] * args.steps_scale))
-        # Throughput: every recipe's first seed, run one after another (same load). Dev-score noise:
-        # further seeds of xstilts and of hf-dynamic (the accuracy baseline: the padded recipe's
-        # arithmetic with less padding, so cheaper to repeat).
-        noise = [r for r in ("xstilts", "hf-dynamic") if r in recipes]
-        plan = [(r, 0) for r in recipes] + [(r, s) for s in range(1, seeds) for r in noise]
-        for recipe, seed in plan:
-            case = Case(task=task, recipe=recipe, shape=shape, device=args.device, work_dir=str(work), steps=steps,
-                        n_train=n_train, n_dev=n_dev, learning_rate=lr, seed=seed, threads=args.threads,
-                        batch_size=TASKS[task].batch_size, peak_tflops=args.peak_tflops)
-            case_file = work / f"case-{task}-{recipe}-{seed}.json"
-            result_file = work / f"result-{task}-{recipe}-{seed}.json"
-            case_file.write_text(json.dumps(asdict(case)))
-            load = os.getloadavg()[0]
-            started = time.time()
-            run_child("benchmarks.training", [str(case_file), str(result_file)], args.threads, log)
-            result = json.loads(result_file.read_text())
-            result["load_before"] = round(load, 2)
-            results.append(result)
-            rates = result["rates"]
-            print(f"  {task:<14} {recipe:<10} seed {seed}: {rates['train_tokens_per_s']:9.0f} train tok/s, "
-                  f"{rates['eval_tokens_per_s']:9.0f} eval tok/s, dev {result['dev_score']:.1f} ({time.time() - started:.0f} s, load {load:.1f})", flush=True)
+        case = Case(task=task, recipe=recipe, shape=shape, device=args.device, work_dir=str(work), steps=steps,
+                    n_train=n_train, n_dev=n_dev, learning_rate=lr, seed=seed, threads=args.threads,
+                    batch_size=args.batch_size or TASKS[task].batch_size, peak_tflops=args.peak_tflops, max_length=args.max_length)
+        case_file = work / f"case-{task}-{recipe}-{seed}.json"
+        result_file = work / f"result-{task}-{recipe}-{seed}.json"
+        case_file.write_text(json.dumps(asdict(case)))
+        load = os.getloadavg()[0]
+        started = time.time()
+        run_child("benchmarks.training", [str(case_file), str(result_file)], args.threads, log)
+        result = json.loads(result_file.read_text())
+        result["load_before"] = round(load, 2)
+        result["load_after"] = round(os.getloadavg()[0], 2)
+        results.append(result)
+        rates = result["rates"]
+        print(f"  {task:<14} {recipe:<10} seed {seed}: {rates['train_tokens_per_s']:9.0f} train tok/s, "
+              f"{rates['eval_tokens_per_s']:9.0f} eval tok/s, dev {result['dev_score']:.1f} ({time.time() - started:.0f} s, load {load:.1f})", flush=True)
     return results
 
 
 def retrieval_section(args: argparse.Namespace, work: Path, log: Path) -> list[dict]:
+    from benchmarks.retrieval_bench import VECTORS
+
     spec = args.retrieval or (
-        "20000x20000x128,20000x20000x1024" if args.quick
-        else "20000x20000x1024,100000x100000x128" + (",100000x100000x1024" if args.full or args.device == "cuda" else "")
+        QUICK_RETRIEVAL if args.quick
+        else DEFAULT_RETRIEVAL + (",100000x100000x1024" if args.full or args.device == "cuda" else "")
     )
     results = []
     for item in spec.split(","):
-        nq, nc, dim = (int(v) for v in item.lower().split("x"))
-        out = work / f"retrieval-{nq}-{nc}-{dim}.json"
+        size, _, vectors = item.lower().partition(":")
+        vectors = vectors or "isotropic"
+        if vectors not in VECTORS:
+            raise SystemExit(f"--retrieval {item}: vectors must be one of {', '.join(VECTORS)}")
+        nq, nc, dim = (int(v) for v in size.split("x"))
+        if vectors == "encoder":
+            from benchmarks.training import prepare
+
+            prepare(work, "tiny", [], 0, 0)
+        out = work / f"retrieval-{nq}-{nc}-{dim}-{vectors}.json"
         load = os.getloadavg()[0]
-        # Margin mining as two separate searches (its cost before sharing blocks), where affordable.
-        extra = ["--separate"] if nq * nc <= SEPARATE_LIMIT else []
+        # Margin mining as two separate searches (its cost before sharing blocks), where affordable;
+        # the mined pairs against brute force, where affordable.
+        extra = (["--separate"] if nq * nc <= SEPARATE_LIMIT and vectors == "isotropic" else []) + (["--check"] if nq * nc <= CHECK_LIMIT else [])
+        extra += [f"--vectors={vectors}", f"--work={work}"]
         run_child("benchmarks.retrieval_bench", [str(nq), str(nc), str(dim), str(args.threads), args.device, str(out), *extra], args.threads, log)
-        result = json.loads(out.read_text()) | {"load_before": round(load, 2)}
+        result = json.loads(out.read_text()) | {"load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
         results.append(result)
         two = f" (as two searches {result['bucc_two_searches']['seconds']:.1f} s)" if "bucc_two_searches" in result else ""
-        print(f"  retrieval {nq}x{nc}x{dim}: tatoeba {result['tatoeba']['seconds']:.1f} s, bucc {result['bucc']['seconds']:.1f} s{two}, load {load:.1f}", flush=True)
+        enc = sum(t["seconds"] for t in result.get("encoding", {}).values())
+        check = result.get("brute_force")
+        print(f"  retrieval {nq}x{nc}x{result['dim']} {vectors}: " + (f"encoding {enc:.1f} s, " if enc else "")
+              + f"tatoeba {result['tatoeba']['seconds']:.1f} s, bucc {result['bucc']['seconds']:.1f} s{two}"
+              + (f", same pairs as brute force: {check['mined_pairs_identical']}" if check else "") + f", load {load:.1f}", flush=True)
     return results
 
 

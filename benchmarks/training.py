@@ -9,10 +9,21 @@ labels), hyper-parameters and number of steps:
               `transformers.Trainer` with default `TrainingArguments` except the shared
               hyper-parameters; evaluation with `Trainer.predict`.
   hf-dynamic  the same Trainer, padding each batch to its longest feature
-              (DataCollatorWithPadding / DataCollatorForTokenClassification): a stronger baseline.
+              (DataCollatorWithPadding / DataCollatorForTokenClassification).
+  hf-grouped  hf-dynamic with the Trainer's length grouping (`train_sampling_strategy=
+              "group_by_length"`, transformers 5's name for `group_by_length=True`): the strongest
+              recipe a careful Trainer user gets by flags, and the headline baseline. With it the
+              Trainer also groups its *evaluation* batches by length (LengthGroupedSampler in
+              `_get_eval_sampler`), so `predict` returns rows out of dataset order; the recipe
+              records the order the sampler gave and puts the predictions back before scoring.
   xstilts-fp32  xstilts with precision "no": on a GPU, separates what bf16 autocast (the default
               there) brings from the rest; on the CPU it is the same as xstilts.
-Both recipes' dev predictions are decoded and scored by the same xstilts code.
+Every recipe's dev predictions are decoded and scored by the same xstilts code.
+
+Timing window, the same for every recipe: from the end of the first optimizer step to the end of
+the last (a post-step hook on the torch optimizer; on the Trainer's side registered by a
+TrainerCallback), so it holds the steps 2..N with their data loading, collation, logging and all
+other per-step overhead; tokens and examples are those of the batches of steps 2..N.
 """
 
 from __future__ import annotations
@@ -25,7 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RECIPES = ("xstilts", "xstilts-fp32", "hf-padded", "hf-dynamic")
+RECIPES = ("xstilts", "xstilts-fp32", "hf-grouped", "hf-dynamic", "hf-padded")
+HF_RECIPES = ("hf-padded", "hf-dynamic", "hf-grouped")
 
 
 @dataclass(frozen=True)
@@ -47,12 +59,18 @@ class Case:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     peak_tflops: float | None = None
+    max_length: int | None = None  # None: the task's (benchmarks.data.TASKS)
+
+    def effective_max_length(self) -> int:
+        from benchmarks.data import TASKS
+
+        return self.max_length or TASKS[self.task].max_length
 
 
 @dataclass
 class CaseResult:
     case: dict
-    train_seconds: float
+    train_seconds: float  # the window: end of the first optimizer step to the end of the last
     train_cpu_seconds: float  # process CPU time: less sensitive than wall time to other processes' load
     train_examples: int
     train_tokens: int  # non-padding tokens
@@ -73,6 +91,7 @@ class CaseResult:
     device_name: str
     peak_flops: float | None
     lengths: dict = field(default_factory=dict)
+    window_steps: int = 0  # optimizer steps inside the timing window (steps - 1)
     final_loss: float | None = None  # xstilts: mean of the last 20 steps; transformers: mean of the run
     baseline_rss_mib: float | None = None
     head_init: str = ""  # whose initial head weights: "xstilts" (both recipes start the same) or "transformers"
@@ -143,6 +162,8 @@ def run_case(case: Case) -> CaseResult:
     from benchmarks.machine import rss_peak_mib
     from benchmarks.shapes import SHAPES, peak_flops
 
+    if case.steps < 2:
+        raise ValueError(f"steps: the timing window needs at least 2 optimizer steps, got {case.steps}")
     torch.set_num_threads(case.threads)
     work = Path(case.work_dir)
     bench = TASKS[case.task]
@@ -151,7 +172,8 @@ def run_case(case: Case) -> CaseResult:
     family = Family(shape.family)
     tokenizer = load_tokenizer(str(work / "tokenizer"), family, BackboneOptions())
     fmt = InputFormat.for_tokenizer(tokenizer, family)
-    options = FeaturizeOptions(max_length=bench.max_length, stride=bench.stride)
+    max_length = case.effective_max_length()
+    options = FeaturizeOptions(max_length=max_length, stride=min(bench.stride, max_length // 2))
     handler = handler_for(task)
     train_examples = read_jsonl(work / "data" / data_file(case.task, "train", case.n_train))
     dev_examples = read_jsonl(work / "data" / data_file(case.task, "dev", case.n_dev))
@@ -163,11 +185,11 @@ def run_case(case: Case) -> CaseResult:
     if case.recipe in ("xstilts", "xstilts-fp32"):
         model = xstilts_model(work, shape, case.device)
         result = _run_xstilts(case, model, task, train, dev, dev_examples, precision="auto" if case.recipe == "xstilts" else "no")
-    elif case.recipe in ("hf-padded", "hf-dynamic"):
+    elif case.recipe in HF_RECIPES:
         result = _run_hf(case, work, shape, task, train, dev, dev_examples)
     else:
         raise ValueError(f"unknown recipe {case.recipe!r}")
-    result.update(device_name=device_name, peak_flops=peak, baseline_rss_mib=baseline_rss, lengths=_length_stats(train, bench.max_length))
+    result.update(device_name=device_name, peak_flops=peak, baseline_rss_mib=baseline_rss, lengths=_length_stats(train, max_length))
     return CaseResult(case=asdict(case), **result)
 
 
@@ -211,6 +233,47 @@ def _flops(model: Any, lengths: list[int], training: bool) -> tuple[float, int]:
     return f(n, int(config.num_hidden_layers), int(config.hidden_size), lengths), n
 
 
+class StepWindow:
+    """Wall-clock and CPU time at the end of every optimizer step (a post-step hook on the torch
+    optimizer), and the tokens, positions and examples of every batch collated for training, in
+    order. The window runs from the end of step 1 to the end of the last step; it covers the
+    batches of steps 2..N (one batch a step: no gradient accumulation in the benchmark)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.ends: list[tuple[float, float]] = []
+        self.batches: list[tuple[list[int], int]] = []  # (real lengths, positions) per batch
+
+    def attach(self, optimizer: Any) -> None:
+        inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper steps the torch optimizer
+        inner.register_step_post_hook(lambda *_: self._step_end())
+
+    def _step_end(self) -> None:
+        _sync(self.device)
+        self.ends.append((time.perf_counter(), time.process_time()))
+
+    def add_batch(self, attention_mask: Any) -> None:
+        mask = attention_mask.reshape(-1, attention_mask.shape[-1])
+        self.batches.append((mask.sum(-1).tolist(), int(mask.numel())))
+
+    @property
+    def steps(self) -> int:
+        return len(self.ends)
+
+    def trained(self) -> list[tuple[list[int], int]]:
+        """The batches optimizer steps consumed (a loader may collate one ahead of the last step)."""
+        return self.batches[: self.steps]
+
+    def measured(self) -> dict:
+        if self.steps < 2:
+            raise RuntimeError(f"timing window: {self.steps} optimizer step(s) seen, need 2")
+        inside = self.batches[1 : self.steps]
+        lengths = [n for b, _ in inside for n in b]
+        (w0, c0), (w1, c1) = self.ends[0], self.ends[-1]
+        return dict(train_seconds=w1 - w0, train_cpu_seconds=c1 - c0, train_examples=len(lengths), train_tokens=int(sum(lengths)),
+                    train_positions=sum(p for _, p in inside), window_steps=self.steps - 1)
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         import torch
@@ -234,14 +297,9 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         """The real loop, counting what it computes; no dev evaluation or checkpoint writing
         (the baseline does neither; evaluation is measured separately)."""
 
-        lengths: list[int] = []
-        positions = 0
-
         def _collate(self, t: int, idx: list[int]) -> dict:
             batch = super()._collate(t, idx)
-            mask = batch["attention_mask"]
-            self.lengths.extend(mask.reshape(-1, mask.shape[-1]).sum(-1).tolist())
-            BenchTrainer.positions += mask.numel()
+            window.add_batch(batch["attention_mask"])
             return batch
 
         def evaluate_dev(self) -> dict[str, float]:
@@ -253,6 +311,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         def _save_best(self, step: int, score: float) -> None:
             pass
 
+    window = StepWindow(case.device)
     bench = TASKS[case.task]
     settings = TrainSettings(
         learning_rate=case.learning_rate, batch_size=case.batch_size or bench.batch_size, max_steps=case.steps,
@@ -260,11 +319,11 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         eval_every=case.steps, seed=case.seed, eval_batch_size=case.eval_batch_size, precision=precision,
     )
     trainer = BenchTrainer(model, [TaskData(task, train, dev_examples, dev)], settings, Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}", device=torch.device(case.device))
+    window.attach(trainer.optimizer)
     with PeakMemory(case.device) as train_mem:
-        cpu_started = time.process_time()
         outcome = trainer.train()
-        train_cpu = time.process_time() - cpu_started
-    train_flops, n_matmul = _flops(model, BenchTrainer.lengths, training=True)
+    timed = window.measured()
+    train_flops, n_matmul = _flops(model, [n for b, _ in window.batches[1 : window.steps] for n in b], training=True)
     handler = handler_for(task)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
@@ -277,8 +336,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     scores = metric(predictions, handler.references(dev_examples, task), language="en")
     dev_lengths = [len(f["input_ids"]) for f in dev]
     return dict(
-        train_seconds=outcome.train_seconds, train_cpu_seconds=train_cpu, train_examples=outcome.train_examples, train_tokens=outcome.train_tokens,
-        train_positions=BenchTrainer.positions, train_flops=train_flops, train_peak_mib=train_mem.mib,
+        **timed, train_flops=train_flops, train_peak_mib=train_mem.mib,
         eval_seconds=eval_seconds, eval_cpu_seconds=eval_cpu, eval_examples=len(dev), eval_tokens=sum(dev_lengths),
         eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
         dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
@@ -371,11 +429,11 @@ def hf_features(features: list[dict], kind: str, pad_id: int, max_length: int | 
 
 
 def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: list, dev_examples: list) -> dict:
+    import torch
     from transformers import (
         AutoTokenizer,
         DataCollatorForTokenClassification,
         DataCollatorWithPadding,
-        Trainer,
         TrainerCallback,
         TrainingArguments,
         default_data_collator,
@@ -391,34 +449,27 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     kind = task.kind.value
     tokenizer = AutoTokenizer.from_pretrained(str(work / "tokenizer"))
     padded = case.recipe == "hf-padded"
-    max_length = bench.max_length if padded else None
+    max_length = case.effective_max_length() if padded else None
     if padded:
         inner = default_data_collator
     elif kind == "tagging":
         inner = DataCollatorForTokenClassification(tokenizer)
     else:
         inner = DataCollatorWithPadding(tokenizer)
-    batches: list[tuple[list[int], int]] = []  # (real lengths, positions) of every training batch collated
+    window = StepWindow(case.device)
     collecting = [True]
 
     def collate(rows: list[dict]) -> dict:
         batch = inner(rows)
         if collecting[0]:
-            mask = batch["attention_mask"]
-            batches.append((mask.sum(-1).tolist(), mask.numel()))
+            window.add_batch(batch["attention_mask"])
         return batch
 
     class Timer(TrainerCallback):
-        seconds = cpu_seconds = started = cpu_started = 0.0
+        def on_train_begin(self, args, state, control, optimizer=None, **kw):
+            window.attach(optimizer)
 
-        def on_train_begin(self, args, state, control, **kw):
-            _sync(case.device)
-            Timer.started, Timer.cpu_started = time.perf_counter(), time.process_time()
-
-        def on_train_end(self, args, state, control, **kw):
-            _sync(case.device)
-            Timer.seconds, Timer.cpu_seconds = time.perf_counter() - Timer.started, time.process_time() - Timer.cpu_started
-
+    OrderedTrainer = _ordered_trainer()
     model = hf_model(work, shape, task, case.device)
     head_init = copy_initial_head(model, task, case.seed)
     args = TrainingArguments(
@@ -435,8 +486,11 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
         report_to="none",
         disable_tqdm=True,
         use_cpu=case.device == "cpu",
+        train_sampling_strategy="group_by_length" if case.recipe == "hf-grouped" else "random",
+        # bf16 mixed precision where xstilts' precision "auto" uses it: a careful user turns it on.
+        bf16=case.device == "cuda" and torch.cuda.is_bf16_supported(),
     )
-    trainer = Trainer(
+    trainer = OrderedTrainer(
         model=model, args=args, data_collator=collate,
         train_dataset=hf_features(train, kind, tokenizer.pad_token_id, max_length),
         callbacks=[Timer()],
@@ -444,10 +498,10 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     with PeakMemory(case.device) as train_mem:
         output = trainer.train()
     collecting[0] = False
-    # The Trainer may collate a batch ahead of the last step: count only the batches it trained on.
-    taken = batches[: trainer.state.global_step * args.gradient_accumulation_steps]
-    lengths = [n for b, _ in taken for n in b]
-    train_flops, n_matmul = _flops(model, lengths, training=True)
+    if window.steps != trainer.state.global_step:
+        raise RuntimeError(f"timing window: {window.steps} optimizer steps seen, the Trainer took {trainer.state.global_step}")
+    timed = window.measured()
+    train_flops, n_matmul = _flops(model, [n for b, _ in window.batches[1 : window.steps] for n in b], training=True)
     eval_rows = hf_features(dev, kind, tokenizer.pad_token_id, max_length)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
@@ -455,21 +509,51 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
         prediction = trainer.predict(eval_rows)
         _sync(case.device)
         eval_seconds, eval_cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    outputs = _per_feature_logits(prediction.predictions, dev, kind)
+    outputs = _per_feature_logits(in_dataset_order(prediction.predictions, trainer.eval_order), dev, kind)
     handler = handler_for(task)
     predictions = handler.decode(outputs, dev, dev_examples, task)
     metric = get_metric(task.metric)
     scores = metric(predictions, handler.references(dev_examples, task), language="en")
     dev_lengths = [len(f["input_ids"]) for f in dev]
     return dict(
-        train_seconds=Timer.seconds, train_cpu_seconds=Timer.cpu_seconds, train_examples=len(lengths), train_tokens=int(sum(lengths)),
-        train_positions=sum(p for _, p in taken), train_flops=train_flops, train_peak_mib=train_mem.mib,
+        **timed, train_flops=train_flops, train_peak_mib=train_mem.mib,
         eval_seconds=eval_seconds, eval_cpu_seconds=eval_cpu, eval_examples=len(dev), eval_tokens=sum(dev_lengths),
         eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
         dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
         parameters=sum(p.numel() for p in model.parameters()), matmul_parameters=n_matmul,
         final_loss=output.training_loss, head_init=head_init,
     )
+
+
+def _ordered_trainer() -> type:
+    from transformers import Trainer
+
+    class OrderedTrainer(Trainer):
+        """The Trainer, recording the order its evaluation sampler visits the dataset in (with
+        length grouping that is not the dataset's order, and predict returns rows in it)."""
+
+        eval_order: list[int] | None = None
+
+        def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+            sampler = super()._get_eval_sampler(eval_dataset)
+            self.eval_order = list(sampler) if sampler is not None else list(range(len(eval_dataset)))
+            return self.eval_order  # the same order, once: a list is a valid sampler
+
+    return OrderedTrainer
+
+
+def in_dataset_order(predictions: Any, order: list[int] | None) -> Any:
+    """Rows of `predictions` (an array, or a tuple of arrays) put back in dataset order, where row
+    j belongs to dataset item order[j]."""
+    import numpy as np
+
+    if order is None or order == sorted(order):
+        return predictions
+    if isinstance(predictions, tuple):
+        return tuple(in_dataset_order(p, order) for p in predictions)
+    out = np.empty_like(predictions)
+    out[np.asarray(order)] = predictions
+    return out
 
 
 def _per_feature_logits(predictions: Any, features: list[dict], kind: str) -> list:

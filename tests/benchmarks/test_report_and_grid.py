@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.grid import grid_spec, naive_stage_count
-from benchmarks.report import accuracy_rows, mean_difference, ratio_rows, render_markdown, render_table, retrieval_rows
+from benchmarks.report import accuracy_rows, mean_difference, ratio_rows, render_markdown, render_table, retrieval_rows, spread, training_rows
 
 
 def result(task: str, recipe: str, seed: int, tokens_per_s: float, dev: float) -> dict:
@@ -20,34 +20,48 @@ def result(task: str, recipe: str, seed: int, tokens_per_s: float, dev: float) -
 
 TRAINING = [
     result("classification", "xstilts", 0, 300.0, 50.0),
+    result("classification", "hf-grouped", 0, 200.0, 40.0),
     result("classification", "hf-padded", 0, 100.0, 49.0),
-    result("classification", "hf-dynamic", 0, 150.0, 40.0),
     result("classification", "xstilts", 1, 290.0, 52.0),
+    result("classification", "hf-grouped", 1, 100.0, 40.0),
     result("classification", "xstilts", 2, 310.0, 48.0),
+    result("classification", "hf-grouped", 2, 150.0, 40.0),
 ]
 
 
-def test_ratios_divide_xstilts_by_each_baseline_of_the_same_run():
+def test_ratios_are_medians_over_the_grouped_baseline_with_the_per_repeat_range():
     header, rows = ratio_rows(TRAINING)
     row = dict(zip(header, rows[0]))
+    assert row["recipe"] == "xstilts"
+    # medians 300 / 150; repeat by repeat: 300/200, 290/100, 310/150
+    assert row["train vs hf-grouped"] == "2.00x (1.50–2.90)"
     assert row["train vs hf-padded"] == "3.00x"
-    assert row["train vs hf-dynamic"] == "2.00x"
-    assert row["eval vs hf-padded"] == "3.00x"
-    assert row["train memory vs hf-padded"] == "1.00x"
+    assert row["train memory vs hf-grouped"] == "1.00x"
+    assert [r[1] for r in rows] == ["xstilts", "hf-padded"]  # every recipe but the baseline
+
+
+def test_training_rows_give_median_min_and_max_and_the_load():
+    header, rows = training_rows([r | {"load_before": 4.0, "load_after": 5.0} for r in TRAINING])
+    row = dict(zip(header, rows[0]))
+    assert row["recipe"] == "xstilts" and row["runs"] == "3"
+    assert row["train tok/s median (min–max)"] == "300 (290–310)"
+    assert row["load before→after"] == "4.0→5.0, 4.0→5.0, 4.0→5.0"
+    assert spread([3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0) and spread([]) is None
 
 
 def test_dev_scores_compare_means_over_seeds_with_a_welch_interval():
+    header, rows = accuracy_rows(TRAINING[:3])
+    row = dict(zip(header, rows[0]))
+    assert row["xstilts"] == "50.0" and row["hf-grouped"] == "40.0" and row["within noise"] == "-"  # one seed a side: no interval
     header, rows = accuracy_rows(TRAINING)
     row = dict(zip(header, rows[0]))
     assert row["xstilts"] == "50.0 ± 2.0 (n=3)"
-    assert row["hf-dynamic"] == "40.0" and row["within noise"] == "-"  # one baseline seed: no interval
-    more = TRAINING + [result("classification", "hf-dynamic", s, 150.0, v) for s, v in ((1, 42.0), (2, 38.0))]
+    more = [r for r in TRAINING if r["case"]["recipe"] != "hf-grouped"] + [result("classification", "hf-grouped", s, 150.0, v) for s, v in ((0, 40.0), (1, 42.0), (2, 38.0))]
     row = dict(zip(header, accuracy_rows(more)[1][0]))
     # difference 10, standard error sqrt(4/3 + 4/3), Welch df = 4: t = 2.776
-    assert row["xstilts - hf-dynamic (95% CI)"] == "+10.0 ± 4.5"
+    assert row["xstilts - hf-grouped (95% CI)"] == "+10.0 ± 4.5"
     assert row["within noise"] == "no: xstilts better"
-    close = TRAINING + [result("classification", "hf-dynamic", s, 150.0, v) for s, v in ((0, 49.0), (1, 51.0), (2, 47.0))]
-    close = [r for r in close if not (r["case"]["recipe"] == "hf-dynamic" and r["dev_score"] == 40.0)]
+    close = [r for r in TRAINING if r["case"]["recipe"] != "hf-grouped"] + [result("classification", "hf-grouped", s, 150.0, v) for s, v in ((0, 49.0), (1, 51.0), (2, 47.0))]
     assert accuracy_rows(close)[1][0][-1] == "yes"
 
 
@@ -59,8 +73,15 @@ def test_mean_difference_without_spread():
 def test_retrieval_rows_check_the_five_minute_target():
     r = {"queries": 10, "candidates": 20, "dim": 8, "tatoeba": {"seconds": 1.0, "cpu_seconds": 1.0, "accuracy": 1.0, "peak_mib": 5.0},
          "bucc": {"seconds": 301.0, "cpu_seconds": 300.0, "recall": 0.5, "peak_mib": 6.0}}
-    _, rows = retrieval_rows([r])
-    assert rows[0][-1] == "no" and rows[0][3] == "-"
+    header, rows = retrieval_rows([r])
+    row = dict(zip(header, rows[0]))
+    assert row["under 300 s"] == "no" and row["BUCC as two kNN searches s"] == "-" and row["vs brute force"] == "-"
+    checked = r | {"vectors": "anisotropic", "isotropy": {"mean_cosine": 0.6, "top10_variance_share": 0.5},
+                   "brute_force": {"mined_pairs_identical": False, "mined_pairs_recall_of_brute_force": 0.99,
+                                   "forward_neighbours_equal": 1.0, "backward_neighbours_equal": 0.98}}
+    row = dict(zip(header, retrieval_rows([checked])[1][0]))
+    assert row["vectors (mean cosine, top-10 variance)"] == "anisotropic (0.60, 0.50)"
+    assert row["vs brute force"] == "pair recall 0.9900; neighbours equal 1.0000 / 0.9800"
 
 
 def test_whole_report_renders_with_machine_and_command():

@@ -30,10 +30,11 @@ def case(work, task: str, recipe: str, shape: str = "micro", steps: int = 3) -> 
 
 @pytest.mark.parametrize("task", ["classification", "qa", "tagging"])
 def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
-    results = {r: case(work, task, r) for r in ("xstilts", "hf-padded", "hf-dynamic")}
+    results = {r: case(work, task, r) for r in ("xstilts", "hf-padded", "hf-dynamic", "hf-grouped")}
     max_length = {"classification": 128, "qa": 384, "tagging": 128}[task]
     for name, r in results.items():
-        assert r.train_examples == 3 * 4, name
+        # The timing window runs from the end of step 1 to the end of step 3: steps 2 and 3.
+        assert r.window_steps == 2 and r.train_examples == 2 * 4, name
         assert r.train_seconds > 0 and r.eval_seconds > 0
         assert 0 <= r.dev_score <= 100
         assert r.eval_examples == r.lengths["features"] or r.eval_examples >= 10
@@ -41,7 +42,7 @@ def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
     padded, dynamic = results["hf-padded"], results["hf-dynamic"]
     # The Trainer's sampler sees the same seed: the same batches, only padded differently.
     assert padded.train_tokens == dynamic.train_tokens
-    assert padded.train_positions == 12 * max_length
+    assert padded.train_positions == 8 * max_length
     assert dynamic.train_positions < padded.train_positions
     assert padded.train_flops == dynamic.train_flops  # model FLOPs count real tokens only
     assert results["xstilts"].rates()["train_padding"] < padded.rates()["train_padding"]
@@ -70,7 +71,7 @@ def test_the_transformers_model_starts_from_the_head_xstilts_starts_from(work):
 def test_models_built_in_memory_run_both_recipes(work):
     prepare(work, "micro-vocab", ["classification"], n_train=24, n_dev=10)
     ours, theirs = case(work, "classification", "xstilts", "micro-vocab", 2), case(work, "classification", "hf-padded", "micro-vocab", 2)
-    assert ours.train_examples == theirs.train_examples == 8
+    assert ours.train_examples == theirs.train_examples == 4  # step 2 of 2
     assert ours.rates()["train_mfu"] is None  # no peak on the CPU
     assert theirs.head_init == "transformers"  # a decoder's classification head is one layer, ours two
 
@@ -85,3 +86,46 @@ def test_result_rates():
     assert rates["train_tokens_per_s"] == 50 and rates["train_tokens_per_cpu_s"] == 100
     assert rates["train_padding"] == 0.75
     assert rates["train_mfu"] == pytest.approx(0.4) and rates["eval_mfu"] == pytest.approx(0.1)
+
+
+def test_grouped_predictions_come_back_in_dataset_order(work):
+    """With length grouping the Trainer's predict visits the dev set grouped by length; put back
+    in dataset order, its logits are those of a sequential predict of the same model."""
+    import numpy as np
+    from transformers import DataCollatorForTokenClassification, TrainingArguments
+
+    from xstilts.tasks import get_task
+
+    from benchmarks.training import _ordered_trainer, hf_features, hf_model, in_dataset_order
+
+    task = get_task("syn-pos")
+    model = hf_model(work, MICRO, task)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(work / "tokenizer"))
+    rng = np.random.default_rng(0)
+    rows = [{"input_ids": rng.integers(5, 100, size=n).tolist(), "labels": [0] * n} for n in rng.integers(3, 40, size=20)]
+    rows = [r | {"attention_mask": [1] * len(r["input_ids"])} for r in rows]
+    preds = {}
+    for strategy in ("random", "group_by_length"):
+        args = TrainingArguments(output_dir=str(work / "p"), per_device_eval_batch_size=4, report_to="none", use_cpu=True,
+                                 train_sampling_strategy=strategy, disable_tqdm=True)
+        trainer = _ordered_trainer()(model=model, args=args, data_collator=DataCollatorForTokenClassification(tokenizer))
+        out = trainer.predict(rows).predictions
+        preds[strategy] = (out, trainer.eval_order)
+    sequential, order = preds["random"]
+    assert order == list(range(20))
+    grouped, grouped_order = preds["group_by_length"]
+    assert grouped_order != order and sorted(grouped_order) == order  # the grouped sampler reorders
+    restored = in_dataset_order(grouped, grouped_order)
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        np.testing.assert_allclose(restored[i, :n], sequential[i, :n], atol=1e-5)
+    assert not all(np.allclose(grouped[i, : len(r["input_ids"])], sequential[i, : len(r["input_ids"])], atol=1e-5)
+                   for i, r in enumerate(rows) if grouped.shape[1] >= len(r["input_ids"]))
+
+
+def test_max_length_override_shortens_every_feature(work):
+    r = run_case(Case(task="tagging", recipe="hf-grouped", shape="micro", device="cpu", work_dir=str(work), steps=2,
+                      n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, max_length=12))
+    assert r.lengths["max_length"] == 12 and r.lengths["max"] <= 12

@@ -93,6 +93,40 @@ def test_estimate_reports_models_of_unknown_size(tmp_path: Path) -> None:
     assert estimate.missing() and all("unknown offline" in (m.missing or "") for m in estimate.missing())
 
 
+def test_a_tables_stage_overhead_is_added_to_every_stage_and_checked(tmp_path: Path) -> None:
+    import json
+
+    from xstilts.errors import ConfigError
+    from xstilts.experiments.estimate import THROUGHPUT_FILE
+
+    spec = load_spec(EXAMPLES / "encoder_vs_decoder_xtremer.yaml")
+    stages = plan(spec)
+    table = json.loads(THROUGHPUT_FILE.read_text())
+    table["devices"]["h100"]["stage_overhead_seconds"] = 360
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(table))
+    plain, with_overhead = estimate_plan(stages, spec, "h100"), estimate_plan(stages, spec, "h100", path)
+    for a, b in zip(plain.stages, with_overhead.stages):
+        assert b.hours == pytest.approx(a.hours + 0.1)
+        assert b.train_speed > 0 and b.parameters
+    table["devices"]["h100"]["stage_overhead_seconds"] = -1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(table))
+    with pytest.raises(ConfigError, match=r"bad.json: devices.h100.stage_overhead_seconds: expected a number of seconds >= 0"):
+        load_throughput("h100", bad)
+
+
+def test_paper_grid_evaluation_is_mostly_bucc_full_corpus_encoding() -> None:
+    """The paper grid's evaluate stages embed BUCC's whole comparable corpora (~800k sentences a
+    language pair) in float32: that, not dev-set evaluation, is most of their estimate."""
+    spec = load_spec(EXAMPLES / "phang2020.yaml")
+    stages = plan(spec)
+    estimate = estimate_plan(stages, spec, "a100-80gb")
+    evaluation = {s.id: s.task for s in stages if s.kind == "evaluate"}
+    bucc = estimate.hours({i for i, t in evaluation.items() if t == "bucc2018"})
+    assert bucc > 0.8 * estimate.hours(kind="evaluate")
+
+
 def test_unknown_device_in_throughput_table() -> None:
     with pytest.raises(Exception, match="unknown device in the throughput table 'h10'; closest: h100"):
         load_throughput("h10")

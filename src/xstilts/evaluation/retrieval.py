@@ -380,6 +380,22 @@ def margin_mine(
     else:
         fwd_sims, fwd_idx = knn(x, y, neighbourhood, normalize=False, **knn_options)
         bwd_sims, bwd_idx = knn(y, x, neighbourhood, normalize=False, **knn_options)
+    return mine_neighbourhoods((fwd_sims, fwd_idx), (bwd_sims, bwd_idx), retrieval=retrieval, margin=margin, threshold=threshold)
+
+
+def mine_neighbourhoods(
+    forward: tuple[torch.Tensor, torch.Tensor],
+    backward: tuple[torch.Tensor, torch.Tensor],
+    *,
+    retrieval: Retrieval = "max",
+    margin: Margin = "ratio",
+    threshold: float = 0.0,
+) -> list[MinedPair]:
+    """`margin_mine`'s pairs from the k nearest neighbours of both sides, (similarities, indices)
+    of the source rows among the targets and of the target rows among the sources."""
+    fwd_sims, fwd_idx = forward
+    bwd_sims, bwd_idx = backward
+    n_source, n_target = fwd_sims.shape[0], bwd_sims.shape[0]
     fwd_mean, bwd_mean = fwd_sims.mean(dim=1), bwd_sims.mean(dim=1)
     fwd_scores = _margin(fwd_sims, (fwd_mean[:, None] + bwd_mean[fwd_idx]) / 2, margin)
     bwd_scores = _margin(bwd_sims, (bwd_mean[:, None] + fwd_mean[bwd_idx]) / 2, margin)
@@ -397,8 +413,8 @@ def margin_mine(
             for i, (j, s) in enumerate(zip(fwd_best.tolist(), fwd_best_score.tolist()))
             if back[j] == i
         ]
-    sources = torch.cat([torch.arange(x.shape[0]), bwd_best]).tolist()
-    targets = torch.cat([fwd_best, torch.arange(y.shape[0])]).tolist()
+    sources = torch.cat([torch.arange(n_source), bwd_best]).tolist()
+    targets = torch.cat([fwd_best, torch.arange(n_target)]).tolist()
     scores = torch.cat([fwd_best_score, bwd_best_score])
     order = torch.argsort(scores, descending=True, stable=True).tolist()
     score_list = scores.tolist()

@@ -3,13 +3,16 @@
     tokens of a training stage  = optimizer steps x examples per step x tokens per example
                                   + English-dev evaluations during training
     tokens of an evaluate stage = examples of every evaluated language x tokens per example
-    hours = training tokens / training tokens-per-second + inference tokens / inference tokens-per-second
+    hours = stage overhead + training tokens / training tokens-per-second
+            + inference tokens / inference tokens-per-second
 
 Steps follow the same rules as the stage runner (epochs over the capped training set, or
 max_steps); early stopping can only make a stage shorter, so training estimates are upper bounds.
 Tokens per second come from `throughput.json` (per device and model size, interpolated log-log in
-the parameter count); its GPU rows are derived from peak FLOP/s, not measured: calibrate them
-with the benchmarks and pass the measured table with `xstilts plan --throughput FILE`.
+the parameter count), with an optional fixed `stage_overhead_seconds` per device (start-up, model
+loading, featurisation: what dominates small stages); its GPU rows are derived from peak FLOP/s,
+not measured. `python -m benchmarks.calibrate SPEC --store DIR` fits a device's row to the stage
+times of a finished grid and writes a table for `xstilts plan --throughput FILE`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Throughput:
     train: dict[str, float]
     inference: dict[str, float]
     fp32_factor: float
+    stage_overhead_seconds: float = 0.0
 
     def tokens_per_second(self, parameters: float, mode: str) -> float:
         table = self.train if mode == "train" else self.inference
@@ -79,7 +83,10 @@ def load_throughput(device: str, path: Path | None = None) -> Throughput:
         for label in row.get(mode, {}):
             if label not in sizes:
                 raise ConfigError(f"{table_path}: devices.{device}.{mode}: size {label!r} is not listed under 'sizes'")
-    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)))
+    overhead = row.get("stage_overhead_seconds", 0.0)
+    if not isinstance(overhead, (int, float)) or overhead < 0:
+        raise ConfigError(f"{table_path}: devices.{device}.stage_overhead_seconds: expected a number of seconds >= 0, got {overhead!r}")
+    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)), float(overhead))
 
 
 @dataclass
@@ -90,6 +97,11 @@ class StageEstimate:
     inference_tokens: float = 0.0
     hours: float | None = None
     missing: str | None = None  # why there is no estimate
+    # Multipliers of the table's rates for this stage (fp32, LoRA, gradient checkpointing) and the
+    # model's parameter count: what `benchmarks.calibrate` needs to fit a table to measured times.
+    train_speed: float = 1.0
+    inference_speed: float = 1.0
+    parameters: float | None = None
 
 
 @dataclass
@@ -145,7 +157,9 @@ def estimate_stage(stage: Stage, spec: ExperimentSpec, throughput: Throughput) -
         train_speed *= 6 / 4  # no weight gradients for the frozen body
     if stage.model.gradient_checkpointing:
         train_speed *= 6 / 8  # the forward pass runs twice
-    seconds = out.train_tokens / (throughput.tokens_per_second(facts.parameters, "train") * train_speed)
+    out.train_speed, out.inference_speed, out.parameters = train_speed, speed, facts.parameters
+    seconds = throughput.stage_overhead_seconds
+    seconds += out.train_tokens / (throughput.tokens_per_second(facts.parameters, "train") * train_speed)
     seconds += out.inference_tokens / (throughput.tokens_per_second(facts.parameters, "inference") * speed)
     out.hours = seconds / 3600
     return out

@@ -1,0 +1,190 @@
+"""Fit `xstilts plan`'s throughput table to measured stage times, and say how far its estimates
+were from them.
+
+    python -m benchmarks.calibrate SPEC --store OUTPUT_DIR [--device cpu] [--out table.json]
+
+Reads the finished stages of a grid's results store (their stored wall-clock seconds), the
+stages' token counts from the planner's estimator, and fits for the device, by non-negative least
+squares over the stages,
+
+    seconds = stage overhead + training tokens / train rate + inference tokens / inference rate
+
+(the rates multiplied, as the planner does, by each stage's fp32 / LoRA / checkpointing factors).
+It prints every stage kind's measured time against the estimate of the table it started from and
+of the fitted table (in-sample, and leave-one-out: each stage estimated by a fit without it), and
+writes the fitted table (the starting table with the device's row replaced at the grid's model
+size) for `xstilts plan SPEC --throughput table.json`.
+
+Stage times measured with several workers on a shared machine include its load: the fit is for
+that machine as it was; the table records where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+TOLERANCE = 0.30  # the goal: estimates within 30% of measured times
+
+
+@dataclass(frozen=True)
+class Observation:
+    stage_id: str
+    kind: str
+    seconds: float  # measured
+    train: float  # training tokens / the stage's train speed factor
+    inference: float  # inference tokens / its inference speed factor
+    parameters: float
+    estimated: float  # seconds, by the starting table
+
+
+def observations(spec_path: Path, store_dir: Path | None, device: str, table: Path | None) -> list[Observation]:
+    from xstilts.experiments.estimate import estimate_plan
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.runner import STORE_NAME
+    from xstilts.experiments.spec import load_spec
+    from xstilts.experiments.store import ResultsStore
+
+    spec = load_spec(spec_path)
+    if store_dir is not None:
+        spec = replace(spec, output_dir=str(store_dir))
+    store_path = Path(spec.output_dir) / STORE_NAME
+    if not store_path.exists():
+        raise SystemExit(f"{store_path}: no results store (run the grid first)")
+    stages = plan(spec)
+    estimates = {e.stage_id: e for e in estimate_plan(stages, spec, device, table).stages}
+    rows = {r.id: r for r in ResultsStore(store_path).stages() if r.status == "done" and r.seconds}
+    out = []
+    for stage in stages:
+        row, est = rows.get(stage.id), estimates[stage.id]
+        if row is None or est.hours is None or est.parameters is None:
+            continue
+        out.append(Observation(stage.id, stage.kind, float(row.seconds), est.train_tokens / est.train_speed,
+                               est.inference_tokens / est.inference_speed, est.parameters, est.hours * 3600))
+    if not out:
+        raise SystemExit(f"{store_path}: no finished stage of {spec_path} with stored seconds and an estimate")
+    return out
+
+
+@dataclass(frozen=True)
+class Fit:
+    overhead: float  # seconds per stage
+    train_rate: float  # tokens/s
+    inference_rate: float
+
+    def seconds(self, o: Observation) -> float:
+        return self.overhead + o.train / self.train_rate + o.inference / self.inference_rate
+
+
+def fit(obs: list[Observation]) -> Fit:
+    """Non-negative least squares on the seconds themselves: seconds ~ c + train x (1/a) +
+    inference x (1/b). Long stages weigh most, which is what a grid's total needs (fitting relative
+    errors instead under-predicts when stages of equal token counts scatter in time: an estimate
+    can be at most 100% too low but any amount too high)."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    y = np.array([o.seconds for o in obs])
+    design = np.array([[1.0, o.train, o.inference] for o in obs])
+    scale = design.max(0)
+    scale[scale == 0] = 1.0
+    coef, _ = nnls(design / scale, y)
+    c, inv_a, inv_b = coef / scale
+    # A rate the data cannot pin down (no tokens of that kind, or a zero coefficient) is infinite:
+    # report it as a very large rate rather than divide by zero.
+    return Fit(float(c), 1.0 / inv_a if inv_a > 0 else 1e12, 1.0 / inv_b if inv_b > 0 else 1e12)
+
+
+def leave_one_out(obs: list[Observation]) -> list[float]:
+    return [fit(obs[:i] + obs[i + 1 :]).seconds(o) if len(obs) > 3 else float("nan") for i, o in enumerate(obs)]
+
+
+def summary(obs: list[Observation], predicted: list[float]) -> dict:
+    ratios = [p / o.seconds for p, o in zip(predicted, obs)]
+    by_kind = {}
+    for kind in dict.fromkeys(o.kind for o in obs):
+        pairs = [(p, o) for p, o in zip(predicted, obs) if o.kind == kind]
+        measured, estimated = sum(o.seconds for _, o in pairs), sum(p for p, _ in pairs)
+        by_kind[kind] = {"stages": len(pairs), "measured_s": round(measured, 1), "estimated_s": round(estimated, 1), "ratio": round(estimated / measured, 3)}
+    total_m, total_e = sum(o.seconds for o in obs), sum(predicted)
+    return {
+        "by_kind": by_kind,
+        "total": {"stages": len(obs), "measured_s": round(total_m, 1), "estimated_s": round(total_e, 1), "ratio": round(total_e / total_m, 3)},
+        "stage_ratio_median": round(statistics.median(ratios), 3),
+        "stages_within_30pct": round(sum(abs(r - 1) <= TOLERANCE for r in ratios) / len(ratios), 3),
+    }
+
+
+def calibrated_table(base: dict, device: str, parameters: float, result: Fit, note: str) -> dict:
+    """`base` with the device's row holding the fitted rates at the grid's model size (other sizes
+    of the row scaled by the same factor, so the row keeps its shape) and the fitted overhead."""
+    from xstilts.experiments.estimate import Throughput
+
+    table = json.loads(json.dumps(base))
+    row = table["devices"].setdefault(device, {"train": {}, "inference": {}, "fp32_factor": 1.0})
+    sizes = {k: float(v) for k, v in table["sizes"].items()}
+    label = next((k for k, v in sizes.items() if abs(v - parameters) / parameters < 0.05), None)
+    if label is None:
+        label = f"{parameters / 1e6:.3g}M"
+        table["sizes"][label] = parameters
+        sizes[label] = parameters
+    for mode, rate in (("train", result.train_rate), ("inference", result.inference_rate)):
+        old = row.get(mode) or {}
+        if old:
+            current = Throughput(device, sizes, old, old, 1.0).tokens_per_second(parameters, "train")
+            row[mode] = {k: round(v * rate / current, 1) for k, v in old.items()}
+        row[mode][label] = round(rate, 1)
+    row["stage_overhead_seconds"] = round(result.overhead, 2)
+    row["calibrated"] = note
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.calibrate", description=__doc__.split("\n\n")[0])
+    p.add_argument("spec", type=Path)
+    p.add_argument("--store", type=Path, default=None, help="the grid's output directory (default: the spec's output_dir)")
+    p.add_argument("--device", default="cpu", help="row of the throughput table to fit (default cpu)")
+    p.add_argument("--table", type=Path, default=None, help="starting table (default: the one shipped with xstilts)")
+    p.add_argument("--out", type=Path, default=None, help="write the fitted table here")
+    p.add_argument("--json", type=Path, default=None, help="write the comparison here")
+    args = p.parse_args(argv)
+
+    from xstilts.experiments.estimate import THROUGHPUT_FILE
+
+    obs = observations(args.spec, args.store, args.device, args.table)
+    sizes = {o.parameters for o in obs}
+    if len(sizes) > 1:
+        raise SystemExit(f"{args.spec}: the grid has models of {len(sizes)} sizes; calibrate one model size at a time")
+    result = fit(obs)
+    report = {
+        "spec": str(args.spec), "store": str(args.store), "device": args.device, "load": os.getloadavg(),
+        "fit": {"stage_overhead_seconds": round(result.overhead, 2), "train_tokens_per_s": round(result.train_rate, 1),
+                "inference_tokens_per_s": round(result.inference_rate, 1)},
+        "before": summary(obs, [o.estimated for o in obs]),
+        "after_in_sample": summary(obs, [result.seconds(o) for o in obs]),
+        "after_leave_one_out": summary(obs, leave_one_out(obs)),
+    }
+    print(json.dumps(report, indent=1))
+    if args.out:
+        base = json.loads((args.table or THROUGHPUT_FILE).read_text())
+        note = (f"fitted by benchmarks/calibrate.py to {len(obs)} stages of {args.spec} ({args.store}), "
+                f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}, load {os.getloadavg()[0]:.1f} at fitting time")
+        args.out.write_text(json.dumps(calibrated_table(base, args.device, sizes.pop(), result, note), indent=1))
+        print(f"written: {args.out} (use: xstilts plan {args.spec} --throughput {args.out})")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
