@@ -20,6 +20,7 @@ from conftest import grid, write_spec
 
 from xstilts.experiments.executors import run_grid
 from xstilts.experiments.plan import plan
+from xstilts.experiments.results import load_scores
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 
@@ -166,3 +167,22 @@ def test_an_unknown_partition_is_refused_before_submission(slurm_cluster, tmp_pa
     assert process.returncode == 2, out
     assert out.splitlines()[-1] == "xstilts: error: executor.slurm.partition: 'gpu-nodes' is not a partition of this cluster (sinfo lists: debug)", out
     assert not (tmp_path / "out" / "slurm").exists()
+
+
+def test_a_real_grid_through_slurm_scores_like_the_local_executor(slurm_cluster, tmp_path: Path, tiny_encoder_dir: Path, worker_env: dict) -> None:
+    """The real stage runner (a tiny random-weight encoder, a few training steps) in Slurm jobs."""
+    data = {
+        "name": "real", "models": [{"name": "tiny", "path": str(tiny_encoder_dir)}], "intermediate": ["none"],
+        "targets": ["syn-para"], "device": "cpu", "evaluation": {"max_examples": 40},
+        "training": {"max_restarts": 0, "target": {"max_steps": 4, "eval_every": 2, "max_train_examples": 64, "max_dev_examples": 32}},
+        "executor": {"lease_seconds": 60, "heartbeat_seconds": 1, "poll_seconds": 0.5, "resources": RESOURCES},
+    }
+    local = run_grid(spec_from_dict({**data, "output_dir": str(tmp_path / "local")}))
+    slurm = run_grid(spec_from_dict({**data, "output_dir": str(tmp_path / "slurm")}), executor="slurm")
+    assert sorted(slurm.ran) == sorted(local.ran) and len(local.ran) == 2 and not slurm.failed
+    columns = ["stage_id", "task", "language", "metric", "value"]
+    expected = load_scores(local.store).sort_values(columns[:4]).reset_index(drop=True)[columns]
+    got = load_scores(slurm.store).sort_values(columns[:4]).reset_index(drop=True)[columns]
+    assert len(expected) > 0 and got.equals(expected)
+    with ResultsStore(slurm.store) as store:
+        assert {r.worker.split(":")[0] for r in store.stages()} == {"slurm"}
