@@ -1,5 +1,6 @@
-"""Bad cluster input for the slurm executor: one line, exit 2, nothing submitted. The unknown
-partition is checked against a real cluster in test_slurm_cluster.py."""
+"""The slurm executor without a cluster: bad cluster input gets one line and exit 2 with nothing
+submitted (the unknown partition is checked against a real cluster in test_slurm_cluster.py), and
+how a dead job's stage is settled in the store."""
 
 from __future__ import annotations
 
@@ -69,3 +70,29 @@ def test_bad_slurm_settings_name_their_field(tmp_path: Path, capsys: pytest.Capt
     code = main(["plan", str(write_spec(tmp_path / "spec.yaml", data))])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and field in err, err
+
+
+def test_only_crashed_slurm_attempts_count_against_max_attempts(tmp_path: Path) -> None:
+    """A job requeued at its time limit gave its stage back ('preempted'); a job that died without
+    a result ('lost') counts. The stage fails once the crashes reach max_attempts."""
+    from xstilts.experiments.executors import settle_dead_job
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.spec import spec_from_dict
+    from xstilts.experiments.store import ResultsStore
+
+    spec = spec_from_dict(grid(tmp_path / "out", intermediate=["none"], targets=["syn-tatoeba"]))
+    (stage,) = plan(spec)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.register(spec.name, [stage])
+        assert store.claim(stage.id, "slurm:5_0@node", 600)
+        assert store.release(stage.id, "slurm:5_0@node", "preempted")  # time limit: requeued
+        assert store.claim(stage.id, "slurm:5_0@node", 600)
+        assert settle_dead_job(store, stage.id, "5_0", "NODE_FAIL", max_attempts=2)  # first crash: run again
+        assert store.stage(stage.id).status == "pending"
+        assert store.claim(stage.id, "slurm:6_0@node", 600)
+        assert not settle_dead_job(store, stage.id, "7_0", "FAILED", max_attempts=2)  # not the job holding it
+        assert store.stage(stage.id).status == "running"
+        assert not settle_dead_job(store, stage.id, "6_0", "OUT_OF_MEMORY", max_attempts=2)  # second crash: failed
+        row = store.stage(stage.id)
+        assert row.status == "failed" and "slurm job 6_0 ended OUT_OF_MEMORY" in row.error and "2 attempts used" in row.error
+        assert [a["status"] for a in store.attempts(stage.id)] == ["preempted", "lost", "failed"]

@@ -486,12 +486,14 @@ def settle_dead_job(store: ResultsStore, stage_id: str, job_id: str, state: str,
     if row is None:
         return False
     if row.status == "running" and (row.worker or "").startswith(f"slurm:{job_id}@"):
-        if row.attempts >= max_attempts:
-            store.fail(stage_id, row.worker, f"slurm job {job_id} ended {state} without a result; {row.attempts} attempts used (executor.max_attempts)")
-            log.error("stage %s failed: slurm job %s ended %s, attempt %d of %d", stage_id, job_id, state, row.attempts, max_attempts)
+        # Only crashed attempts count: a job requeued at its time limit gave its stage back in time.
+        crashed = 1 + sum(1 for a in store.attempts(stage_id) if a["status"] in ("lost", "failed"))
+        if crashed >= max_attempts:
+            store.fail(stage_id, row.worker, f"slurm job {job_id} ended {state} without a result; {crashed} attempts used (executor.max_attempts)")
+            log.error("stage %s failed: slurm job %s ended %s, attempt %d of %d", stage_id, job_id, state, crashed, max_attempts)
             return False
         store.release(stage_id, row.worker, "lost")
-        log.warning("slurm job %s ended %s during stage %s (attempt %d of %d): resubmitting it", job_id, state, stage_id, row.attempts, max_attempts)
+        log.warning("slurm job %s ended %s during stage %s (attempt %d of %d): resubmitting it", job_id, state, stage_id, crashed, max_attempts)
         return True
     return row.status == "pending"
 
