@@ -138,27 +138,6 @@ def test_a_killed_job_is_noticed_from_its_slurm_state_and_resumes(slurm_cluster,
     print(f"\nkilled job noticed, resubmitted and finished {time.time() - noticed:.0f}s after scancel; whole test {time.time() - started:.0f}s")
 
 
-def test_a_stage_whose_jobs_keep_dying_fails_after_max_attempts(slurm_cluster, tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_STEPS", "40")
-    monkeypatch.setenv("FAKE_STEP_SECONDS", "0.5")
-    data = _slurm_grid(tmp_path / "out", intermediate=["none"], targets=["syn-tatoeba"])
-    data["executor"].update(lease_seconds=600, heartbeat_seconds=1, max_attempts=1)
-    spec = spec_from_dict(data)
-    (stage,) = plan(spec)
-    outcome: dict = {}
-    runner = threading.Thread(target=lambda: outcome.update(summary=run_grid(spec, run_stage="fake_stages:resumable", stop_on_error=False)), daemon=True)
-    runner.start()
-    _wait_for(lambda: bool(fake_stages.read_log(tmp_path / "out")), 120, "the job's start")
-    (job,) = slurm_cluster.run("squeue", "-h", "-o", "%i").stdout.split()
-    slurm_cluster.run("scancel", job)
-    runner.join(timeout=120)
-    assert not runner.is_alive(), "the executor hung on a cancelled job"
-    assert outcome["summary"].failed == [stage.id]
-    with ResultsStore(outcome["summary"].store) as store:
-        row = store.stage(stage.id)
-    assert row.status == "failed" and f"slurm job {job} ended CANCELLED" in row.error and "1 attempts used" in row.error
-
-
 def test_an_unknown_partition_is_refused_before_submission(slurm_cluster, tmp_path: Path, worker_env: dict) -> None:
     data = _slurm_grid(tmp_path / "out")
     data["executor"]["slurm"] = {"partition": "gpu-nodes"}

@@ -450,13 +450,23 @@ class SubmititExecutor:
                 submissions[stage_id] += 1
             jobs = executor.map_array(job, pending)
             log.info("submitted %d stages as job array %s", len(pending), str(jobs[0].job_id).split("_")[0])
-            ended = [(stage_id, j, _job_result(j)) for stage_id, j in zip(pending, jobs)]
+            # One sacct call per poll refreshes every job's state (submitit alone backs off to 10 minutes).
+            poll = min(60.0, max(2.0, spec.executor.poll_seconds))
+            while not jobs[0].done(force_check=True) or not all(j.done() for j in jobs):
+                time.sleep(poll)
+            ended = [(stage_id, j, _slurm_state(j)) for stage_id, j in zip(pending, jobs)]
+            # sacct says CANCELLED as soon as scancel runs; the job's processes may still run a few
+            # seconds (and could claim its stage again), so settle only jobs Slurm has cleaned up.
+            _wait_until_gone([str(j.job_id) for _, j, state in ended if state != "COMPLETED"])
             pending = []
             with ResultsStore(root / STORE_NAME, spec.executor.store_journal) as store:
-                for stage_id, j, result in ended:
-                    if result is not None:
+                for stage_id, j, state in ended:
+                    # A job that did not complete wrote no result: do not wait for one (submitit would, 15 s).
+                    if state == "COMPLETED" and _job_result(j) is not None:
                         continue
-                    if settle_dead_job(store, stage_id, str(j.job_id), _slurm_state(j), spec.executor.max_attempts) and submissions[stage_id] < spec.executor.max_attempts:
+                    if state != "COMPLETED":
+                        log.error("slurm job %s ended %s (log: %s)", j.job_id, state, j.paths.stderr)
+                    if settle_dead_job(store, stage_id, str(j.job_id), state, spec.executor.max_attempts) and submissions[stage_id] < spec.executor.max_attempts:
                         pending.append(stage_id)
 
     @staticmethod
@@ -469,6 +479,21 @@ class SubmititExecutor:
             for j in [j for j in running if j.done()]:
                 _job_result(j)
                 running.remove(j)
+
+
+def _wait_until_gone(job_ids: list[str], timeout: float = 300.0) -> None:
+    """Wait until squeue no longer lists these jobs (their processes are gone)."""
+    deadline = time.time() + timeout
+    while job_ids and time.time() < deadline:
+        try:
+            listed = subprocess.run(["squeue", "--noheader", "--format=%i", "--jobs", ",".join(job_ids)], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if listed.returncode != 0 or not listed.stdout.strip():
+            return  # squeue forgets finished jobs: an unknown id is an ended one
+        time.sleep(1.0)
+    if job_ids and time.time() >= deadline:
+        log.warning("slurm jobs %s are still listed by squeue after %.0fs", ", ".join(job_ids), timeout)
 
 
 def _slurm_state(job: Any) -> str:
