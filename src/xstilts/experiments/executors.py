@@ -445,27 +445,30 @@ class SubmititExecutor:
         back and resubmitted, up to executor.max_attempts; the new job resumes from the checkpoint."""
         submissions = dict.fromkeys(ids, 0)
         pending = list(ids)
+        poll = min(60.0, max(2.0, spec.executor.poll_seconds))
         while pending:
             for stage_id in pending:
                 submissions[stage_id] += 1
             jobs = executor.map_array(job, pending)
             log.info("submitted %d stages as job array %s", len(pending), str(jobs[0].job_id).split("_")[0])
             # One sacct call per poll refreshes every job's state (submitit alone backs off to 10 minutes).
-            poll = min(60.0, max(2.0, spec.executor.poll_seconds))
             while not jobs[0].done(force_check=True) or not all(j.done() for j in jobs):
                 time.sleep(poll)
-            ended = [(stage_id, j, _slurm_state(j)) for stage_id, j in zip(pending, jobs)]
-            # sacct says CANCELLED as soon as scancel runs; the job's processes may still run a few
-            # seconds (and could claim its stage again), so settle only jobs Slurm has cleaned up.
-            _wait_until_gone([str(j.job_id) for _, j, state in ended if state != "COMPLETED"])
+            # A job without a result did not complete: no need to wait for one (submitit would, 15 s).
+            # sacct says CANCELLED as soon as scancel runs, but the job's processes may run a few
+            # seconds more (and could claim its stage again): settle only jobs Slurm has cleaned up.
+            dead = {stage_id: j for stage_id, j in zip(pending, jobs) if not j.paths.result_pickle.exists()}
+            for stage_id, j in zip(pending, jobs):
+                if stage_id not in dead and _job_result(j) is None:
+                    dead[stage_id] = j  # the job's function raised: the store holds what happened
+            _wait_until_gone([str(j.job_id) for j in dead.values()])
+            if dead:
+                next(iter(dead.values())).get_info(mode="force")  # fresh states for every job of the array
             pending = []
             with ResultsStore(root / STORE_NAME, spec.executor.store_journal) as store:
-                for stage_id, j, state in ended:
-                    # A job that did not complete wrote no result: do not wait for one (submitit would, 15 s).
-                    if state == "COMPLETED" and _job_result(j) is not None:
-                        continue
-                    if state != "COMPLETED":
-                        log.error("slurm job %s ended %s (log: %s)", j.job_id, state, j.paths.stderr)
+                for stage_id, j in dead.items():
+                    state = _slurm_state(j)
+                    log.error("slurm job %s ended %s without a result (log: %s)", j.job_id, state, j.paths.stderr)
                     if settle_dead_job(store, stage_id, str(j.job_id), state, spec.executor.max_attempts) and submissions[stage_id] < spec.executor.max_attempts:
                         pending.append(stage_id)
 
