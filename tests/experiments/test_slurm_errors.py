@@ -96,3 +96,20 @@ def test_only_crashed_slurm_attempts_count_against_max_attempts(tmp_path: Path) 
         row = store.stage(stage.id)
         assert row.status == "failed" and "slurm job 6_0 ended OUT_OF_MEMORY" in row.error and "2 attempts used" in row.error
         assert [a["status"] for a in store.attempts(stage.id)] == ["preempted", "lost", "failed"]
+
+
+def test_gres_and_signal_seconds_reach_the_job_parameters(tmp_path: Path) -> None:
+    from xstilts.experiments.executors import job_parameters
+    from xstilts.experiments.spec import spec_from_dict
+
+    data = grid(tmp_path / "out")
+    data["executor"] = {
+        "slurm": {"gres": "gpu:a100", "signal_seconds": 300},
+        "resources": {"intermediate": {"gpus": 2, "hours": 2}, "evaluate": {"gpus": 0, "hours": 0.1}},
+    }
+    spec = spec_from_dict(data)
+    intermediate = job_parameters(spec, "intermediate", "slurm", None)
+    assert intermediate["slurm_gres"] == "gpu:a100:2" and "gpus_per_node" not in intermediate
+    assert intermediate["timeout_min"] == 120 and intermediate["slurm_signal_delay_s"] == 300
+    evaluate = job_parameters(spec, "evaluate", "slurm", None)  # no GPUs; a 6-minute limit: signalled at half of it
+    assert "slurm_gres" not in evaluate and "gpus_per_node" not in evaluate and evaluate["slurm_signal_delay_s"] == 180
