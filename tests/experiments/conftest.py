@@ -82,3 +82,30 @@ def _build_tiny_encoder(root: Path) -> Path:
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight XLM-R-style encoder with a tokenizer trained on the synthetic world."""
     return _build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real single-node Slurm with accounting (see slurm_cluster.py), for this test session.
+    Skipped with the reason where it cannot start; XSTILTS_REQUIRE_SLURM=1 (CI) makes that a failure."""
+    from slurm_cluster import SlurmCluster, SlurmUnavailable, unavailable_reason
+
+    required = os.environ.get("XSTILTS_REQUIRE_SLURM") == "1"
+    reason = unavailable_reason()
+    if reason:
+        (pytest.fail if required else pytest.skip)(f"no Slurm cluster: {reason}")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except SlurmUnavailable as err:
+        (pytest.fail if required else pytest.skip)(f"Slurm did not start: {err}")
+    saved = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)  # sbatch/sacct called by the executor in this process
+    try:
+        yield cluster
+    finally:
+        if saved is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = saved
+        cluster.stop()

@@ -289,6 +289,9 @@ def test_slurm_submission_with_a_stand_in_sbatch(tmp_path: Path, worker_env: dic
     srun = bin_dir / "srun"  # submitit only checks that it exists
     srun.write_text("#!/bin/sh\nexit 1\n")
     srun.chmod(0o755)
+    sinfo = bin_dir / "sinfo"  # the executor checks the partition before submitting
+    sinfo.write_text("#!/bin/sh\necho gpu\necho cpu\n")
+    sinfo.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     data = grid(tmp_path / "out", seeds=[0, 1])
     data["executor"] = {

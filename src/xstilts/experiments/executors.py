@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -282,6 +283,16 @@ class StageJob:
         return submitit.helpers.DelayedSubmission(self, stage_id)
 
 
+def time_limit_minutes(spec: ExperimentSpec, kind: str) -> int:
+    """The Slurm time limit of one stage kind's jobs: resources.<kind>.hours in whole minutes."""
+    return max(1, round(spec.executor.resources.for_kind(kind).hours * 60))
+
+
+def signal_seconds(spec: ExperimentSpec, kind: str) -> int:
+    """How long before its time limit a job is told to give its stage back and requeue itself."""
+    return max(1, min(spec.executor.slurm.signal_seconds, time_limit_minutes(spec, kind) * 60 // 2))
+
+
 def job_parameters(spec: ExperimentSpec, kind: str, cluster: str, dependency: str | None) -> dict:
     """submitit parameters of one stage kind's jobs: AutoExecutor's for slurm, LocalExecutor's for local."""
     r = spec.executor.resources.for_kind(kind)
@@ -293,16 +304,94 @@ def job_parameters(spec: ExperimentSpec, kind: str, cluster: str, dependency: st
     if dependency:
         additional["dependency"] = f"afterany:{dependency}"
     params: dict[str, Any] = {
-        "name": f"xstilts-{spec.name}-{kind}", "timeout_min": max(1, round(r.hours * 60)), "gpus_per_node": r.gpus,
+        "name": f"xstilts-{spec.name}-{kind}", "timeout_min": time_limit_minutes(spec, kind),
         "cpus_per_task": r.cpus, "mem_gb": r.memory_gb, "tasks_per_node": 1, "nodes": 1,
-        "slurm_array_parallelism": s.array_parallelism, "slurm_additional_parameters": additional, "slurm_signal_delay_s": 120,
+        "slurm_array_parallelism": s.array_parallelism, "slurm_additional_parameters": additional,
+        "slurm_signal_delay_s": signal_seconds(spec, kind),
     }
+    if r.gpus and s.gres:
+        params["slurm_gres"] = f"{s.gres}:{r.gpus}"
+    elif r.gpus:
+        params["gpus_per_node"] = r.gpus
     for key in ("partition", "account", "qos", "constraint"):
         if getattr(s, key):
             params[f"slurm_{key}"] = getattr(s, key)
     if s.setup:
         params["slurm_setup"] = list(s.setup)
     return params
+
+
+# -- checks against the cluster before anything is submitted --------------------------------------------
+def check_cluster(spec: ExperimentSpec, stages: list[Stage]) -> None:
+    """One-line errors for what would otherwise fail job by job: no sbatch, an unknown partition,
+    a time limit that ends jobs before they can save a checkpoint."""
+    if shutil.which("sbatch") is None:
+        raise XStiltsError("executor slurm: sbatch not found on PATH; run on a Slurm login node (or use --executor local or submitit-local)")
+    partition = spec.executor.slurm.partition
+    if partition:
+        partitions = cluster_partitions()
+        if partition not in partitions:
+            raise ConfigError(
+                f"executor.slurm.partition: {partition!r} is not a partition of this cluster (sinfo lists: {', '.join(partitions) or 'none'})"
+            )
+    check_time_limits(spec, stages)
+
+
+def cluster_partitions() -> list[str]:
+    try:
+        done = subprocess.run(["sinfo", "--noheader", "--format=%R"], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise XStiltsError("executor slurm: sinfo not found on PATH; run on a Slurm login node") from None
+    except subprocess.TimeoutExpired:
+        raise XStiltsError("executor slurm: sinfo did not answer within 60s; is the Slurm controller up?") from None
+    if done.returncode != 0:
+        problem = " ".join((done.stderr or done.stdout).split())[:300]
+        raise XStiltsError(f"executor slurm: sinfo failed ({problem}); is the Slurm controller up?")
+    return sorted({line.strip() for line in done.stdout.splitlines() if line.strip()})
+
+
+def checkpoint_interval_hours(stage: Stage, spec: ExperimentSpec, throughput: Any) -> float | None:
+    """Estimated hours between two training checkpoints of `stage` (None: no training, or no estimate)."""
+    from xstilts.experiments.estimate import _training_tokens, estimate_stage
+    from xstilts.experiments.spec import PhaseSettings
+    from xstilts.tasks import get_task
+
+    if stage.kind == "evaluate":
+        return None
+    estimate = estimate_stage(stage, spec, throughput)
+    if estimate.hours is None:
+        return None
+    settings = stage.settings or PhaseSettings()
+    if stage.kind == "intermediate":
+        phases = [_training_tokens(name, get_task(name), settings) for name in stage.condition.tasks]
+    else:
+        target = get_task(stage.task or "")
+        phases = [_training_tokens(name, target, settings) for name in (*target.train_first, target.train_task or target.name)]
+    steps = settings.max_steps or sum(p[0] for p in phases)
+    every = settings.checkpoint_every or min(p[3] for p in phases)
+    return estimate.hours * min(1.0, every / max(1, steps))
+
+
+def check_time_limits(spec: ExperimentSpec, stages: list[Stage]) -> None:
+    """A job stopped at its time limit resumes from its last checkpoint; a limit shorter than one
+    checkpoint interval would requeue the stage forever without progress."""
+    from xstilts.experiments.estimate import default_device, load_throughput
+
+    throughput = load_throughput(default_device(spec))
+    for kind in ("intermediate", "target"):
+        usable = (time_limit_minutes(spec, kind) * 60 - signal_seconds(spec, kind)) / 3600
+        worst: tuple[float, Stage] | None = None
+        for stage in (s for s in stages if s.kind == kind):
+            hours = checkpoint_interval_hours(stage, spec, throughput)
+            if hours is not None and (worst is None or hours > worst[0]):
+                worst = (hours, stage)
+        if worst is not None and worst[0] > usable:
+            hours, stage = worst
+            raise ConfigError(
+                f"executor.resources.{kind}.hours: a {time_limit_minutes(spec, kind)}-minute time limit is shorter than one checkpoint "
+                f"interval of stage {stage.label} (~{hours * 60:.0f} min on {throughput.device}); a job stopped at its limit would "
+                f"resume without progress: raise the hours or lower training.{kind}.checkpoint_every"
+            )
 
 
 @dataclass
@@ -313,6 +402,8 @@ class SubmititExecutor:
 
     def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
         submitit = _import_submitit()
+        if self.cluster == "slurm":
+            check_cluster(spec, stages)
         before = _statuses(spec, root)
         todo = _to_run(spec, root, stages, options)
         folder = Path(spec.executor.slurm.folder).expanduser() if spec.executor.slurm.folder else root / "slurm"
@@ -331,19 +422,55 @@ class SubmititExecutor:
                     self._run_local(executor, job, ids, spec.executor.slurm.array_parallelism)
                     continue
                 executor = submitit.AutoExecutor(folder=folder / kind, cluster=self.cluster)
+                if self.wait:
+                    executor.update_parameters(**job_parameters(spec, kind, self.cluster, None))
+                    self._run_and_retry(executor, job, ids, spec, root)
+                    continue
+                # --no-wait: every kind's array now, each waiting for the previous one
                 executor.update_parameters(**job_parameters(spec, kind, self.cluster, dependency))
                 jobs = executor.map_array(job, ids)
                 dependency = str(jobs[0].job_id).split("_")[0]
                 log.info("submitted %d %s stages as job array %s", len(ids), kind, dependency)
-                if self.wait:
-                    for j in jobs:
-                        _job_result(j)
         finally:
             if saved is None:
                 os.environ.pop("PYTHONPATH", None)
             else:
                 os.environ["PYTHONPATH"] = saved
         return summarize(spec, root, stages, options, before)
+
+    @staticmethod
+    def _run_and_retry(executor: Any, job: StageJob, ids: list[str], spec: ExperimentSpec, root: Path) -> None:
+        """Submit the stages as one array and wait; a job that ended without finishing its stage
+        (killed, cancelled, out of memory, node failure: its Slurm state says so) has its stage given
+        back and resubmitted, up to executor.max_attempts; the new job resumes from the checkpoint."""
+        submissions = dict.fromkeys(ids, 0)
+        pending = list(ids)
+        poll = min(60.0, max(2.0, spec.executor.poll_seconds))
+        while pending:
+            for stage_id in pending:
+                submissions[stage_id] += 1
+            jobs = executor.map_array(job, pending)
+            log.info("submitted %d stages as job array %s", len(pending), str(jobs[0].job_id).split("_")[0])
+            # One sacct call per poll refreshes every job's state (submitit alone backs off to 10 minutes).
+            while not jobs[0].done(force_check=True) or not all(j.done() for j in jobs):
+                time.sleep(poll)
+            # A job without a result did not complete: no need to wait for one (submitit would, 15 s).
+            # sacct says CANCELLED as soon as scancel runs, but the job's processes may run a few
+            # seconds more (and could claim its stage again): settle only jobs Slurm has cleaned up.
+            dead = {stage_id: j for stage_id, j in zip(pending, jobs) if not j.paths.result_pickle.exists()}
+            for stage_id, j in zip(pending, jobs):
+                if stage_id not in dead and _job_result(j) is None:
+                    dead[stage_id] = j  # the job's function raised: the store holds what happened
+            _wait_until_gone([str(j.job_id) for j in dead.values()])
+            if dead:
+                next(iter(dead.values())).get_info(mode="force")  # fresh states for every job of the array
+            pending = []
+            with ResultsStore(root / STORE_NAME, spec.executor.store_journal) as store:
+                for stage_id, j in dead.items():
+                    state = _slurm_state(j)
+                    log.error("slurm job %s ended %s without a result (log: %s)", j.job_id, state, j.paths.stderr)
+                    if settle_dead_job(store, stage_id, str(j.job_id), state, spec.executor.max_attempts) and submissions[stage_id] < spec.executor.max_attempts:
+                        pending.append(stage_id)
 
     @staticmethod
     def _run_local(executor: Any, job: StageJob, ids: list[str], parallel: int) -> None:
@@ -355,6 +482,48 @@ class SubmititExecutor:
             for j in [j for j in running if j.done()]:
                 _job_result(j)
                 running.remove(j)
+
+
+def _wait_until_gone(job_ids: list[str], timeout: float = 300.0) -> None:
+    """Wait until squeue no longer lists these jobs (their processes are gone)."""
+    deadline = time.time() + timeout
+    while job_ids and time.time() < deadline:
+        try:
+            listed = subprocess.run(["squeue", "--noheader", "--format=%i", "--jobs", ",".join(job_ids)], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if listed.returncode != 0 or not listed.stdout.strip():
+            return  # squeue forgets finished jobs: an unknown id is an ended one
+        time.sleep(1.0)
+    if job_ids and time.time() >= deadline:
+        log.warning("slurm jobs %s are still listed by squeue after %.0fs", ", ".join(job_ids), timeout)
+
+
+def _slurm_state(job: Any) -> str:
+    try:
+        return str(job.state).split()[0]  # e.g. FAILED, CANCELLED (from "CANCELLED by 0"), TIMEOUT, NODE_FAIL
+    except Exception as err:  # sacct unreachable: the job still ended without a result
+        return f"UNKNOWN ({err})"
+
+
+def settle_dead_job(store: ResultsStore, stage_id: str, job_id: str, state: str, max_attempts: int) -> bool:
+    """Record that Slurm job `job_id` ended (`state`) without finishing `stage_id`: the stage it
+    held is given back (attempt 'lost'), or failed once it has used `max_attempts`. True when the
+    stage may run again (pending), False when it is done, failed, or held by another live worker."""
+    row = store.stage(stage_id)
+    if row is None:
+        return False
+    if row.status == "running" and (row.worker or "").startswith(f"slurm:{job_id}@"):
+        # Only crashed attempts count: a job requeued at its time limit gave its stage back in time.
+        crashed = 1 + sum(1 for a in store.attempts(stage_id) if a["status"] in ("lost", "failed"))
+        if crashed >= max_attempts:
+            store.fail(stage_id, row.worker, f"slurm job {job_id} ended {state} without a result; {crashed} attempts used (executor.max_attempts)")
+            log.error("stage %s failed: slurm job %s ended %s, attempt %d of %d", stage_id, job_id, state, crashed, max_attempts)
+            return False
+        store.release(stage_id, row.worker, "lost")
+        log.warning("slurm job %s ended %s during stage %s (attempt %d of %d): resubmitting it", job_id, state, stage_id, crashed, max_attempts)
+        return True
+    return row.status == "pending"
 
 
 def _job_result(job: Any) -> dict | None:

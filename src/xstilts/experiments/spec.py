@@ -168,6 +168,12 @@ class SlurmSpec:
     setup: list[str] = field(default_factory=list)  # shell lines run before each job (module load, venv)
     additional: dict[str, str] = field(default_factory=dict)  # further sbatch options, e.g. {mail-type: FAIL}
     folder: str | None = None  # submitit's job folder (logs, pickles); default <output_dir>/slurm
+    # GPUs as a generic resource: "gpu" or "gpu:<type>" (e.g. gpu:a100); each job then asks
+    # --gres=<gres>:<resources.<kind>.gpus> instead of --gpus-per-node.
+    gres: str | None = None
+    # Seconds before its time limit a job is signalled to give its stage back and requeue itself
+    # (at most half the limit); the requeued job resumes the stage from its last checkpoint.
+    signal_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -687,3 +693,21 @@ def _validate_executor(spec: ExperimentSpec) -> None:
                 raise _error(f"{key}.{name}", f"must be positive, got {getattr(r, name)}")
     if x.slurm.array_parallelism < 1:
         raise _error("executor.slurm.array_parallelism", f"must be 1 or more, got {x.slurm.array_parallelism}")
+    if x.slurm.signal_seconds < 1:
+        raise _error("executor.slurm.signal_seconds", f"must be 1 or more, got {x.slurm.signal_seconds}")
+    if x.slurm.gres is not None and not re.fullmatch(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?", x.slurm.gres):
+        raise _error("executor.slurm.gres", f"{x.slurm.gres!r} is not a generic resource name: write gpu or gpu:<type>, without a count (the count is resources.<kind>.gpus)")
+    for option in x.slurm.additional:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", option) or option.replace("_", "-") in _SBATCH_OPTIONS_SET_BY_XSTILTS:
+            raise _error(
+                f"executor.slurm.additional.{option}",
+                "not an sbatch option xstilts passes through: write the long name without dashes (mail-type, exclusive, ...); "
+                f"{', '.join(sorted(_SBATCH_OPTIONS_SET_BY_XSTILTS))} come from the executor's own settings",
+            )
+
+
+# sbatch options the executor writes itself (from resources, slurm.* and the job arrays).
+_SBATCH_OPTIONS_SET_BY_XSTILTS = frozenset({
+    "array", "dependency", "time", "partition", "account", "qos", "constraint", "gres", "gpus-per-node", "cpus-per-task",
+    "mem", "ntasks-per-node", "nodes", "job-name", "output", "error", "signal", "open-mode",
+})
