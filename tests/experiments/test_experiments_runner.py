@@ -269,6 +269,31 @@ def test_results_command_shows_status_and_exports(tmp_path: Path, capsys: pytest
     assert main(["results", str(path), "--export", str(tmp_path / "scores.xlsx")]) == 2
 
 
+def test_results_names_a_dead_holder_of_this_machine_without_writing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_spec(tmp_path / "spec.yaml", grid(tmp_path / "out"))
+    spec = spec_from_dict(yaml.safe_load(path.read_text()))
+    root, stages = prepare(spec)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with ResultsStore(root / STORE_NAME) as store:
+            assert store.claim(stages[0].id, "gone", lease_seconds=600)
+            with store.transaction() as c:
+                c.execute("UPDATE stages SET lease_pid=?, lease_started=? WHERE id=?", (child.pid, process_start(child.pid), stages[0].id))
+        assert main(["results", str(path)]) == 0
+        assert "has died" not in capsys.readouterr().out  # alive: plainly running
+    finally:
+        child.kill()
+        child.wait()
+    files = {f: f.read_bytes() for f in root.iterdir() if f.is_file()}
+    assert main(["results", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"running {stages[0].label} ({stages[0].id}): worker gone, heartbeat" in out
+    assert f"(holder process {child.pid} has died; the next run takes it back)" in out
+    assert {f: f.read_bytes() for f in root.iterdir() if f.is_file()} == files  # read-only: the lease is not taken back here
+    with ResultsStore.open_readonly(root / STORE_NAME) as store:
+        assert store.stage(stages[0].id).heartbeat > 0
+
+
 def test_load_scores_accepts_a_spec_file_a_folder_or_a_store(tmp_path: Path) -> None:
     data = grid(tmp_path / "out")
     path = write_spec(tmp_path / "spec.yaml", data)

@@ -165,3 +165,93 @@ def test_a_multi_task_intermediate_stage_flags_the_tasks_left_at_their_floor():
     flag = pipeline._not_learned_flag(stage, data, outcome, TrainSettings(learning_rate=2e-5), "")
     assert [t["task"] for t in flag["not_learned"]["tasks"]] == ["syn-topic"]  # the score at the chosen step, per task
     assert "(training.intermediate)" in flag["not_learned"]["hint"]
+
+
+# -- filling gaps later ----------------------------------------------------------------------------------
+def _primary_scores(store: ResultsStore) -> dict[str, float]:
+    frame = store.scores_frame("gaps")
+    frame = frame[frame["is_primary"] == 1]
+    return dict(zip(frame["language"], frame["value"], strict=True))
+
+
+def test_retrying_gaps_scores_the_added_language_and_keeps_the_others(tiny_models, tmp_path, monkeypatch):
+    from xstilts.experiments.runner import reopen_gaps
+
+    spec = spec_from_dict(retrieval_spec(tmp_path, tiny_models["encoder"]))
+    real = pipeline.load_examples
+    _failing_for("scr", DataError("syn-tatoeba: data file not found: /data/scr.jsonl"), monkeypatch)
+    summary = run_spec(spec)
+    with ResultsStore(summary.store) as store:
+        before = _primary_scores(store)
+        (stage_id,) = store.stages_with_gaps()
+    assert set(before) == {"clo", "ord"}
+    assert run_spec(spec).ran == []  # without --retry-gaps the stage stays finished
+
+    monkeypatch.setattr(pipeline, "load_examples", real)  # the data of scr was added
+    assert reopen_gaps(spec) == [stage_id]
+    summary = run_spec(spec)
+    assert summary.ran == [stage_id] and not summary.failed
+    with ResultsStore(summary.store) as store:
+        after = _primary_scores(store)
+        assert store.gaps_frame().empty and store.stages_with_gaps() == []
+        assert store.stage(stage_id).status == "done" and store.stage(stage_id).outcome["languages"] == ["clo", "scr", "ord"]
+    assert set(after) == {"clo", "ord", "scr"} and {k: after[k] for k in before} == before
+    predictions = summary.output_dir / "stages" / stage_id / "predictions"
+    assert sorted(p.name for p in predictions.iterdir()) == ["clo.jsonl", "ord.jsonl", "scr.jsonl"]
+    assert not list((summary.output_dir / "stages").glob("*.previous"))
+
+
+def test_a_retry_that_fails_keeps_the_old_scores_gap_and_predictions(tiny_models, tmp_path, monkeypatch):
+    from xstilts.experiments.runner import reopen_gaps
+
+    spec = spec_from_dict(retrieval_spec(tmp_path, tiny_models["encoder"]))
+    _failing_for("scr", DataError("syn-tatoeba: data file not found: /data/scr.jsonl"), monkeypatch)
+    summary = run_spec(spec)
+    with ResultsStore(summary.store) as store:
+        before, gaps_before = _primary_scores(store), store.gaps_frame().values.tolist()
+        (stage_id,) = store.stages_with_gaps()
+    predictions = summary.output_dir / "stages" / stage_id / "predictions"
+    files_before = {p.name: p.read_bytes() for p in predictions.iterdir()}
+
+    monkeypatch.setattr(pipeline, "load_examples", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    assert reopen_gaps(spec) == [stage_id]
+    summary = run_spec(spec, stop_on_error=False)
+    with ResultsStore(summary.store) as store:
+        stage = store.stage(stage_id)
+        assert stage.status == "done" and stage.outcome["languages"] == ["clo", "ord"]
+        assert _primary_scores(store) == before and store.gaps_frame().values.tolist() == gaps_before
+        assert store.stages_with_gaps() == [stage_id]  # still there to retry
+        assert [a["status"] for a in store.attempts(stage_id)] == ["done", "failed"]
+        assert "RuntimeError: a bug" in store.attempts(stage_id)[-1]["error"]
+    assert {p.name: p.read_bytes() for p in predictions.iterdir()} == files_before
+
+
+def test_run_and_plan_say_how_to_retry_gaps_and_retry_gaps_fills_them(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from xstilts.cli import main
+
+    monkeypatch.setenv("FAKE_STAGE_SECONDS", "0")
+    monkeypatch.setenv("FAKE_MISSING_LANGUAGE", "clo")
+    data = {
+        "name": "grid", "models": [{"name": "m", "path": "synthetic:encoder"}], "intermediate": ["none"],
+        "targets": ["syn-para"], "seeds": [0], "output_dir": str(tmp_path / "out"),
+    }
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(data))
+    run = ["run", str(path), "--no-report", "--stage-runner", "fake_stages:gappy"]
+    hint = f"1 evaluate stage finished with missing languages (gaps); once their data exists, `xstilts run {path} --retry-gaps` evaluates them again"
+    assert main(run) == 0
+    assert hint in capsys.readouterr().out.splitlines()
+    assert main(["plan", str(path)]) == 0
+    assert hint in capsys.readouterr().out.splitlines()
+
+    monkeypatch.delenv("FAKE_MISSING_LANGUAGE")  # the data of clo was added
+    assert main(run) == 0
+    out = capsys.readouterr().out
+    assert "0 stages run" in out and hint in out.splitlines()  # a plain run does not evaluate again
+    assert main([*run, "--retry-gaps"]) == 0
+    out = capsys.readouterr().out
+    assert "1 stages run" in out and "gaps" not in out.replace("--retry-gaps: 1 evaluate stage(s) with gaps", "")
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        assert store.gaps_frame().empty and "clo" in set(store.scores_frame()["language"])

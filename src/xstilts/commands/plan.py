@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from xstilts.experiments.estimate import THROUGHPUT_FILE, estimate_plan
     from xstilts.experiments.plan import plan
-    from xstilts.experiments.runner import STORE_NAME, classify
+    from xstilts.experiments.runner import STORE_NAME, classify, gaps_line
     from xstilts.experiments.spec import STAGE_KINDS, load_spec
     from xstilts.experiments.store import ResultsStore
 
@@ -40,9 +40,11 @@ def run(args: argparse.Namespace) -> int:
     stages = plan(spec)
     store_path = spec.output_path() / STORE_NAME
     statuses: dict = {}
+    with_gaps: list[str] = []
     if store_path.exists():
         with ResultsStore.open_readonly(store_path) as store:
             statuses = store.statuses()
+            with_gaps = store.stages_with_gaps(s.id for s in stages)
     state = classify(stages, statuses, "", 0.0, spec.executor.lease_seconds)
     estimate = estimate_plan(stages, spec, args.gpu, args.throughput)
     hours = {s.stage_id: s.hours for s in estimate.stages}
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         reasons = sorted({m.missing or "" for m in missing})
         print(f"no estimate for {len(missing)} stage(s): {'; '.join(reasons)}")
+    if with_gaps:
+        print(gaps_line(len(with_gaps), args.spec))
     if args.list:
         by_id = {s.id: s for s in stages}
         for s in stages:

@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-going", action="store_true", help="continue with other stages when one fails")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--stage-runner", metavar="MODULE:FUNCTION", help="advanced: run stages with this function instead of the built-in pipeline (skips the preflight)")
+    p.add_argument("--retry-gaps", action="store_true", help="evaluate again the finished evaluate stages that have missing languages (gaps), e.g. after adding their data; their earlier scores stay until the new ones are recorded")
     add_allow_missing(p)
     p.set_defaults(handler=run)
 
@@ -45,13 +46,20 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers: must be 1 or more, got {args.workers}")
     if args.stage_runner is None:  # the preflight checks what the built-in pipeline reads
         check_before_running(spec, args.allow_missing_languages)
+    if args.retry_gaps:
+        from xstilts.experiments.runner import reopen_gaps
+
+        print(f"--retry-gaps: {len(reopen_gaps(spec))} evaluate stage(s) with gaps will be evaluated again")
     return execute(
         spec, keep_going=args.keep_going, report=not args.no_report, executor=args.executor, workers=args.workers,
-        run_stage=args.stage_runner, wait=not args.no_wait,
+        run_stage=args.stage_runner, wait=not args.no_wait, spec_file=args.spec,
     )
 
 
-def execute(spec, keep_going: bool = False, report: bool = True, executor: str | None = None, workers: int | None = None, run_stage: str | None = None, wait: bool = True) -> int:
+def execute(
+    spec, keep_going: bool = False, report: bool = True, executor: str | None = None, workers: int | None = None,
+    run_stage: str | None = None, wait: bool = True, spec_file: Path | str = "SPEC",
+) -> int:
     from xstilts.analysis.report import write_report
     from xstilts.errors import XStiltsError
     from xstilts.experiments.executors import run_grid
@@ -77,4 +85,20 @@ def execute(spec, keep_going: bool = False, report: bool = True, executor: str |
         except XStiltsError as err:  # e.g. no scores yet: the grid's state is what this command reports
             log.error("report not written: %s", err)
     print(line)
+    with_gaps = evaluations_with_gaps(spec, summary.store)
+    if with_gaps:
+        from xstilts.experiments.runner import gaps_line
+
+        print(gaps_line(with_gaps, spec_file))
     return 1 if summary.failed else 0
+
+
+def evaluations_with_gaps(spec, store_path: Path) -> int:
+    """How many of the spec's finished evaluate stages have gaps (0 without a store)."""
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.store import ResultsStore
+
+    if not Path(store_path).exists():
+        return 0
+    with ResultsStore.open_readonly(store_path) as store:
+        return len(store.stages_with_gaps(s.id for s in plan(spec)))

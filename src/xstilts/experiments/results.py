@@ -101,11 +101,13 @@ def grid_status(spec: ExperimentSpec, base_dir: Path | None = None) -> GridStatu
     status = GridStatus(spec.name, store_path, store_path.exists(), len(stages))
     statuses: dict = {}
     rows: dict = {}
+    dead: dict = {}
     if status.exists:
         with ResultsStore.open_readonly(store_path) as store:
             statuses = store.statuses()
             rows = {r.id: r for r in store.stages([s.id for s in stages])}
             status.score_rows = len(store.scores_frame(spec.name))
+            dead = {stage_id: holder for stage_id, _, holder in store.dead_holders()}
     now = time.time()
     state = classify(stages, statuses, "", 0.0, spec.executor.lease_seconds, now)
     status.by_kind = {kind: {s: 0 for s in STATUSES} for kind in STAGE_KINDS}
@@ -121,5 +123,7 @@ def grid_status(spec: ExperimentSpec, base_dir: Path | None = None) -> GridStatu
         if current == "running" and row is not None:
             age = now - (row.heartbeat or now)
             stale = " (lease expired: its worker stopped?)" if age > spec.executor.lease_seconds else ""
+            if s.id in dead:
+                stale = f" (holder process {dead[s.id].pid} has died; the next run takes it back)"
             status.running.append(StageLine(s.id, s.label, f"worker {row.worker}, heartbeat {age:.0f}s ago{stale}"))
     return status

@@ -303,35 +303,74 @@ def remove_dead_attempts_temporaries(ctx: WorkerContext, stage_id: str) -> None:
         log.info("stage %s: removed %d temporaries of an earlier attempt", stage_id, removed)
 
 
+PREVIOUS_SUFFIX = ".previous"
+
+
+def set_aside_previous(ctx: WorkerContext, stage: Stage) -> Path | None:
+    """Move the folder of an earlier evaluation of `stage` (a stage reopened to fill its gaps, or an
+    attempt killed before it was recorded) to stages/<id>.previous, so that the new evaluation
+    writes its own; `restore_previous` puts it back if the new one is not recorded. A folder left
+    aside by a killed attempt is restored first: the store still holds the result it belongs to."""
+    if stage.kind != "evaluate":
+        return None
+    folder = ctx.stage_dir(stage.id)
+    previous = folder.with_name(folder.name + PREVIOUS_SUFFIX)
+    if previous.exists():
+        restore_previous(folder, previous)
+    if not folder.exists():
+        return None
+    os.rename(folder, previous)
+    return previous
+
+
+def restore_previous(folder: Path, previous: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    os.rename(previous, folder)
+
+
 def execute_stage(stage: Stage, ctx: WorkerContext, store: ResultsStore, run_stage: StageRunner, options: WorkerOptions, notify: Notify) -> bool:
     """Run one claimed stage and record it: done with its scores, or failed with a one-line error.
-    True when it finished. Interrupts give the stage back (pending) and propagate."""
+    True when it finished. Interrupts give the stage back (pending) and propagate. The folder of an
+    earlier result of the stage is kept aside until the new result is recorded."""
     started = time.time()
     notify(stage, "running")
     remove_dead_attempts_temporaries(ctx, stage.id)
+    previous = set_aside_previous(ctx, stage)
+    recorded = False
     beat = Heartbeat(store.path, stage.id, ctx.worker, options.heartbeat_seconds)
     try:
-        with beat:
-            outcome, scores = run_stage(stage, ctx)
-    except (KeyboardInterrupt, SystemExit):
-        if beat.lost:
-            notify(stage, "lease lost: another worker took the stage over; abandoned")
-            return False
-        store.release(stage.id, ctx.worker, "interrupted")
-        raise
-    except Exception as err:
-        line = _error_line(err)
-        store.fail(stage.id, ctx.worker, line, traceback.format_exc())
-        notify(stage, f"failed: {line}")
-        if options.stop_on_error:
+        try:
+            with beat:
+                outcome, scores = run_stage(stage, ctx)
+        except (KeyboardInterrupt, SystemExit):
+            if beat.lost:
+                notify(stage, "lease lost: another worker took the stage over; abandoned")
+                return False
+            store.release(stage.id, ctx.worker, "interrupted")
             raise
-        return False
-    outcome = dict(outcome)
-    extra = outcome.pop("provenance", None)
-    outcome.setdefault("wall_seconds", round(time.time() - started, 2))
-    if not store.finish(stage.id, ctx.worker, outcome, provenance_record(stage, ctx, started, extra), scores):
-        notify(stage, "lease lost: the result was discarded (another worker holds or finished the stage)")
-        return False
+        except Exception as err:
+            line = _error_line(err)
+            store.fail(stage.id, ctx.worker, line, traceback.format_exc())
+            kept = store.stage(stage.id)
+            if kept is not None and kept.status == "done":
+                line += "; its earlier result is kept"
+            notify(stage, f"failed: {line}")
+            if options.stop_on_error:
+                raise
+            return False
+        outcome = dict(outcome)
+        extra = outcome.pop("provenance", None)
+        outcome.setdefault("wall_seconds", round(time.time() - started, 2))
+        recorded = store.finish(stage.id, ctx.worker, outcome, provenance_record(stage, ctx, started, extra), scores)
+        if not recorded:
+            notify(stage, "lease lost: the result was discarded (another worker holds or finished the stage)")
+            return False
+    finally:
+        if previous is not None and previous.exists():
+            if recorded:
+                shutil.rmtree(previous, ignore_errors=True)
+            else:
+                restore_previous(ctx.stage_dir(stage.id), previous)
     shutil.rmtree(ctx.work_dir(stage.id), ignore_errors=True)
     notify(stage, "done")
     return True
@@ -500,6 +539,24 @@ def prepare(spec: ExperimentSpec, base_dir: Path | None = None) -> tuple[Path, l
     finally:
         store.close()
     return root, stages
+
+
+def reopen_gaps(spec: ExperimentSpec, base_dir: Path | None = None) -> list[str]:
+    """Set the spec's finished evaluate stages that have gaps back to pending (see
+    `ResultsStore.reopen_gaps`); nothing when the grid has no store yet."""
+    path = spec.output_path(base_dir).expanduser().resolve() / STORE_NAME
+    if not path.exists():
+        return []
+    with ResultsStore(path, spec.executor.store_journal) as store:
+        return store.reopen_gaps(s.id for s in plan(spec))
+
+
+def gaps_line(count: int, spec_file: str | Path = "SPEC") -> str:
+    """What a run and the plan say about evaluate stages that finished with gaps."""
+    return (
+        f"{count} evaluate stage{'s' if count != 1 else ''} finished with missing languages (gaps); once their data exists, "
+        f"`xstilts run {spec_file} --retry-gaps` evaluates them again"
+    )
 
 
 def run_spec(

@@ -397,6 +397,9 @@ class ResultsStore:
             row = c.execute("SELECT status, worker, started FROM stages WHERE id=?", (stage_id,)).fetchone()
             if row is None or row["status"] != "running" or row["worker"] != worker:
                 return False
+            # A reopened stage (`reopen_gaps`) kept its earlier result until now: replaced here, at once.
+            for table in ("scores", "gaps", "flags"):
+                c.execute(f"DELETE FROM {table} WHERE stage_id=?", (stage_id,))
             for s in scores:
                 c.execute(
                     "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -415,12 +418,14 @@ class ResultsStore:
             return True
 
     def fail(self, stage_id: str, worker: str, error: str, detail: str | None = None) -> bool:
+        """Record a stage as failed; a reopened stage (`reopen_gaps`) is done again with its earlier
+        result, the error kept in its attempts."""
         now = time.time()
         line = " ".join(error.split())[:2000]
         with self.transaction() as c:
             cur = c.execute(
-                "UPDATE stages SET status='failed', error=?, finished=? WHERE id=? AND worker=? AND status='running'",
-                (line, now, stage_id, worker),
+                f"UPDATE stages SET {_FAILED_OR_DONE_AGAIN}, error=? WHERE id=? AND worker=? AND status='running'",
+                (now, line, stage_id, worker),
             )
             c.execute(
                 "UPDATE attempts SET status='failed', ended=?, error=?, detail=? WHERE stage_id=? AND worker=? AND status='running'",
@@ -447,17 +452,7 @@ class ResultsStore:
         """End at once the leases of running stages held by processes of this machine that no longer
         exist (killed, out of memory, closed terminal): their stages count as expired leases, to be
         claimed again (or abandoned after `max_attempts`). Returns (stage id, worker, holder)."""
-        me = this_process()
-        rows = self._conn.execute(
-            """SELECT id, worker, lease_pid, lease_started, lease_machine FROM stages
-               WHERE status='running' AND lease_host=? AND lease_pid IS NOT NULL AND heartbeat > 0""",
-            (me.host,),
-        ).fetchall()
-        dead = [
-            (r["id"], r["worker"], holder)
-            for r in rows
-            if alive(holder := Holder(me.host, int(r["lease_pid"]), r["lease_started"], r["lease_machine"])) is False
-        ]
+        dead = self.dead_holders()
         if not dead:
             return []
         with self.transaction() as c:
@@ -467,6 +462,21 @@ class ResultsStore:
                     (stage_id, worker, holder.pid),
                 )
         return dead
+
+    def dead_holders(self) -> list[tuple[str, str, Holder]]:
+        """(stage id, worker, holder) of the running stages whose lease is held by a process of this
+        machine that no longer exists and was not taken back yet (`take_back_dead`). Reads only."""
+        me = this_process()
+        rows = self._conn.execute(
+            """SELECT id, worker, lease_pid, lease_started, lease_machine FROM stages
+               WHERE status='running' AND lease_host=? AND lease_pid IS NOT NULL AND heartbeat > 0""",
+            (me.host,),
+        ).fetchall()
+        return [
+            (r["id"], r["worker"], holder)
+            for r in rows
+            if alive(holder := Holder(me.host, int(r["lease_pid"]), r["lease_started"], r["lease_machine"])) is False
+        ]
 
     def holders(self) -> dict[str, tuple[str, str | None, float | None]]:
         """id -> (worker, host, heartbeat) of every running stage."""
@@ -485,9 +495,32 @@ class ResultsStore:
             ).fetchall()
             for r in rows:
                 error = f"abandoned: {r['attempts']} attempts ended without a result (worker crashed or was killed?)"
-                c.execute("UPDATE stages SET status='failed', error=?, finished=? WHERE id=?", (error, now, r["id"]))
+                c.execute(f"UPDATE stages SET {_FAILED_OR_DONE_AGAIN}, error=? WHERE id=?", (now, error, r["id"]))
                 c.execute("UPDATE attempts SET status='lost', ended=? WHERE stage_id=? AND status='running'", (now, r["id"]))
             return [r["id"] for r in rows]
+
+    # -- evaluations with gaps ----------------------------------------------------------------------
+    def stages_with_gaps(self, stage_ids: Iterable[str] | None = None) -> list[str]:
+        """Finished evaluate stages (of `stage_ids`, or all) that recorded languages they could not score."""
+        rows = self._conn.execute(
+            "SELECT id FROM stages WHERE kind='evaluate' AND status='done' AND id IN (SELECT stage_id FROM gaps) ORDER BY rowid"
+        ).fetchall()
+        wanted = set(stage_ids) if stage_ids is not None else None
+        return [r[0] for r in rows if wanted is None or r[0] in wanted]
+
+    def reopen_gaps(self, stage_ids: Iterable[str] | None = None) -> list[str]:
+        """Set finished evaluate stages with gaps back to pending, to be evaluated again. Their scores,
+        gaps and outcome stay until the new evaluation finishes (`finish` replaces them in its
+        transaction); if it fails, the stage is done again with them (`fail`)."""
+        with self.transaction():
+            ids = self.stages_with_gaps(stage_ids)
+            for stage_id in ids:
+                self._conn.execute(
+                    """UPDATE stages SET status='pending', worker=NULL, heartbeat=NULL, lease_host=NULL, lease_pid=NULL,
+                       lease_started=NULL, lease_machine=NULL WHERE id=? AND status='done'""",
+                    (stage_id,),
+                )
+        return ids
 
     # -- queries ----------------------------------------------------------------------------------
     def stage(self, stage_id: str) -> StageRow | None:
@@ -586,6 +619,13 @@ class ResultsStore:
             query += " WHERE c.spec = ?"
             params = (spec_name,)
         return pd.read_sql_query(f"{query} ORDER BY c.spec, {order}", self._conn, params=params)
+
+
+# A stage that ends without a result: failed, unless it was a finished stage reopened to fill its
+# gaps (it still has its outcome), which is done again with its earlier result. Parameter: now.
+_FAILED_OR_DONE_AGAIN = (
+    "status=CASE WHEN outcome IS NULL THEN 'failed' ELSE 'done' END, finished=CASE WHEN outcome IS NULL THEN ? ELSE finished END"
+)
 
 
 def _write_gaps_and_flags(c: sqlite3.Connection, stage_id: str, outcome: dict) -> None:
