@@ -276,4 +276,17 @@ def test_truncated_model_weights_name_the_file(tmp_path: Path, tiny_models) -> N
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(tmp_path / "out", model))
-    assert_user_error(cli("-q", "run", spec, "--no-report"), str(weights), "damaged weights file")
+    # The preflight of `run` (and `plan`) reads the safetensors header and refuses before any training.
+    result = cli("-q", "run", spec, "--no-report")
+    lines = result.err_lines()
+    assert result.code == 2 and len(lines) == 1 and lines[0].startswith("xstilts: error: preflight:"), result.err
+    assert str(weights) in result.out and "truncated safetensors file" in result.out, result.out
+    assert not (tmp_path / "out" / "stages").exists()
+    # Loading itself (damage the header check cannot see, or a load without the preflight): one line too.
+    from xstilts.errors import CheckpointError
+    from xstilts.models.backbone import BackboneOptions
+    from xstilts.models.model import load_pretrained
+
+    with pytest.raises(CheckpointError, match="damaged weights file") as raised:
+        load_pretrained(str(model), BackboneOptions())
+    assert str(weights) in str(raised.value)
