@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import grid
+from experiment_helpers import grid
 
 from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import plan
