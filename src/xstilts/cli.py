@@ -92,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(args.quiet, args.verbose)
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe fails here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except XStiltsError as err:
         if args.debug:
             raise
@@ -107,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xstilts: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`xstilts results ... | head`): stop quietly, as the Python
+    docs' note on SIGPIPE advises, pointing stdout at devnull so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in-process)
+        pass
+    return 1
 
 
 if __name__ == "__main__":

@@ -76,3 +76,16 @@ def test_debug_shows_the_traceback(tmp_path):
     spec = _spec(tmp_path, "name: x\nmodels: [{name: m, path: synthetic:encoder}]\ntargets: [nope]\n")
     out = run_cli("--debug", "run", str(spec))
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_a_closed_stdout_pipe_ends_quietly(tmp_path):
+    """`xstilts results spec.yaml | head`: the reader closes early; no BrokenPipeError traceback."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: x\nmodels: [{{name: m, path: synthetic:encoder}}]\ntargets: [syn-para]\noutput_dir: {tmp_path / 'out'}\n")
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "xstilts", "results", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    reader.stdout.close()  # the reader is gone before the first line is written
+    err = reader.stderr.read()
+    assert reader.wait(timeout=120) == 1
+    assert err == "", err

@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE.parents[1] / "src"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -21,28 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-# Long leases (a busy machine cannot make a live worker lose its stage); killed workers' stages are taken back at once.
-FAST_EXECUTOR = {"lease_seconds": 60.0, "heartbeat_seconds": 0.3, "poll_seconds": 0.1, "max_attempts": 3}
-
-
-def grid(output: Path, **overrides: object) -> dict:
-    """A small grid: 1 model x {none, syn-nli} x {syn-para, syn-tatoeba} x seeds -> 7 stages per seed."""
-    data = {
-        "name": "grid",
-        "models": [{"name": "m", "path": "synthetic:encoder"}],
-        "intermediate": ["none", "syn-nli"],
-        "targets": ["syn-para", "syn-tatoeba"],
-        "seeds": [0],
-        "output_dir": str(output),
-        "executor": dict(FAST_EXECUTOR),
-    }
-    data.update(overrides)
-    return data
-
-
-def write_spec(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from experiment_helpers import SRC  # importable once HERE is on sys.path
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import fake_stages
 import pytest
-from conftest import grid
+from experiment_helpers import grid
 
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError

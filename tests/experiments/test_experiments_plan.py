@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import grid
+from experiment_helpers import grid
 
 from xstilts.cli import main
 from xstilts.experiments.estimate import Throughput, estimate_plan, load_throughput

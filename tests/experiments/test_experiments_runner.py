@@ -17,7 +17,7 @@ import fake_stages
 import pandas as pd
 import pytest
 import yaml
-from conftest import SRC, grid, write_spec
+from experiment_helpers import SRC, grid, write_spec
 
 from xstilts.cli import main
 from xstilts.experiments.leases import process_start

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import grid
+from experiment_helpers import grid
 
 from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import plan
@@ -69,7 +69,7 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
 def test_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     path.write_text("hello, not sqlite " * 100)
-    with pytest.raises(XStiltsError, match="not a readable xstilts results store"):
+    with pytest.raises(XStiltsError, match=r"not an xstilts results store \(not an SQLite database\)"):
         ResultsStore(path)
 
 

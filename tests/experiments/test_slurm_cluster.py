@@ -16,7 +16,7 @@ from pathlib import Path
 
 import fake_stages
 import pytest
-from conftest import grid, write_spec
+from experiment_helpers import grid, write_spec
 
 from xstilts.experiments.executors import run_grid
 from xstilts.experiments.plan import plan

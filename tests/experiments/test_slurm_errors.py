@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import grid, write_spec
+from experiment_helpers import grid, write_spec
 
 from xstilts.cli import main
 

@@ -23,6 +23,11 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _no_tensors(path: Path) -> None:
+    """A well-formed safetensors file that holds no tensors: weights present, cheap to write."""
+    path.write_bytes(len(b"{}").to_bytes(8, "little") + b"{}")
+
+
 @pytest.fixture
 def offline_empty_cache(monkeypatch, tmp_path):
     """No Hub, and a Hugging Face cache that holds nothing."""
@@ -91,7 +96,7 @@ def test_encoder_decoder_config(tiny_models, tmp_path):
 
     folder = tmp_path / "t5"
     T5Config(d_model=16, num_layers=1, num_heads=1, d_ff=32, vocab_size=100).save_pretrained(str(folder))
-    (folder / "model.safetensors").write_bytes(b"")
+    _no_tensors(folder / "model.safetensors")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_models["encoder"] / name, folder / name)
     [problem] = _problems(folder)
@@ -103,7 +108,7 @@ def test_explicit_sdpa_on_a_model_without_it(tiny_models, tmp_path):
 
     folder = tmp_path / "bloom"
     BloomConfig(hidden_size=16, n_layer=1, n_head=2, vocab_size=100).save_pretrained(str(folder))
-    (folder / "model.safetensors").write_bytes(b"")
+    _no_tensors(folder / "model.safetensors")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_models["decoder"] / name, folder / name)
     assert _problems(folder) == []  # auto: eager for BLOOM
@@ -156,3 +161,40 @@ def test_synthetic_models():
     assert _problems("synthetic:encoder") == []
     [problem] = _problems("synthetic:large")
     assert "not a synthetic model" in problem.problem
+
+
+@pytest.mark.parametrize("keep", [4, 100, -1000], ids=["header-length-cut", "header-cut", "tensors-cut"])
+def test_truncated_safetensors_is_caught_from_its_header(tiny_models, tmp_path, keep):
+    folder = _copy(tiny_models["encoder"], tmp_path / "m")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:keep])
+    [problem] = _problems(folder)
+    assert str(weights) in problem.problem and "truncated safetensors file" in problem.problem
+    assert "download or save the weights again" in problem.fix
+
+
+def test_damaged_safetensors_header(tiny_models, tmp_path):
+    folder = _copy(tiny_models["encoder"], tmp_path / "m")
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8:12] = b"@@@@"  # the JSON header starts with '{'
+    weights.write_bytes(bytes(data))
+    [problem] = _problems(folder)
+    assert "damaged header" in problem.problem
+
+
+def test_sharded_weights_are_each_checked(tiny_models, tmp_path):
+    from transformers import AutoModel
+
+    folder = _copy(tiny_models["encoder"], tmp_path / "m")
+    (folder / "model.safetensors").unlink()
+    AutoModel.from_pretrained(str(tiny_models["encoder"])).save_pretrained(str(folder), max_shard_size="100KB")
+    shards = sorted(folder.glob("model-*.safetensors"))
+    assert len(shards) > 1 and (folder / "model.safetensors.index.json").is_file()
+    assert _problems(folder) == []
+    shards[-1].write_bytes(shards[-1].read_bytes()[:-10])
+    shards[0].unlink()
+    problems = _problems(folder)
+    assert len(problems) == 2
+    assert f"names the shard {shards[0].name}, which is missing" in problems[0].problem
+    assert str(shards[-1]) in problems[1].problem and "truncated" in problems[1].problem

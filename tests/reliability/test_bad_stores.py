@@ -121,6 +121,33 @@ def test_a_writing_command_still_migrates_the_older_schema(tmp_path: Path) -> No
     assert cli("results", path).code == 0
 
 
+NOT_STORES = [c for c in BAD_STORES if c[0] in ("empty-file", "text-file", "foreign-database", "foreign-wal-database")]
+
+
+@pytest.mark.parametrize("case,make,message", NOT_STORES, ids=[c[0] for c in NOT_STORES])
+def test_run_refuses_a_file_that_is_not_a_store_and_leaves_it_unchanged(
+    tmp_path: Path, case: str, make: Callable[[Path], None], message: str
+) -> None:
+    """`xstilts run` writes the store: a results.sqlite that is not one is someone else's file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    store = out / "results.sqlite"
+    make(store)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("OUT", str(out)))
+    before = folder_state(out)
+    line = assert_user_error(cli("run", spec), str(store), message)
+    assert folder_state(out) == before, line  # the file byte for byte, and nothing created beside it
+
+
+def test_a_new_store_is_still_created(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "results.sqlite"
+    with ResultsStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    with ResultsStore(path) as store:  # and opened again for writing
+        assert store.schema_version() == SCHEMA_VERSION
+
+
 # -- a real store, read by every reading command without being changed ----------------------------------
 @pytest.fixture
 def finished_copy(tmp_path: Path, tiny_grid_baseline: Finished) -> Path:
@@ -249,4 +276,17 @@ def test_truncated_model_weights_name_the_file(tmp_path: Path, tiny_models) -> N
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(tmp_path / "out", model))
-    assert_user_error(cli("-q", "run", spec, "--no-report"), str(weights), "damaged weights file")
+    # The preflight of `run` (and `plan`) reads the safetensors header and refuses before any training.
+    result = cli("-q", "run", spec, "--no-report")
+    lines = result.err_lines()
+    assert result.code == 2 and len(lines) == 1 and lines[0].startswith("xstilts: error: preflight:"), result.err
+    assert str(weights) in result.out and "truncated safetensors file" in result.out, result.out
+    assert not (tmp_path / "out" / "stages").exists()
+    # Loading itself (damage the header check cannot see, or a load without the preflight): one line too.
+    from xstilts.errors import CheckpointError
+    from xstilts.models.backbone import BackboneOptions
+    from xstilts.models.model import load_pretrained
+
+    with pytest.raises(CheckpointError, match="damaged weights file") as raised:
+        load_pretrained(str(model), BackboneOptions())
+    assert str(weights) in str(raised.value)

@@ -159,3 +159,31 @@ def test_missing_parallel_data_makes_alignment_unavailable_not_fatal(synthetic_c
     assert result.alignment_base == {} and len(result.ranking.candidates) == 2
     with pytest.raises(DataError, match="a retrieval target needs parallel inputs"):
         select_intermediate(str(tiny_backbones["encoder"]), "syn-tatoeba", candidates=["syn-nli", "syn-topic"], settings=SelectionSettings(samples=16))
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+
+
+def test_data_dir_is_a_root_of_task_folders_resolved_as_everywhere(tiny_backbones, tmp_path, monkeypatch, capsys) -> None:
+    """--data-dir holds one sub-folder per task; a task without one falls through to XSTILTS_DATA_DIR."""
+    words = ["cat", "dog", "river", "stone", "bright", "quiet", "market", "window", "garden", "paper", "music", "winter"]
+    text = [" ".join(words[(i * k) % len(words)] for k in range(1, 6 + i % 4)) for i in range(24)]
+    root, env_root = tmp_path / "data", tmp_path / "env-data"
+    _jsonl(root / "pawsx" / "train-en.jsonl", [{"sentence1": t, "sentence2": t[::-1], "label": i % 2} for i, t in enumerate(text)])
+    _jsonl(root / "qqp" / "train.jsonl", [{"question1": t, "question2": t.upper(), "label": i % 2, "idx": i} for i, t in enumerate(text)])
+    _jsonl(env_root / "mnli" / "train.jsonl", [{"premise": t, "hypothesis": t[:9], "label": i % 3} for i, t in enumerate(text)])
+    monkeypatch.setenv("XSTILTS_DATA_DIR", str(env_root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "ranking.json"
+    rc = main([
+        "select", "--model", str(tiny_backbones["encoder"]), "--target", "pawsx", "--candidates", "qqp,mnli", "--languages", "es",
+        "--samples", "24", "--method", "similarity", "--data-dir", str(root), "--json", str(out),
+    ])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(r["intermediate"] for r in json.loads(out.read_text())["ranking"]) == ["mnli", "qqp"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["select", "--help"])
+    assert "one sub-folder per task" in " ".join(capsys.readouterr().out.split())

@@ -94,7 +94,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--attn-implementation", default="auto", choices=["auto", "sdpa", "eager", "flash_attention_2"],
         help="attention implementation (default: auto, sdpa where the model supports it, else eager; flash-attention on a GPU in half precision)",
     )
-    p.add_argument("--data-dir", type=Path, help="folder with local task data (else XSTILTS_DATA_DIR / the hub)")
+    p.add_argument(
+        "--data-dir", type=Path, help="root of local task data, one sub-folder per task (<dir>/<task>/); a task without one falls "
+        "through to XSTILTS_DATA_<TASK>, $XSTILTS_DATA_DIR/<task>/, the datasets cache, the hub (README: Where data comes from)",
+    )
     p.add_argument("--validate", type=Path, metavar="RESULTS", help="validate against this grid (results.sqlite or output folder)")
     p.add_argument("--ranking", type=Path, action="append", metavar="JSON", help="with --validate: a ranking written by --json (repeatable)")
     p.add_argument("--with-checkpoints", action="store_true", help="with --validate: also use the grid's own intermediate checkpoints")

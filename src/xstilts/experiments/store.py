@@ -208,6 +208,8 @@ class ResultsStore:
     def __init__(self, path: Path, journal_mode: str = "wal", timeout: float = 60.0) -> None:
         self.path = Path(path)
         created = not self.path.exists()
+        if not created and self.path.stat().st_size > 0:
+            _check_store_file(self.path)  # not an SQLite file at all: refused before SQLite opens it
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
@@ -221,7 +223,7 @@ class ResultsStore:
                 self._conn.execute(f"PRAGMA journal_mode={'WAL' if journal_mode == 'wal' else 'DELETE'}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._migrate(check_store=not created)
         except (sqlite3.OperationalError, StoreUnwritable) as err:
             self._conn.close()
             if created or _writable(self.path):
@@ -230,6 +232,9 @@ class ResultsStore:
         except sqlite3.DatabaseError as err:
             self._conn.close()
             raise XStiltsError(f"{self.path}: not a readable xstilts results store ({err})") from None
+        except XStiltsError:
+            self._conn.close()
+            raise
 
     def _unwritable(self, err: sqlite3.Error) -> StoreUnwritable:
         return StoreUnwritable(f"{self.path}: cannot write the results store ({err}; {_why_unwritable(err)})")
@@ -311,8 +316,15 @@ class ResultsStore:
     def schema_version(self) -> int:
         return _version(self._conn)
 
-    def _migrate(self) -> None:
+    def _migrate(self, check_store: bool = False) -> None:
+        """Bring the schema up to date. `check_store`: the file was there before this opened it, so
+        it must already be an xstilts store; anything else (an empty file, another program's
+        database) is refused untouched. Checked under the write lock, so a store that another
+        worker is creating at this moment is seen once that worker has committed it."""
         with self.transaction() as c:
+            if check_store:
+                _check_store_file(self.path)
+                _classify(c, self.path)
             c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = _version(c)
             if version > SCHEMA_VERSION:
@@ -699,10 +711,7 @@ def _add_missing_tables(conn: sqlite3.Connection) -> None:
 def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
     """Refuse, in one line, a database that is not an xstilts store of a schema these queries read."""
     try:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not _XSTILTS_TABLES <= names:
-            raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = _classify(conn, path)
         problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
     except sqlite3.Error as err:
         conn.close()
@@ -712,13 +721,12 @@ def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
         if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
             raise _CannotShareMemory() from None
         raise XStiltsError(f"{path}: not a readable xstilts results store ({err})") from None
+    except XStiltsError:
+        conn.close()
+        raise
     if problem != "ok":
         conn.close()
         raise XStiltsError(f"{path}: not a readable xstilts results store (damaged: {problem})")
-    version = int(row[0]) if row and str(row[0]).isdigit() else None
-    if version is None:
-        conn.close()
-        raise XStiltsError(f"{path}: not an xstilts results store (no schema version)")
     if version > SCHEMA_VERSION:
         conn.close()
         raise XStiltsError(f"{path}: written by a newer xstilts (schema {version} > {SCHEMA_VERSION}); upgrade xstilts to read it")
@@ -728,6 +736,18 @@ def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
             f"{path}: results store of schema {version}, which this xstilts (schema {SCHEMA_VERSION}) reads only after "
             "a migration; reading commands never change a store: the next `xstilts run` of its spec migrates it"
         )
+
+
+def _classify(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of an xstilts store; a database without xstilts's tables or schema
+    version is refused in one line. sqlite3 errors are the caller's to report."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not _XSTILTS_TABLES <= names:
+        raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if not (row and str(row[0]).isdigit()):
+        raise XStiltsError(f"{path}: not an xstilts results store (no schema version)")
+    return int(row[0])
 
 
 def _writable(path: Path) -> bool:

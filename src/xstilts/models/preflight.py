@@ -69,6 +69,7 @@ def check_model(name: str, path: str, options: BackboneOptions, kinds: Iterable[
     config = _load_config(source, lookup, options, subject, problems)
     family = _check_config(config, options, subject, problems) if config is not None else None
     if lookup is not None:
+        _check_weights(lookup, subject, problems)
         _check_tokenizer_files(lookup, family, kinds, subject, problems)
     if deep and family is not None and len(problems) == before:
         _check_tokenizer_deep(source, family, options, kinds, subject, problems)
@@ -161,6 +162,51 @@ def _hub_lookup(repo: str, options: BackboneOptions, subject: str, problems: lis
             f"download them where the Hub is reachable (huggingface-cli download {repo} --include '*.safetensors' '*.json')",
         ))
     return lookup
+
+
+# -- weights ----------------------------------------------------------------------------------------
+def _check_weights(lookup: FileLookup, subject: str, problems: list[Problem]) -> None:
+    """Each safetensors file present (single or sharded) has a whole header and every byte its
+    tensors need: a truncated download is caught here, from the header alone, not at run time."""
+    files = [lookup("model.safetensors")]
+    index = lookup("model.safetensors.index.json")
+    if index is not None:
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            problems.append(Problem(subject, f"{index} is not a readable safetensors index ({_first_line(err)})", "download or save the weights again"))
+            shards = []
+        for shard in shards:
+            found = lookup(shard)
+            if found is None:
+                problems.append(Problem(subject, f"{index} names the shard {shard}, which is missing", "download or save the weights again"))
+            files.append(found)
+    for path in files:
+        damage = _safetensors_damage(path) if path is not None else None
+        if damage:
+            problems.append(Problem(subject, f"{path}: {damage}", "download or save the weights again (an interrupted copy?)"))
+
+
+def _safetensors_damage(path: Path) -> str | None:
+    """What is wrong with a safetensors file, read from its 8-byte header length and JSON header."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"truncated safetensors file ({size} bytes, shorter than its 8-byte header length)"
+            length = int.from_bytes(head, "little")
+            if 8 + length > size:
+                return f"truncated safetensors file (its header needs {8 + length} bytes, the file has {size})"
+            header = json.loads(f.read(length))
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
+        return f"not a safetensors file (damaged header: {_first_line(err)})"
+    if 8 + length + end > size:
+        return f"truncated safetensors file ({size} bytes; its tensors need {8 + length + end})"
+    return None
 
 
 # -- config -----------------------------------------------------------------------------------------

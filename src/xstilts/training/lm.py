@@ -44,13 +44,17 @@ def read_corpus(corpus: str, limit: int | None = None) -> list[str]:
 
 
 def _hub_corpus(name: str, limit: int | None) -> list[str]:
+    from xstilts.hub import hub_reachable
+
+    online = hub_reachable()  # decided once; offline, datasets is switched to its cache and fails at once
     import datasets
 
     try:
         ds = datasets.load_dataset(name, split="train", streaming=True)
     except Exception as err:  # noqa: BLE001 - any hub failure becomes one clear line
+        why = type(err).__name__ if online else "the Hub is unreachable (offline)"
         raise DataError(
-            f"LM corpus {name!r} is neither a local file nor reachable on the Hugging Face Hub ({type(err).__name__}); "
+            f"LM corpus {name!r} is neither a local file nor reachable on the Hugging Face Hub ({why}); "
             "give a local text file with one document per line"
         ) from None
     out = []
