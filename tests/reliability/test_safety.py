@@ -25,6 +25,7 @@ import torch
 from reliability_faults import armed
 from reliability_helpers import SRC, assert_user_error, cli, files_under, stage_statuses, tiny_spec, write_spec
 
+from xstilts.errors import XStiltsError
 from xstilts.experiments.runner import run_spec
 from xstilts.experiments.spec import ModelSpec, spec_from_dict
 from xstilts.experiments.stages import backbone_options
@@ -128,8 +129,7 @@ def test_pickled_model_weights_are_not_loaded(tiny_models, tmp_path):
     (model / "model.safetensors").unlink()
     marker = tmp_path / "pickle-code-ran"
     torch.save({"weights": Payload(marker)}, model / "pytorch_model.bin")
-    raw = tiny_spec(tmp_path / "out", model)
-    assert_user_error(cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report"), f"model {model}")
+    refused_before_and_at_load(tmp_path, model)
     assert not marker.exists()
 
 
@@ -195,9 +195,19 @@ def test_remote_code_of_a_local_model_does_not_run_unasked(tiny_models, tmp_path
     config = json.loads((model / "config.json").read_text())
     config |= {"model_type": "evil", "auto_map": {"AutoConfig": "modeling_evil.EvilConfig", "AutoModel": "modeling_evil.EvilConfig"}}
     (model / "config.json").write_text(json.dumps(config))
-    raw = tiny_spec(tmp_path / "out", model)
-    assert_user_error(cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report"), f"model {model}")
+    refused_before_and_at_load(tmp_path, model)
     assert not marker.exists()
+
+
+def refused_before_and_at_load(tmp_path: Path, model: Path) -> None:
+    """`xstilts run` refuses the model in its preflight, and the loader itself refuses it too
+    (a caller that skips the preflight is still safe)."""
+    raw = tiny_spec(tmp_path / "out", model)
+    result = cli("-q", "run", write_spec(tmp_path / "spec.yaml", raw), "--no-report")
+    assert_user_error(result, "preflight:")
+    assert str(model) in result.out
+    with pytest.raises(XStiltsError, match=re.escape(str(model))):
+        load_pretrained(str(model), backbone_options(ModelSpec(name="m", path=str(model))))
 
 
 # -- paths -------------------------------------------------------------------------------------------

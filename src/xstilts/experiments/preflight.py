@@ -266,8 +266,9 @@ def print_problems(report: PreflightReport, allow_missing: bool, file=None) -> N
     from rich.text import Text
 
     out = file or sys.stdout
-    # Not a terminal (a log, a pipe): one line per row, whole paths greppable, unless COLUMNS says otherwise.
-    width = None if out.isatty() else int(os.environ.get("COLUMNS") or 400)
+    # Not a terminal (a log, a pipe): one line per row, whole paths greppable. COLUMNS is ignored there:
+    # test runners and job schedulers set it to 80 for outputs no one reads in a terminal.
+    width = None if out.isatty() else 10_000
     console = Console(file=out, width=width, soft_wrap=False, highlight=False)
     rows = [(p, "skipped" if allow_missing else "missing") for p in report.missing_languages]
     rows = [(p, "error") for p in report.problems] + rows
