@@ -170,23 +170,38 @@ def test_reading_commands_leave_a_real_store_unchanged(tmp_path: Path, finished_
     assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "submission" / "syn-para").is_dir()
 
 
-def test_a_schema_2_store_is_read_without_migrating_it(tmp_path: Path, finished_copy: Path) -> None:
-    """Schema 3 only added tables (gaps, flags): a schema-2 store reads as if they were empty."""
+def test_an_older_store_whose_migrations_add_columns_is_refused_unchanged(tmp_path: Path, finished_copy: Path) -> None:
+    """Schema 4 added lease columns that reading commands use: a schema-3 store is not read but
+    refused in one line, pointing at the run that migrates it; the file is unchanged."""
     store = finished_copy / "results.sqlite"
     c = sqlite3.connect(store)
     c.execute("PRAGMA journal_mode=DELETE")
-    c.execute("DROP TABLE gaps")
-    c.execute("DROP TABLE flags")
-    c.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    c.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
     c.commit()
     c.close()
+    before = sha256(store)
+    assert_user_error(cli("results", finished_copy), "schema 3", "the next `xstilts run` of its spec migrates it")
+    assert sha256(store) == before
+
+
+def test_a_store_whose_later_migrations_only_add_tables_is_read_without_migrating_it(
+    tmp_path: Path, finished_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A future schema that only adds a table: today's stores read as if that table were empty."""
+    from xstilts.experiments import store as store_module
+
+    migrations = [*store_module.MIGRATIONS, ["CREATE TABLE notes (stage_id TEXT REFERENCES stages(id), text TEXT)"]]
+    monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(migrations))
+    store = finished_copy / "results.sqlite"
     before = sha256(store)
     result = cli("results", finished_copy)
     assert result.code == 0 and "4 score rows" in result.out, result.err
     assert cli("report", finished_copy, "--out", tmp_path / "report").code == 0
     assert sha256(store) == before
     with ResultsStore.open_readonly(store) as reader:
-        assert reader.schema_version() == 2 and reader.gaps_frame().empty
+        assert reader.schema_version() == len(migrations) - 1
+        assert reader._conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize("name", ["scores.CSV", "scores.Parquet", "scores.csv"])
