@@ -278,10 +278,11 @@ NOTES = """Notes
   evaluation batch size is the same for all. Dev predictions of all recipes are decoded and
   scored by the same xstilts code; the grouped Trainer's predict visits the dev set grouped by
   length, and its rows are put back in dataset order before scoring.
-- Timing: the same wall-clock window for every recipe, from the end of the first optimizer step
-  to the end of the last (a post-step hook on the torch optimizer; a TrainerCallback registers it
-  on the Trainer's side): steps 2..N with their data loading, collation and per-step overhead;
-  tokens = the non-padding tokens of those steps' batches. Repeats run interleaved (every
+- Timing: the same wall-clock window for every recipe, from the start of the first training
+  batch's collation to the end of the last optimizer step (a post-step hook on the torch
+  optimizer; a TrainerCallback registers it on the Trainer's side): all N steps with their data
+  loading, collation and per-step overhead; tokens = the non-padding tokens of those steps'
+  batches. (Step 1 is in: the grouped Trainer always puts its longest batch first.) Repeats run interleaved (every
   recipe's repeat 0, then every recipe's repeat 1, ...), repeat r with seed r; rates are the
   median with min–max. "load before→after" is the 1-minute load average around each run.
 - Data: synthetic tasks stretched to realistic lengths (benchmarks/data.py): classification =

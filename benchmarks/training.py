@@ -20,10 +20,13 @@ labels), hyper-parameters and number of steps:
               there) brings from the rest; on the CPU it is the same as xstilts.
 Every recipe's dev predictions are decoded and scored by the same xstilts code.
 
-Timing window, the same for every recipe: from the end of the first optimizer step to the end of
-the last (a post-step hook on the torch optimizer; on the Trainer's side registered by a
-TrainerCallback), so it holds the steps 2..N with their data loading, collation, logging and all
-other per-step overhead; tokens and examples are those of the batches of steps 2..N.
+Timing window, the same for every recipe: from the start of the collation of the first training
+batch to the end of the last optimizer step (a post-step hook on the torch optimizer; on the
+Trainer's side registered by a TrainerCallback), so it holds all N steps with their data loading,
+collation, logging and all other per-step overhead; tokens and examples are those of the batches
+of steps 1..N. Step 1 must be inside: the Trainer's LengthGroupedSampler always puts the batch
+holding the longest feature first (the costliest step: on the tiny tagging task ~5x a typical
+one), so a window that starts after step 1 leaves that batch out for the Trainer only.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class Case:
 @dataclass
 class CaseResult:
     case: dict
-    train_seconds: float  # the window: end of the first optimizer step to the end of the last
+    train_seconds: float  # the window: start of the first training batch's collation to the end of the last optimizer step
     train_cpu_seconds: float  # process CPU time: less sensitive than wall time to other processes' load
     train_examples: int
     train_tokens: int  # non-padding tokens
@@ -91,7 +94,7 @@ class CaseResult:
     device_name: str
     peak_flops: float | None
     lengths: dict = field(default_factory=dict)
-    window_steps: int = 0  # optimizer steps inside the timing window (steps - 1)
+    window_steps: int = 0  # optimizer steps inside the timing window (all of them; steps - 1 in results before 2026-12-04 04:00)
     final_loss: float | None = None  # xstilts: mean of the last 20 steps; transformers: mean of the run
     baseline_rss_mib: float | None = None
     head_init: str = ""  # whose initial head weights: "xstilts" (both recipes start the same) or "transformers"
@@ -162,8 +165,8 @@ def run_case(case: Case) -> CaseResult:
     from benchmarks.machine import rss_peak_mib
     from benchmarks.shapes import SHAPES, peak_flops
 
-    if case.steps < 2:
-        raise ValueError(f"steps: the timing window needs at least 2 optimizer steps, got {case.steps}")
+    if case.steps < 1:
+        raise ValueError(f"steps: the timing window needs at least 1 optimizer step, got {case.steps}")
     torch.set_num_threads(case.threads)
     work = Path(case.work_dir)
     bench = TASKS[case.task]
@@ -234,19 +237,27 @@ def _flops(model: Any, lengths: list[int], training: bool) -> tuple[float, int]:
 
 
 class StepWindow:
-    """Wall-clock and CPU time at the end of every optimizer step (a post-step hook on the torch
-    optimizer), and the tokens, positions and examples of every batch collated for training, in
-    order. The window runs from the end of step 1 to the end of the last step; it covers the
-    batches of steps 2..N (one batch a step: no gradient accumulation in the benchmark)."""
+    """Wall-clock and CPU time at the start of the first training batch's collation and at the end
+    of every optimizer step (a post-step hook on the torch optimizer), and the tokens, positions and
+    examples of every batch collated for training, in order. The window runs from that start to the
+    end of the last step; it covers the batches of steps 1..N (one batch a step: no gradient
+    accumulation in the benchmark)."""
 
     def __init__(self, device: str) -> None:
         self.device = device
+        self.start: tuple[float, float] | None = None
         self.ends: list[tuple[float, float]] = []
         self.batches: list[tuple[list[int], int]] = []  # (real lengths, positions) per batch
 
     def attach(self, optimizer: Any) -> None:
         inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper steps the torch optimizer
         inner.register_step_post_hook(lambda *_: self._step_end())
+
+    def begin(self) -> None:
+        """Called before collating a training batch: the first call opens the window."""
+        if self.start is None:
+            _sync(self.device)
+            self.start = (time.perf_counter(), time.process_time())
 
     def _step_end(self) -> None:
         _sync(self.device)
@@ -265,13 +276,13 @@ class StepWindow:
         return self.batches[: self.steps]
 
     def measured(self) -> dict:
-        if self.steps < 2:
-            raise RuntimeError(f"timing window: {self.steps} optimizer step(s) seen, need 2")
-        inside = self.batches[1 : self.steps]
+        if self.start is None or self.steps < 1:
+            raise RuntimeError(f"timing window: {self.steps} optimizer step(s) seen{'' if self.start else ', no batch collated'}")
+        inside = self.trained()
         lengths = [n for b, _ in inside for n in b]
-        (w0, c0), (w1, c1) = self.ends[0], self.ends[-1]
+        (w0, c0), (w1, c1) = self.start, self.ends[-1]
         return dict(train_seconds=w1 - w0, train_cpu_seconds=c1 - c0, train_examples=len(lengths), train_tokens=int(sum(lengths)),
-                    train_positions=sum(p for _, p in inside), window_steps=self.steps - 1)
+                    train_positions=sum(p for _, p in inside), window_steps=self.steps)
 
 
 def _sync(device: str) -> None:
@@ -298,6 +309,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         (the baseline does neither; evaluation is measured separately)."""
 
         def _collate(self, t: int, idx: list[int]) -> dict:
+            window.begin()
             batch = super()._collate(t, idx)
             window.add_batch(batch["attention_mask"])
             return batch
@@ -323,7 +335,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     with PeakMemory(case.device) as train_mem:
         outcome = trainer.train()
     timed = window.measured()
-    train_flops, n_matmul = _flops(model, [n for b, _ in window.batches[1 : window.steps] for n in b], training=True)
+    train_flops, n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
     handler = handler_for(task)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
@@ -460,6 +472,8 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     collecting = [True]
 
     def collate(rows: list[dict]) -> dict:
+        if collecting[0]:
+            window.begin()
         batch = inner(rows)
         if collecting[0]:
             window.add_batch(batch["attention_mask"])
@@ -501,7 +515,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     if window.steps != trainer.state.global_step:
         raise RuntimeError(f"timing window: {window.steps} optimizer steps seen, the Trainer took {trainer.state.global_step}")
     timed = window.measured()
-    train_flops, n_matmul = _flops(model, [n for b, _ in window.batches[1 : window.steps] for n in b], training=True)
+    train_flops, n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
     eval_rows = hf_features(dev, kind, tokenizer.pad_token_id, max_length)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)

@@ -33,8 +33,8 @@ def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
     results = {r: case(work, task, r) for r in ("xstilts", "hf-padded", "hf-dynamic", "hf-grouped")}
     max_length = {"classification": 128, "qa": 384, "tagging": 128}[task]
     for name, r in results.items():
-        # The timing window runs from the end of step 1 to the end of step 3: steps 2 and 3.
-        assert r.window_steps == 2 and r.train_examples == 2 * 4, name
+        # The timing window runs from the first batch's collation to the end of step 3: all 3 steps.
+        assert r.window_steps == 3 and r.train_examples == 3 * 4, name
         assert r.train_seconds > 0 and r.eval_seconds > 0
         assert 0 <= r.dev_score <= 100
         assert r.eval_examples == r.lengths["features"] or r.eval_examples >= 10
@@ -42,7 +42,7 @@ def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
     padded, dynamic = results["hf-padded"], results["hf-dynamic"]
     # The Trainer's sampler sees the same seed: the same batches, only padded differently.
     assert padded.train_tokens == dynamic.train_tokens
-    assert padded.train_positions == 8 * max_length
+    assert padded.train_positions == 12 * max_length
     assert dynamic.train_positions < padded.train_positions
     assert padded.train_flops == dynamic.train_flops  # model FLOPs count real tokens only
     assert results["xstilts"].rates()["train_padding"] < padded.rates()["train_padding"]
@@ -71,9 +71,45 @@ def test_the_transformers_model_starts_from_the_head_xstilts_starts_from(work):
 def test_models_built_in_memory_run_both_recipes(work):
     prepare(work, "micro-vocab", ["classification"], n_train=24, n_dev=10)
     ours, theirs = case(work, "classification", "xstilts", "micro-vocab", 2), case(work, "classification", "hf-padded", "micro-vocab", 2)
-    assert ours.train_examples == theirs.train_examples == 4  # step 2 of 2
+    assert ours.train_examples == theirs.train_examples == 8  # steps 1 and 2
     assert ours.rates()["train_mfu"] is None  # no peak on the CPU
     assert theirs.head_init == "transformers"  # a decoder's classification head is one layer, ours two
+
+
+@pytest.mark.parametrize("task", ["tagging", "qa"])
+def test_the_window_counts_the_grouped_trainers_first_batch_its_longest(work, task):
+    """LengthGroupedSampler puts the batch holding the longest feature first: the costliest step.
+    The window must hold step 1, as it holds xstilts' longest batch wherever that falls."""
+    r = case(work, task, "hf-grouped", steps=1)
+    assert r.window_steps == 1 and r.train_examples == 4
+    assert r.train_positions == 4 * r.lengths["max"]
+
+
+def test_step_window_opens_at_the_first_collation_and_counts_every_step():
+    import time
+
+    from benchmarks.training import StepWindow
+
+    window = StepWindow("cpu")
+    with pytest.raises(RuntimeError):
+        window.measured()
+    before = time.perf_counter()
+    window.begin()
+    window.add_batch(torch_ones(2, 5))
+    window._step_end()
+    window.begin()  # later batches leave the start where it is
+    window.add_batch(torch_ones(2, 3))
+    window._step_end()
+    window.add_batch(torch_ones(2, 4))  # collated ahead, never stepped
+    m = window.measured()
+    assert window.start is not None and window.start[0] >= before and m["train_seconds"] == window.ends[-1][0] - window.start[0]
+    assert m["window_steps"] == 2 and m["train_examples"] == 4 and m["train_tokens"] == 16 and m["train_positions"] == 16
+
+
+def torch_ones(rows: int, width: int):
+    import torch
+
+    return torch.ones(rows, width, dtype=torch.long)
 
 
 def test_result_rates():
