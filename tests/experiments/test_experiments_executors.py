@@ -147,9 +147,12 @@ def test_submitit_local_executor_runs_the_grid(tmp_path: Path, worker_env: dict)
 @pytest.mark.slow
 def test_submitit_requeues_a_timed_out_job_and_the_stage_resumes(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("submitit")
-    monkeypatch.setenv("FAKE_STEPS", "12")
+    # A 16 s limit, signalled 4 s before; the stage needs 18 s. Each attempt also spends its start-up
+    # (1-5 s on a busy machine) inside the limit, so the stage takes 2 or 3 attempts, within
+    # submitit's 3 requeues after a timeout. A 4 s limit left no progress per attempt under load.
+    monkeypatch.setenv("FAKE_STEPS", "36")
     monkeypatch.setenv("FAKE_STEP_SECONDS", "0.5")
-    resources = {"evaluate": {"hours": 4 / 3600}}  # a 4 s limit, signalled 1 s before: the stage needs 6 s
+    resources = {"evaluate": {"hours": 16 / 3600}}
     data = grid(tmp_path / "out", intermediate=["none"], targets=["syn-tatoeba"])
     data["executor"] = {**data["executor"], "resources": resources}
     spec = spec_from_dict(data)

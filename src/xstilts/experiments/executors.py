@@ -530,8 +530,15 @@ def _job_result(job: Any) -> dict | None:
     try:
         return job.result()
     except Exception as err:  # the store holds the stage's state; the job's failure is only logged
-        log.error("job %s ended without a result: %s", job.job_id, " ".join(str(err).split())[:500])
+        log.error("job %s ended without a result: %s", job.job_id, _failure_summary(err))
         return None
+
+
+def _failure_summary(err: BaseException, limit: int = 600) -> str:
+    """One line: a job's error text with the traceback's end kept (submitit puts the remote
+    traceback first and the exception that ended the job last)."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else f"{text[: limit // 3]} … {text[-(limit - limit // 3):]}"
 
 
 # -- Ray --------------------------------------------------------------------------------------------
@@ -587,5 +594,5 @@ class RayExecutor:
                 try:
                     ray.get(ref)
                 except Exception as err:  # a task that died: the store holds its stage's state
-                    log.error("ray task ended without a result: %s", " ".join(str(err).split())[:500])
+                    log.error("ray task ended without a result: %s", _failure_summary(err))
         return summarize(spec, root, stages, options, before)
