@@ -41,6 +41,7 @@ TOLERANCE = 0.30  # the goal: estimates within 30% of measured times
 class Observation:
     stage_id: str
     kind: str
+    label: str  # kind/model/condition/target/seed, for the per-stage table
     seconds: float  # measured
     train: float  # training tokens / the stage's train speed factor
     inference: float  # inference tokens / its inference speed factor
@@ -69,7 +70,7 @@ def observations(spec_path: Path, store_dir: Path | None, device: str, table: Pa
         row, est = rows.get(stage.id), estimates[stage.id]
         if row is None or est.hours is None or est.parameters is None:
             continue
-        out.append(Observation(stage.id, stage.kind, float(row.seconds), est.train_tokens / est.train_speed,
+        out.append(Observation(stage.id, stage.kind, stage.label, float(row.seconds), est.train_tokens / est.train_speed,
                                est.inference_tokens / est.inference_speed, est.parameters, est.hours * 3600))
     if not out:
         raise SystemExit(f"{store_path}: no finished stage of {spec_path} with stored seconds and an estimate")
@@ -166,15 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     if len(sizes) > 1:
         raise SystemExit(f"{args.spec}: the grid has models of {len(sizes)} sizes; calibrate one model size at a time")
     result = fit(obs)
+    loo = leave_one_out(obs)
     report = {
         "spec": str(args.spec), "store": str(args.store), "device": args.device, "load": os.getloadavg(),
         "fit": {"stage_overhead_seconds": round(result.overhead, 2), "train_tokens_per_s": round(result.train_rate, 1),
                 "inference_tokens_per_s": round(result.inference_rate, 1)},
         "before": summary(obs, [o.estimated for o in obs]),
         "after_in_sample": summary(obs, [result.seconds(o) for o in obs]),
-        "after_leave_one_out": summary(obs, leave_one_out(obs)),
+        "after_leave_one_out": summary(obs, loo),
+        "stages": [
+            {"stage": o.label, "measured_s": round(o.seconds, 1), "ratio_before": round(o.estimated / o.seconds, 3),
+             "ratio_after": round(result.seconds(o) / o.seconds, 3), "ratio_leave_one_out": round(p / o.seconds, 3)}
+            for o, p in zip(obs, loo)
+        ],
     }
-    print(json.dumps(report, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k != "stages"}, indent=1))
+    for row in report["stages"]:
+        print(f"{row['stage']:55s} {row['measured_s']:8.1f}s  estimate/measured: before {row['ratio_before']:6.3f}"
+              f"  fitted {row['ratio_after']:5.2f}  leave-one-out {row['ratio_leave_one_out']:5.2f}")
     if args.out:
         base = json.loads((args.table or THROUGHPUT_FILE).read_text())
         note = (f"fitted by benchmarks/calibrate.py to {len(obs)} stages of {args.spec} ({args.store}), "
