@@ -49,7 +49,7 @@ class Observation:
     estimated: float  # seconds, by the starting table
 
 
-def observations(spec_path: Path, store_dir: Path | None, device: str, table: Path | None) -> list[Observation]:
+def observations(spec_path: Path, store_dir: Path | None, device: str, table: Path | None, model: str | None = None) -> list[Observation]:
     from xstilts.experiments.estimate import estimate_plan
     from xstilts.experiments.plan import plan
     from xstilts.experiments.runner import STORE_NAME
@@ -62,7 +62,9 @@ def observations(spec_path: Path, store_dir: Path | None, device: str, table: Pa
     store_path = Path(spec.output_dir) / STORE_NAME
     if not store_path.exists():
         raise SystemExit(f"{store_path}: no results store (run the grid first)")
-    stages = plan(spec)
+    stages = [s for s in plan(spec) if model is None or s.model.name == model]
+    if not stages:
+        raise SystemExit(f"{spec_path}: no model named {model!r} (models: {', '.join(m.name for m in spec.models)})")
     estimates = {e.stage_id: e for e in estimate_plan(stages, spec, device, table).stages}
     rows = {r.id: r for r in ResultsStore(store_path).stages() if r.status == "done" and r.seconds}
     out = []
@@ -156,20 +158,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", type=Path, default=None, help="the grid's output directory (default: the spec's output_dir)")
     p.add_argument("--device", default="cpu", help="row of the throughput table to fit (default cpu)")
     p.add_argument("--table", type=Path, default=None, help="starting table (default: the one shipped with xstilts)")
+    p.add_argument("--model", default=None, help="fit the stages of this model of the spec only (default: all)")
     p.add_argument("--out", type=Path, default=None, help="write the fitted table here")
     p.add_argument("--json", type=Path, default=None, help="write the comparison here")
     args = p.parse_args(argv)
 
     from xstilts.experiments.estimate import THROUGHPUT_FILE
 
-    obs = observations(args.spec, args.store, args.device, args.table)
+    obs = observations(args.spec, args.store, args.device, args.table, args.model)
     sizes = {o.parameters for o in obs}
     if max(sizes) > 1.05 * min(sizes):  # the synthetic encoder and decoder differ by 0.5%: one size
         raise SystemExit(f"{args.spec}: the grid has models of {len(sizes)} sizes; calibrate one model size at a time")
     result = fit(obs)
     loo = leave_one_out(obs)
     report = {
-        "spec": str(args.spec), "store": str(args.store), "device": args.device, "load": os.getloadavg(),
+        "spec": str(args.spec), "model": args.model, "store": str(args.store), "device": args.device, "load": os.getloadavg(),
         "fit": {"stage_overhead_seconds": round(result.overhead, 2), "train_tokens_per_s": round(result.train_rate, 1),
                 "inference_tokens_per_s": round(result.inference_rate, 1)},
         "before": summary(obs, [o.estimated for o in obs]),
