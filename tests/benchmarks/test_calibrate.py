@@ -13,8 +13,8 @@ def _obs(truth: Fit, noise: list[float]) -> list[Observation]:
     shapes = [(2e5, 1e4), (5e5, 2e4), (0.0, 3e4), (1e6, 5e3), (0.0, 8e4), (3e5, 0.0), (4e5, 1e4), (0.0, 5e4), (8e5, 3e4), (1e5, 0.0)]
     out = []
     for n, ((train, inference), e) in enumerate(zip(shapes, noise)):
-        o = Observation(f"s{n}", "target" if train else "evaluate", 1.0, train, inference, 1.3e6, 999.0)
-        out.append(Observation(o.stage_id, o.kind, truth.seconds(o) * e, train, inference, 1.3e6, 999.0))
+        o = Observation(f"s{n}", "target" if train else "evaluate", f"s{n}", 1.0, train, inference, 1.3e6, 999.0)
+        out.append(Observation(o.stage_id, o.kind, o.label, truth.seconds(o) * e, train, inference, 1.3e6, 999.0))
     return out
 
 

@@ -302,3 +302,28 @@ def test_deep_plan_reports_a_task_its_tokenizer_cannot_featurise(tmp_path: Path,
     assert main(["plan", str(spec), "--deep"]) == 2
     rows = _rows(capsys.readouterr().out)
     assert len(rows) == 1 and "model fine x pawsx" in rows[0] and "sequence too long" in rows[0]
+
+
+def test_synthetic_qa_stages_are_priced_higher_than_pos_stages() -> None:
+    """Per example, QA (contexts of two or three sentences) costs about three times POS (one
+    sentence): the same steps and batch size must not be estimated at the same tokens."""
+    spec = load_spec(Path(__file__).resolve().parents[2] / "src/xstilts/synthetic/demo.yaml")
+    stages = plan(spec)
+    estimate = {e.stage_id: e for e in estimate_plan(stages, spec, "cpu").stages}
+    by_task: dict[tuple[str, str], float] = {}
+    for s in stages:  # every stage of a kind and task has the same tokens: keep any
+        by_task[(s.kind, s.task or "")] = estimate[s.id].train_tokens + estimate[s.id].inference_tokens
+    assert by_task[("target", "syn-qa")] > 2.5 * by_task[("target", "syn-pos")]
+    assert by_task[("evaluate", "syn-qa")] > 2.5 * by_task[("evaluate", "syn-pos")]
+
+
+def test_dev_evaluations_are_counted_as_the_training_loop_runs_them(tmp_path: Path) -> None:
+    """150 steps evaluated every 50: 3 dev evaluations (steps 50, 100, 150), not 4."""
+    from xstilts.experiments.catalog import dataset_facts
+
+    spec = _spec(tmp_path, targets=["syn-pos"], intermediate=["none"])
+    target = next(s for s in plan(spec) if s.kind == "target")
+    e = estimate_plan([target], spec, "cpu").stages[0]
+    facts = dataset_facts("syn-pos")
+    assert e.inference_tokens == pytest.approx(3 * facts.dev * facts.eval_tokens)
+    assert e.train_tokens == pytest.approx(150 * 32 * facts.tokens)

@@ -151,9 +151,10 @@ class DatasetFacts:
     train: int  # English training examples
     dev: int  # English dev examples (model selection)
     eval_per_language: int  # evaluation examples per language (items embedded, for retrieval)
-    tokens: int  # average tokens per example, all choices of a multiple-choice example together
+    tokens: float  # average tokens per example, all choices of a multiple-choice example together
     approximate: bool = False  # True where eval_per_language or tokens are rough values
     eval_shared: int = 0  # retrieval: candidates embedded once for all languages (Mewsli-X, LAReQA)
+    eval_tokens: float | None = None  # tokens per dev / evaluation example, where not `tokens`
 
 
 DATASETS: dict[str, DatasetFacts] = {
@@ -194,13 +195,28 @@ def dataset_facts(task_name: str) -> DatasetFacts | None:
     return None
 
 
-def _synthetic_dataset(task_name: str) -> DatasetFacts | None:
-    from xstilts.synthetic.benchmark import SyntheticSpec
-    from xstilts.tasks import get_task
+# The synthetic tasks as the stages featurise them: split -> (examples, per language for
+# validation; featurised tokens per example, all choices / QA windows / retrieval sentences
+# together, validation averaged over languages). Measured with `xstilts.synthetic.sizes.measure`
+# (both families featurise to the same lengths); tests/experiments/test_catalog.py checks them
+# against the generated data. Re-measure when the generators or SyntheticSpec.sizes change.
+SYNTHETIC_SIZES: dict[str, dict[str, tuple[int, float]]] = {
+    "syn-nli": {"train": (6000, 20.2), "validation": (300, 20.4)},
+    "syn-mc": {"train": (3000, 80.4), "validation": (300, 79.8)},
+    "syn-squad": {"train": (5000, 41.1), "validation": (300, 40.9)},
+    "syn-topic": {"train": (6000, 10.0), "validation": (300, 9.9)},
+    "syn-para": {"train": (400, 22.3), "validation": (300, 26.6)},
+    "syn-copa": {"train": (300, 40.6), "validation": (300, 47.2)},
+    "syn-pos": {"train": (200, 10.4), "validation": (300, 12.3)},
+    "syn-qa": {"train": (400, 31.4), "validation": (300, 37.8)},
+    "syn-tatoeba": {"validation": (600, 11.5)},  # both sides of 300 pairs per language
+}
 
-    sizes = SyntheticSpec().sizes.get(task_name)
+
+def _synthetic_dataset(task_name: str) -> DatasetFacts | None:
+    sizes = SYNTHETIC_SIZES.get(task_name)
     if sizes is None:
         return None
-    task = get_task(task_name)
-    tokens = 20 * (task.num_choices or 1)
-    return DatasetFacts(sizes.get("train", 0), sizes.get("validation", 0), sizes.get("validation", 0), tokens, approximate=True)
+    train, train_tokens = sizes.get("train", (0, 0.0))
+    dev, dev_tokens = sizes["validation"]
+    return DatasetFacts(train, dev, dev, train_tokens or dev_tokens, eval_tokens=dev_tokens)

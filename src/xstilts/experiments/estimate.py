@@ -176,9 +176,10 @@ def _facts(name: str) -> DatasetFacts:
     return facts
 
 
-def _example_tokens(task: Task, facts: DatasetFacts, max_length: int) -> float:
+def _example_tokens(task: Task, facts: DatasetFacts, max_length: int, evaluation: bool = False) -> float:
     choices = task.num_choices or 1
-    return choices * min(facts.tokens / choices, max_length)
+    tokens = facts.eval_tokens if evaluation and facts.eval_tokens is not None else facts.tokens
+    return choices * min(tokens / choices, max_length)
 
 
 def _steps(n: int, s: PhaseSettings, task_hp_max_steps: int | None, epochs: float, batch: int, accumulation: int) -> int:
@@ -204,8 +205,13 @@ def _training_tokens(name: str, hp_task: Task, s: PhaseSettings, extra_copies: i
     per_epoch = max(1, math.ceil(n / (batch * accumulation)))
     eval_every = min(s.eval_every or hp.eval_every or per_epoch, steps)
     dev = min(facts.dev, s.max_dev_examples) if s.max_dev_examples else facts.dev
-    tokens = _example_tokens(task, facts, max_length)
-    return steps, batch * accumulation * tokens, dev * tokens, eval_every
+    return steps, batch * accumulation * _example_tokens(task, facts, max_length), dev * _example_tokens(task, facts, max_length, True), eval_every
+
+
+def _evaluations(steps: int, eval_every: int) -> int:
+    """Dev evaluations of a training phase: every `eval_every` steps and after the last (once
+    when the last step is also an evaluation step), as the training loop runs them."""
+    return math.ceil(steps / eval_every)
 
 
 def _intermediate_tokens(stage: Stage) -> tuple[float, float]:
@@ -220,7 +226,7 @@ def _intermediate_tokens(stage: Stage) -> tuple[float, float]:
     else:
         steps = sum(p[0] for p in phases)
         train = sum(p[0] * p[1] for p in phases)
-    evaluations = steps // phases[0][3] + 1
+    evaluations = _evaluations(steps, phases[0][3])
     inference = evaluations * sum(p[2] for p in phases)
     if condition.lm_mix:
         batch = s.batch_size or get_task(condition.tasks[0]).hyperparameters.batch_size
@@ -235,7 +241,7 @@ def _target_tokens(stage: Stage) -> tuple[float, float]:
     for name in (*target.train_first, target.train_task or target.name):
         steps, per_step, dev, eval_every = _training_tokens(name, target, s)
         train += steps * per_step
-        inference += (steps // eval_every + 1) * dev
+        inference += _evaluations(steps, eval_every) * dev
     return train, inference
 
 
@@ -246,7 +252,7 @@ def _evaluate_tokens(stage: Stage, spec: ExperimentSpec) -> float:
     per_language = facts.eval_per_language
     if spec.evaluation.max_examples:
         per_language = min(per_language, spec.evaluation.max_examples)
-    tokens = _example_tokens(task, facts, task.hyperparameters.max_length)
+    tokens = _example_tokens(task, facts, task.hyperparameters.max_length, evaluation=True)
     return (per_language * len(languages) + facts.eval_shared) * tokens
 
 
