@@ -282,3 +282,4 @@ def test_a_finished_stage_records_its_missing_languages_and_flags(store: Results
     assert flags[["stage_id", "kind", "flag"]].values.tolist() == [[target.id, "target", "not_learned"]]
     assert flags["detail"][0] == flag
     assert store.gaps_frame("another spec").empty
+

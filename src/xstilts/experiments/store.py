@@ -208,8 +208,8 @@ class ResultsStore:
     def __init__(self, path: Path, journal_mode: str = "wal", timeout: float = 60.0) -> None:
         self.path = Path(path)
         created = not self.path.exists()
-        if not created and self.path.stat().st_size > 0:
-            _check_store_file(self.path)  # not an SQLite file at all: refused before SQLite opens it
+        if not created and self.path.is_dir():
+            raise XStiltsError(f"{self.path}: is a folder, not a results store")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
@@ -231,7 +231,7 @@ class ResultsStore:
             self._open_read_only()
         except sqlite3.DatabaseError as err:
             self._conn.close()
-            raise XStiltsError(f"{self.path}: not a readable xstilts results store ({err})") from None
+            raise _unreadable(self.path, err) from None
         except XStiltsError:
             self._conn.close()
             raise
@@ -318,12 +318,12 @@ class ResultsStore:
 
     def _migrate(self, check_store: bool = False) -> None:
         """Bring the schema up to date. `check_store`: the file was there before this opened it, so
-        it must already be an xstilts store; anything else (an empty file, another program's
-        database) is refused untouched. Checked under the write lock, so a store that another
-        worker is creating at this moment is seen once that worker has committed it."""
+        a database with tables must already be an xstilts store; another program's database is
+        refused untouched (a file that is no database at all SQLite refuses before this). A database
+        without any table is adopted: it is an empty file, or a store that another worker created a
+        moment ago and has not yet given its schema (checked under the write lock)."""
         with self.transaction() as c:
-            if check_store:
-                _check_store_file(self.path)
+            if check_store and c.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
                 _classify(c, self.path)
             c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = _version(c)
@@ -657,7 +657,6 @@ READ_TIMEOUT_SECONDS = 10.0
 # later migrations that only add tables are read as empty tables. Raise it when a migration changes
 # a table or column that the queries read.
 OLDEST_READABLE_SCHEMA = 2
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _XSTILTS_TABLES = frozenset({"meta", "stages", "scores", "cells"})
 
 
@@ -666,19 +665,22 @@ class _CannotShareMemory(Exception):
 
 
 def _check_store_file(path: Path) -> None:
+    """What a stat can tell. The file is never opened outside SQLite: closing any descriptor of a
+    file drops every POSIX lock this process holds on it, those of its SQLite connections too, and
+    a store whose locks vanish under a live connection loses writes. A file that is not an SQLite
+    database is refused by SQLite itself (`_unreadable`)."""
     if not path.exists():
         raise XStiltsError(f"{path}: no results store here (run the experiment first)")
     if path.is_dir():
         raise XStiltsError(f"{path}: is a folder, not a results store")
-    try:
-        with open(path, "rb") as f:
-            header = f.read(len(_SQLITE_HEADER))
-    except OSError as err:
-        raise XStiltsError(f"{path}: cannot read the results store ({err.strerror or err})") from None
-    if not header:
+    if path.stat().st_size == 0:
         raise XStiltsError(f"{path}: not an xstilts results store (an empty file)")
-    if header != _SQLITE_HEADER:
-        raise XStiltsError(f"{path}: not an xstilts results store (not an SQLite database)")
+
+
+def _unreadable(path: Path, err: sqlite3.Error) -> XStiltsError:
+    if getattr(err, "sqlite_errorname", "") == "SQLITE_NOTADB" or "file is not a database" in str(err):
+        return XStiltsError(f"{path}: not an xstilts results store (not an SQLite database)")
+    return XStiltsError(f"{path}: not a readable xstilts results store ({err})")
 
 
 def _has_journal(path: Path) -> bool:
@@ -720,7 +722,7 @@ def _check_readable(conn: sqlite3.Connection, path: Path, wait: float) -> None:
             raise XStiltsError(f"{path}: locked by another process for more than {wait:g} s; try again when it is done") from None
         if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
             raise _CannotShareMemory() from None
-        raise XStiltsError(f"{path}: not a readable xstilts results store ({err})") from None
+        raise _unreadable(path, err) from None
     except XStiltsError:
         conn.close()
         raise
