@@ -85,7 +85,7 @@ class SlurmCluster:
         return subprocess.run(command, env=self.env, capture_output=True, text=True, check=check, timeout=timeout)
 
     # -- start-up -------------------------------------------------------------------------------
-    def start(self) -> "SlurmCluster":
+    def start(self) -> SlurmCluster:
         started = time.time()
         reason = unavailable_reason()
         if reason:

@@ -15,9 +15,7 @@ import types
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import fake_stages
 import pytest
-from experiment_helpers import grid
 
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
@@ -27,6 +25,9 @@ from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json
+
+import fake_stages
+from experiment_helpers import grid
 
 
 def _executions(root: Path) -> tuple[dict[str, int], dict[str, int], set[int]]:

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_fake_runner import expected_scores, read_log
-from reliability_helpers import HERE, SRC, subprocess_env
 
 from xstilts.config import to_dict
 from xstilts.experiments.executors import worker_command
@@ -27,6 +25,9 @@ from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json
+
+from reliability_fake_runner import expected_scores, read_log
+from reliability_helpers import HERE, SRC, subprocess_env
 
 SOAK_SECONDS = float(os.environ.get("XSTILTS_SOAK_SECONDS", "12"))
 SOAK_SEED = int(os.environ.get("XSTILTS_SOAK_SEED", "20240611"))

@@ -1061,7 +1061,7 @@ def _divergence_findings(a: Analysis) -> list[Finding]:
             out.append(
                 Finding("divergence", words + f", Holm-adjusted p {_p(r.p_holm)}): a significant divergence.", True)
             )
-        elif seeds < 2 and r.difference_low > 0 or seeds < 2 and r.difference_high < 0:
+        elif (seeds < 2 and r.difference_low > 0) or (seeds < 2 and r.difference_high < 0):
             caveat.append(r)
     out = _capped(out, 8, "divergence", "diverging cells")
     if caveat:

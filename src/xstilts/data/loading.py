@@ -22,7 +22,15 @@ from pathlib import Path
 
 from xstilts.data.schema import validate_examples
 from xstilts.data.sources import (
-    ConvertContext, DataError, DataLocation, DatasetSource, locate_task_folder, probe, read_jsonl, task_env_var, task_folder,
+    ConvertContext,
+    DataError,
+    DataLocation,
+    DatasetSource,
+    locate_task_folder,
+    probe,
+    read_jsonl,
+    task_env_var,
+    task_folder,
 )
 from xstilts.errors import unknown_name
 from xstilts.tasks import get_task

@@ -27,7 +27,7 @@ def validate_examples(task: Task, examples: Sequence[Example], origin: str, spli
             if key not in ex:
                 raise DataError(f"{where}: example {i} has no field {key!r}")
             value = ex[key]
-            if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+            if (typ is int and isinstance(value, bool)) or not isinstance(value, typ):
                 raise DataError(
                     f"{where}: example {i} field {key!r} should be {_name(typ)}, got {type(value).__name__}"
                 )

@@ -193,7 +193,7 @@ def _blockwise_knn(
 
 
 def _merge_columns(
-    best: tuple[torch.Tensor, torch.Tensor], sims: torch.Tensor, offset: int, k: int, blocks: "_BlockBuffers"
+    best: tuple[torch.Tensor, torch.Tensor], sims: torch.Tensor, offset: int, k: int, blocks: _BlockBuffers
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge each column's top k of this block into the running top k of that column.
 

@@ -122,7 +122,7 @@ class PlanEstimate:
 def default_device(spec: ExperimentSpec) -> str:
     if spec.executor.gpu:
         return spec.executor.gpu
-    if spec.device == "cpu" or all(m.path.startswith("synthetic:") for m in spec.models) and spec.device != "cuda":
+    if spec.device == "cpu" or (all(m.path.startswith("synthetic:") for m in spec.models) and spec.device != "cuda"):
         return "cpu"
     return DEFAULT_GPU
 

@@ -256,7 +256,7 @@ class ResultsStore:
 
     # -- reading only -------------------------------------------------------------------------------
     @classmethod
-    def open_readonly(cls, path: Path, timeout: float | None = None) -> "ResultsStore":
+    def open_readonly(cls, path: Path, timeout: float | None = None) -> ResultsStore:
         """An existing store, for reading only: never created, migrated or written (SQLite's
         mode=ro), so that read-only commands (results, report, export, plan, select) leave the file
         byte for byte as it was. Anything that is not an xstilts store (an empty file, another
@@ -288,7 +288,7 @@ class ResultsStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "ResultsStore":
+    def __enter__(self) -> ResultsStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -742,7 +742,7 @@ def _classify(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of an xstilts store; a database without xstilts's tables or schema
     version is refused in one line. sqlite3 errors are the caller's to report."""
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not _XSTILTS_TABLES <= names:
+    if not names >= _XSTILTS_TABLES:
         raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
     row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     if not (row and str(row[0]).isdigit()):

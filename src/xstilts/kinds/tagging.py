@@ -12,7 +12,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from xstilts.data.formatting import InputFormat
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, trim_offsets, unpad_tokens
+from xstilts.kinds.base import (
+    Batch,
+    Feature,
+    FeaturizeOptions,
+    KindHandler,
+    TokenHead,
+    pad_ids,
+    trim_offsets,
+    unpad_tokens,
+)
 from xstilts.tasks.base import Example, Task, TaskKind
 
 IGNORE = -100

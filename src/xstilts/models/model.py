@@ -24,7 +24,16 @@ from xstilts.data.formatting import InputFormat
 from xstilts.errors import CheckpointError
 from xstilts.io import atomic_write_json, sha256_file
 from xstilts.kinds import handler_for, pool
-from xstilts.models.backbone import BackboneOptions, Family, attention_of, detect_family, load_body, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.backbone import (
+    BackboneOptions,
+    Family,
+    attention_of,
+    detect_family,
+    load_body,
+    load_config,
+    load_tokenizer,
+    resolve_model_path,
+)
 from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)

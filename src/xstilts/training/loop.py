@@ -32,7 +32,13 @@ from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
 from xstilts.training.progress import progress_bar
-from xstilts.training.sharding import full_model_state, full_optimizer_state, load_full_state, shard_copy, unwrap_optimizer
+from xstilts.training.sharding import (
+    full_model_state,
+    full_optimizer_state,
+    load_full_state,
+    shard_copy,
+    unwrap_optimizer,
+)
 
 log = logging.getLogger(__name__)
 
