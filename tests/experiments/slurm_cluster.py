@@ -114,9 +114,8 @@ class SlurmCluster:
         return self
 
     def _start(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
-        log = open(self.root / "log" / f"{name}.out", "ab")
-        process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
-        log.close()
+        with open(self.root / "log" / f"{name}.out", "ab") as log:
+            process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
         self.processes[name] = process
         return process
 

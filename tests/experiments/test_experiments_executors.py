@@ -87,7 +87,7 @@ def test_each_worker_gets_one_gpu_per_training_process(tmp_path: Path, worker_en
     with ResultsStore(summary.store) as store:
         hardware = [json.loads(h) for (h,) in store._conn.execute("SELECT hardware FROM stages")]
     assert {h["cuda_visible_devices"] for h in hardware} == {"0,1", "2,3"}
-    with pytest.raises(ConfigError, match="each worker takes 2 \\(training.processes\\); use --workers 2"):
+    with pytest.raises(ConfigError, match=r"each worker takes 2 \(training.processes\); use --workers 2"):
         run_grid(spec_from_dict(grid(tmp_path / "out2", training={"processes": 2})), workers=3, run_stage="fake_stages:sleepy")
 
 

@@ -8,6 +8,7 @@ started as `xstilts run --workers N` starts them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import subprocess
@@ -84,7 +85,7 @@ def assert_grid_consistent(root: Path, stages: list, killed_at: dict[int, float]
         assert (root / "stages" / s.id / "output.json").is_file()
     for stage_id, runs in executions(root, killed_at).items():
         runs.sort()
-        for before, after in zip(runs, runs[1:]):
+        for before, after in itertools.pairwise(runs):
             assert after[0] >= before[1] - 0.05, f"stage {stage_id} ran in workers {before[2]} and {after[2]} at once: {runs}"
 
 

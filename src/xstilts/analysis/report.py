@@ -2358,7 +2358,7 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
         out += [f"## {s.title}", ""]
         for b in s.blocks:
             if isinstance(b, str):
-                out += [b, "" if not b.startswith("- ") else ""]
+                out += [b, ""]
             elif isinstance(b, Figure):
                 out += [
                     f"![{b.caption}]({figure_dir}/{b.name}.png)",

@@ -74,9 +74,8 @@ def _check_kind(task: Task, ex: Example, i: int, where: str) -> None:
             raise DataError(f"{where}: example {i} field 'tokens' is empty")
         for tag in tags:
             _check_label(tag, task.num_labels, "tags", i, where)
-    elif kind is TaskKind.RETRIEVAL:
-        if ex["side"] not in ("query", "candidate"):
-            raise DataError(f"{where}: example {i} field 'side' should be 'query' or 'candidate', got {ex['side']!r}")
+    elif kind is TaskKind.RETRIEVAL and ex["side"] not in ("query", "candidate"):
+        raise DataError(f"{where}: example {i} field 'side' should be 'query' or 'candidate', got {ex['side']!r}")
 
 
 def _check_label(label: object, num_labels: int, field: str, i: int, where: str) -> None:

@@ -340,7 +340,7 @@ def unique_texts(texts: Sequence[str]) -> tuple[list[int], list[int]]:
     """(first line of every distinct text, in order of first appearance; line -> distinct index)."""
     first: dict[str, int] = {}
     line_to_unique = []
-    for line, text in enumerate(texts):
+    for text in texts:
         if text not in first:
             first[text] = len(first)
         line_to_unique.append(first[text])
