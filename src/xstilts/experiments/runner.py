@@ -276,7 +276,7 @@ class Heartbeat:
         if process is None:
             return
         with suppress(OSError):
-            process.stdin.close()
+            process.stdin.close()  # type: ignore[union-attr]  # started with stdin=PIPE
         # No waiting for it to notice: a kill costs nothing (SQLite survives a killed writer), and
         # whether it lost the lease is already in its stdout.
         process.kill()

@@ -559,6 +559,7 @@ class ResultsStore:
         return counts
 
     def attempts(self, stage_id: str | None = None) -> list[dict]:
+        params: tuple[str, ...]
         query, params = "SELECT * FROM attempts", ()
         if stage_id is not None:
             query, params = query + " WHERE stage_id=?", (stage_id,)
@@ -704,7 +705,7 @@ def _add_missing_tables(conn: sqlite3.Connection) -> None:
     """Read an older store whose later migrations only add tables as if those tables were empty:
     they are created as TEMP tables of this connection, the file is not touched."""
     for step in MIGRATIONS[_version(conn):]:
-        for statement in step:  # type: ignore[union-attr]  (checked by _adds_tables_only)
+        for statement in step:  # type: ignore[union-attr]  # checked by _adds_tables_only
             conn.execute(re.sub(r"REFERENCES \w+\(\w+\)", "", statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1)))
 
 

@@ -203,6 +203,7 @@ def shrinkage_h_score(features: ArrayLike, labels: ArrayLike, shrinkage: float |
     centred = f - f.mean(axis=0)
     cov_a, a = shrunk_covariance(centred, shrinkage)
     g = between_class_factor(centred, codes, k)
+    solved: np.ndarray
     if a == 0.0:
         solved = np.linalg.pinv(cov_a, hermitian=True) @ g
     else:

@@ -275,7 +275,8 @@ class Trainer:
         return [d.task.name for d in self.data] + ([LM_TASK] if self.lm else [])
 
     def _make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, p in model.named_parameters():
             if not p.requires_grad:
                 continue
