@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         base = json.loads((args.table or THROUGHPUT_FILE).read_text())
         note = (f"fitted by benchmarks/calibrate.py to {len(obs)} stages of {args.spec} ({args.store}), "
-                f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}, load {os.getloadavg()[0]:.1f} at fitting time")
+                f"{dt.datetime.now(dt.UTC):%Y-%m-%d}, load {os.getloadavg()[0]:.1f} at fitting time")
         args.out.write_text(json.dumps(calibrated_table(base, args.device, statistics.median(o.parameters for o in obs), result, note), indent=1))
         print(f"written: {args.out} (use: xstilts plan {args.spec} --throughput {args.out})")
     if args.json:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from xstilts.synthetic.tasks import TOPIC_LABELS, gen_pos, gen_squad
 from xstilts.synthetic.world import LANGUAGES, NOUN_TOPIC, World
 
-
 # Bump when the generators change what they produce: prepared files are named by it.
 DATA_VERSION = 2
 

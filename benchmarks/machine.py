@@ -59,7 +59,7 @@ class PeakMemory:
         self.mib: float | None = None
         self.method = ""
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device == "cuda":
             import torch
 

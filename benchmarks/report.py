@@ -94,7 +94,7 @@ def ratio_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
             if recipe == BASELINE or not _by(results, task, recipe, seed=None):
                 continue
 
-            def ratio(key: str, against: str = BASELINE) -> str:
+            def ratio(key: str, against: str = BASELINE, task: str = task, recipe: str = recipe) -> str:
                 a, b = _median_rate(results, task, recipe, key), _median_rate(results, task, against, key)
                 if not a or not b:
                     return "-"

@@ -128,7 +128,6 @@ def brute_force_neighbours(a, b, k: int, chunk: int = 2048) -> tuple:
 
 def check_against_brute_force(queries, candidates, k: int = 4) -> dict:
     """Agreement of the pruning search (knn_both_ways) and of the pairs it mines with brute force."""
-    import torch
 
     from xstilts.evaluation.retrieval import knn_both_ways, l2_normalize, mine_neighbourhoods
 

@@ -94,9 +94,7 @@ def run_child(module: str, args: list[str], threads: int, log: Path) -> None:
 def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str) -> list[dict]:
     from benchmarks.data import TASKS
     from benchmarks.shapes import SHAPES
-    from benchmarks.training import Case, prepare
-
-    from benchmarks.training import RECIPES
+    from benchmarks.training import RECIPES, Case, prepare
 
     tasks = [t for t in args.tasks.split(",") if t]
     default = "xstilts,xstilts-fp32,hf-grouped" if args.device == "cuda" else "xstilts,hf-grouped,hf-dynamic,hf-padded"
@@ -210,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"--sections: unknown {', '.join(unknown)}; choose from training, retrieval, grid")
     command = "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     info = machine_info(args.device) | {"threads_per_case": args.threads}
     print(f"xstilts benchmarks: {command}\n  {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "
           f"{args.threads} thread(s) per case, load {load_average()}" + (f", GPU {info.get('gpu')}" if "gpu" in info else ""), flush=True)
@@ -234,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             print(failure, file=sys.stderr)
             results.setdefault("errors", {})[section] = str(failure).splitlines()[0]
     results["load_end"] = load_average()
-    results["seconds"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
+    results["seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     table = render_table(results)
     print("\n" + table)
     out = Path(args.out)

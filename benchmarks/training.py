@@ -222,7 +222,7 @@ def _length_stats(features: list[dict], max_length: int) -> dict:
 
     lengths = np.array([len(f["input_ids"]) for f in features])
     return {
-        "features": int(len(lengths)), "mean": round(float(lengths.mean()), 1), "p50": int(np.percentile(lengths, 50)),
+        "features": len(lengths), "mean": round(float(lengths.mean()), 1), "p50": int(np.percentile(lengths, 50)),
         "p95": int(np.percentile(lengths, 95)), "max": int(lengths.max()), "max_length": max_length,
     }
 

@@ -80,7 +80,7 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
     for name, field in fields.items():
         if name in data:
             kwargs[name] = convert(hints[name], data[name], f"{where}.{name}")
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}: missing required key {name!r}")
     try:
         return cls(**kwargs)
@@ -134,7 +134,7 @@ def convert(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {_type_name(value)}")
         key_t, val_t = get_args(hint) or (Any, Any)
         return {convert(key_t, k, where): convert(val_t, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where)
     if hint is bool:
         if not isinstance(value, bool):

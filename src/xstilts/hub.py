@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlparse
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -67,10 +68,10 @@ def force_offline() -> None:
         os.environ[name] = "1"
     import sys
 
-    hub_constants = sys.modules.get("huggingface_hub.constants")
+    hub_constants: Any = sys.modules.get("huggingface_hub.constants")
     if hub_constants is not None:
         hub_constants.HF_HUB_OFFLINE = True
-    datasets_config = sys.modules.get("datasets.config")
+    datasets_config: Any = sys.modules.get("datasets.config")
     if datasets_config is not None:
         datasets_config.HF_HUB_OFFLINE = True
         if hasattr(datasets_config, "HF_DATASETS_OFFLINE"):

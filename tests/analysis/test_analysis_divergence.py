@@ -345,7 +345,7 @@ def test_split_plot_detects_a_planted_family_effect():
 
 def test_split_plot_gives_no_p_value_below_two_residual_df():
     profiles, is_encoder = simulate_model_profiles(1, n_encoders=2, n_decoders=1, n_conditions=2, rng=72)
-    stat, p, df1, df2 = split_plot_test(profiles[0], is_encoder)
+    _stat, p, df1, df2 = split_plot_test(profiles[0], is_encoder)
     assert (df1, df2) == (1, 1) and np.isnan(p)
 
 

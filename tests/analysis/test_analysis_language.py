@@ -79,7 +79,7 @@ def test_slope_intervals_cover_at_nominal_rate(assert_rate_near):
             for lang, v in zip(LANGS[1:], y, strict=True)
         ]
     frame = language_relation(pd.DataFrame(rows), META, n_permutations=19).frame
-    hits = int(((frame["slope_low"] <= -4.0) & (-4.0 <= frame["slope_high"])).sum())
+    hits = int(((frame["slope_low"] <= -4.0) & (frame["slope_high"] >= -4.0)).sum())
     assert_rate_near(hits, 400, 0.95)
 
 

@@ -69,8 +69,8 @@ def test_training_flops_by_hand():
 
 
 def test_matmul_parameters_leave_out_embedding_tables():
-    from transformers import AutoModel, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import AutoModel, PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<pad>": 0, "<s>": 1, "</s>": 2, "a": 3}, unk_token="a")),
                                   pad_token="<pad>", bos_token="<s>", eos_token="</s>")
@@ -82,8 +82,8 @@ def test_matmul_parameters_leave_out_embedding_tables():
 
 @pytest.mark.parametrize("name,low,high", [("xlmr-large", 0.55e9, 0.57e9), ("decoder-1b", 1.2e9, 1.3e9)])
 def test_real_shapes_have_the_published_sizes(name, low, high):
-    from transformers import AutoModel, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import AutoModel, PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<pad>": 0, "<s>": 1, "</s>": 2}, unk_token="<pad>")),
                                   pad_token="<pad>", bos_token="<s>", eos_token="</s>")

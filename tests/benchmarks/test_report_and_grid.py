@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.grid import grid_spec, naive_stage_count
-from benchmarks.report import accuracy_rows, mean_difference, ratio_rows, render_markdown, render_table, retrieval_rows, spread, training_rows
+from benchmarks.report import (
+    accuracy_rows,
+    mean_difference,
+    ratio_rows,
+    render_markdown,
+    render_table,
+    retrieval_rows,
+    spread,
+    training_rows,
+)
 
 
 def result(task: str, recipe: str, seed: int, tokens_per_s: float, dev: float) -> dict:

@@ -23,10 +23,10 @@ def test_both_ways_equals_two_searches_with_ties_and_any_blocks(blocks):
 
 
 def test_both_ways_caps_k_per_side_and_handles_empty_sides():
-    (fs, fi), (bs, bi) = knn_both_ways(torch.randn(2, 3), torch.randn(5, 3), 4)
+    (_fs, fi), (_bs, bi) = knn_both_ways(torch.randn(2, 3), torch.randn(5, 3), 4)
     assert fi.shape == (2, 4) and bi.shape == (5, 2)
     x, y = torch.randn(0, 3), torch.randn(5, 3)
-    (fs, fi), (bs, bi) = knn_both_ways(x, y, 4)
+    (_fs, fi), (_bs, bi) = knn_both_ways(x, y, 4)
     assert fi.shape == knn(x, y, 4)[1].shape == (0, 4)
     assert bi.shape == knn(y, x, 4)[1].shape == (5, 0)
 
@@ -37,7 +37,7 @@ def test_mining_with_real_valued_vectors_matches_the_two_search_computation():
     y[:100] = x[:100] + 0.3 * torch.randn(100, 16, generator=g)
     xn, yn = torch.nn.functional.normalize(x, dim=1), torch.nn.functional.normalize(y, dim=1)
     fs, fi = knn(xn, yn, 4, normalize=False)
-    bs, bi = knn(yn, xn, 4, normalize=False)
+    bs, _bi = knn(yn, xn, 4, normalize=False)
     fwd_mean, bwd_mean = fs.mean(1), bs.mean(1)
     fwd_scores = fs / ((fwd_mean[:, None] + bwd_mean[fi]) / 2)
     best = fwd_scores.argmax(1)

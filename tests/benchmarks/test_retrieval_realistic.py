@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks import retrieval_bench
 from benchmarks.retrieval_bench import anisotropic_embeddings, check_against_brute_force, embeddings, isotropy
 
 

@@ -132,7 +132,7 @@ def test_grouped_predictions_come_back_in_dataset_order(work):
 
     from xstilts.tasks import get_task
 
-    from benchmarks.training import _ordered_trainer, hf_features, hf_model, in_dataset_order
+    from benchmarks.training import _ordered_trainer, hf_model, in_dataset_order
 
     task = get_task("syn-pos")
     model = hf_model(work, MICRO, task)

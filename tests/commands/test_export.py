@@ -215,7 +215,7 @@ def test_the_cell_must_be_named_when_ambiguous_and_finished(xtreme_grid: Path, t
         select_cell(xtreme_grid, condition="mnli")
     with pytest.raises(DataError, match=r"evaluation \(stage \w+\) of cell xlmr / none / seed 0 is pending; 12 of 12"):
         select_cell(xtreme_grid, condition="none", seed=0)
-    with pytest.raises(ConfigError, match="unknown condition 'mlni'.*closest: mnli"):
+    with pytest.raises(ConfigError, match=r"unknown condition 'mlni'.*closest: mnli"):
         select_cell(xtreme_grid, condition="mlni", seed=1)
     with pytest.raises(ConfigError, match="unknown spec 'other'"):
         select_cell(xtreme_grid, spec="other", condition="mnli", seed=1)

@@ -71,7 +71,7 @@ def test_unreachable_hub_says_which_dataset_and_how_to_use_local_files():
 
 
 def test_local_only_task_says_how_to_get_the_data():
-    with pytest.raises(DataError, match="mewslix: no local files.*download_mewslix"):
+    with pytest.raises(DataError, match=r"mewslix: no local files.*download_mewslix"):
         load_examples("mewslix", "validation", "de")
 
 
@@ -117,7 +117,7 @@ def test_wrong_number_of_choices(tmp_path):
 
 
 def test_ccg_without_local_data_explains_the_licence():
-    with pytest.raises(DataError, match="ccg: its label set comes from the data.*LDC"):
+    with pytest.raises(DataError, match=r"ccg: its label set comes from the data.*LDC"):
         load_examples("ccg", "train", "en")
 
 

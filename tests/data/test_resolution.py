@@ -65,7 +65,7 @@ def test_a_data_dir_without_the_task_folder_falls_through(tmp_path: Path, monkey
 
 
 def test_a_missing_data_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="data folder .*nowhere does not exist"):
+    with pytest.raises(DataError, match=r"data folder .*nowhere does not exist"):
         load_examples("pawsx", "validation", "es", data_dir=tmp_path / "nowhere")
 
 

@@ -101,7 +101,7 @@ def styled(request):
 
 
 def test_framing_has_each_special_token_once_in_the_right_place(styled):
-    name, tok, family, fmt = styled
+    _name, tok, family, fmt = styled
     a = tok("Anna sees the cat .", add_special_tokens=False)["input_ids"]
     b = tok("the cat is seen .", add_special_tokens=False)["input_ids"]
     pair, b_start = fmt.pair(a, b)
@@ -116,7 +116,7 @@ def test_framing_has_each_special_token_once_in_the_right_place(styled):
 
 
 def test_qa_answer_positions_decode_to_the_answer(styled):
-    name, tok, family, fmt = styled
+    _name, tok, _family, fmt = styled
     task = get_task("syn-qa")
     examples = GENERATORS["syn-qa"](World(0), random.Random(3), 12, ("en", "scr"))
     for lang in ("en", "scr"):
@@ -133,7 +133,7 @@ def test_qa_answer_positions_decode_to_the_answer(styled):
 
 
 def test_tagging_labels_sit_on_first_subwords(styled):
-    name, tok, family, fmt = styled
+    _name, tok, _family, fmt = styled
     task = get_task("syn-pos")
     examples = GENERATORS["syn-pos"](World(0), random.Random(4), 10, ("clo",))["clo"]
     features = handler_for(task).featurize(examples, tok, fmt, task, FeaturizeOptions(max_length=64))

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from xstilts.evaluation.benchmarks import get_benchmark
-from xstilts.evaluation.submission import PANX_TAGS, PAWSX_LABELS, UPOS_TAGS, XNLI_LABELS, write_labels, write_submission
+from xstilts.evaluation.submission import (
+    PANX_TAGS,
+    PAWSX_LABELS,
+    UPOS_TAGS,
+    XNLI_LABELS,
+    write_labels,
+    write_submission,
+)
 
 DATA = Path(__file__).parent / "data"
 

@@ -87,7 +87,7 @@ def test_writing_is_atomic_and_replaces(tmp_path: Path) -> None:
 def test_writer_maps_label_indices_with_names(tmp_path: Path) -> None:
     path = write_submission("xnli", "en", [2, 0], tmp_path, label_names=["entailment", "neutral", "contradiction"])
     assert path.read_text() == "contradiction\nentailment\n"
-    with pytest.raises(DataError, match="unknown label '0'.*label_names"):
+    with pytest.raises(DataError, match=r"unknown label '0'.*label_names"):
         write_submission("xnli", "en", [0], tmp_path)
     with pytest.raises(DataError, match="unknown tag 'B-MISC'"):
         write_submission("panx", "en", [["B-MISC"]], tmp_path)

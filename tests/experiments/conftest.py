@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from experiment_helpers import SRC  # importable once HERE is on sys.path
+from experiment_helpers import SRC  # noqa: E402 - importable once HERE is on sys.path
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ class SlurmCluster:
         return subprocess.run(command, env=self.env, capture_output=True, text=True, check=check, timeout=timeout)
 
     # -- start-up -------------------------------------------------------------------------------
-    def start(self) -> "SlurmCluster":
+    def start(self) -> SlurmCluster:
         started = time.time()
         reason = unavailable_reason()
         if reason:
@@ -114,9 +114,8 @@ class SlurmCluster:
         return self
 
     def _start(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
-        log = open(self.root / "log" / f"{name}.out", "ab")
-        process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
-        log.close()
+        with open(self.root / "log" / f"{name}.out", "ab") as log:
+            process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
         self.processes[name] = process
         return process
 

@@ -15,9 +15,7 @@ import types
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import fake_stages
 import pytest
-from experiment_helpers import grid
 
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
@@ -27,6 +25,9 @@ from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json
+
+import fake_stages
+from experiment_helpers import grid
 
 
 def _executions(root: Path) -> tuple[dict[str, int], dict[str, int], set[int]]:
@@ -86,7 +87,7 @@ def test_each_worker_gets_one_gpu_per_training_process(tmp_path: Path, worker_en
     with ResultsStore(summary.store) as store:
         hardware = [json.loads(h) for (h,) in store._conn.execute("SELECT hardware FROM stages")]
     assert {h["cuda_visible_devices"] for h in hardware} == {"0,1", "2,3"}
-    with pytest.raises(ConfigError, match="each worker takes 2 \\(training.processes\\); use --workers 2"):
+    with pytest.raises(ConfigError, match=r"each worker takes 2 \(training.processes\); use --workers 2"):
         run_grid(spec_from_dict(grid(tmp_path / "out2", training={"processes": 2})), workers=3, run_stage="fake_stages:sleepy")
 
 

@@ -8,12 +8,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from experiment_helpers import grid
 
 from xstilts.cli import main
 from xstilts.experiments.estimate import Throughput, estimate_plan, load_throughput
 from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import load_spec, spec_from_dict
+
+from experiment_helpers import grid
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -235,9 +236,10 @@ def test_run_refuses_before_any_training(tmp_path: Path, tiny_encoder_dir: Path,
 
 def test_plan_command_counts_reused_stages(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import yaml
-    from fake_stages import sleepy
 
     from xstilts.experiments.runner import run_spec
+
+    from fake_stages import sleepy
 
     data = grid(tmp_path / "out", targets=["syn-tatoeba"])
     spec = spec_from_dict(data)

@@ -13,11 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-import fake_stages
 import pandas as pd
 import pytest
 import yaml
-from experiment_helpers import SRC, grid, write_spec
 
 from xstilts.cli import main
 from xstilts.experiments.leases import process_start
@@ -26,6 +24,9 @@ from xstilts.experiments.results import grid_status, load_scores
 from xstilts.experiments.runner import STORE_NAME, WaitingLines, WorkerOptions, prepare, run_spec, work
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
+
+import fake_stages
+from experiment_helpers import SRC, grid, write_spec
 
 
 @pytest.fixture(autouse=True)

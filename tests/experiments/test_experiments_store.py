@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from experiment_helpers import grid
 
 from xstilts.errors import XStiltsError
-from xstilts.experiments.plan import plan
 from xstilts.experiments.leases import process_start
+from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import _V1, _V2, SCHEMA_VERSION, ResultsStore
+
+from experiment_helpers import grid
 
 
 def _v1_database(path: Path) -> None:
@@ -233,9 +234,10 @@ def test_registering_again_keeps_statuses_and_records_the_spec(store: ResultsSto
 
 
 def test_an_edited_spec_does_not_mix_old_and_new_results(tmp_path: Path) -> None:
-    from fake_stages import sleepy
     from xstilts.experiments.results import load_scores
     from xstilts.experiments.runner import run_spec
+
+    from fake_stages import sleepy
 
     data = grid(tmp_path / "out", targets=["syn-para"])
     run_spec(spec_from_dict(data), run_stage=sleepy)

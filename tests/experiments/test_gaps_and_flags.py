@@ -132,9 +132,10 @@ def test_a_target_stage_that_did_not_learn_is_flagged_in_the_store_results_and_r
 
 def test_results_of_a_spec_list_missing_languages_and_flags(tmp_path, monkeypatch, capsys):
     import yaml
-    from fake_stages import gappy
 
     from xstilts.cli import main
+
+    from fake_stages import gappy
 
     monkeypatch.setenv("FAKE_STAGE_SECONDS", "0")
     monkeypatch.setenv("FAKE_MISSING_LANGUAGE", "clo")

@@ -14,15 +14,16 @@ import threading
 import time
 from pathlib import Path
 
-import fake_stages
 import pytest
-from experiment_helpers import grid, write_spec
 
 from xstilts.experiments.executors import run_grid
 from xstilts.experiments.plan import plan
 from xstilts.experiments.results import load_scores
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
+
+import fake_stages
+from experiment_helpers import grid, write_spec
 
 pytestmark = [pytest.mark.xdist_group("slurm"), pytest.mark.skipif(sys.platform != "linux", reason="Slurm runs on Linux")]
 

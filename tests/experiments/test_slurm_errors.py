@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from experiment_helpers import grid, write_spec
 
 from xstilts.cli import main
+
+from experiment_helpers import grid, write_spec
 
 
 def _bin(tmp_path: Path, **scripts: str) -> Path:

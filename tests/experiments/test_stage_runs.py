@@ -36,7 +36,7 @@ def test_a_run_that_stays_at_chance_is_restarted_with_another_seed(tiny_models, 
     summary = run_spec(spec_from_dict(raw))
     assert not summary.failed
     store = ResultsStore(summary.store)
-    target = [s for s in store.stages() if s.kind == "target"][0]
+    target = next(s for s in store.stages() if s.kind == "target")
     outcome = target.outcome
     assert outcome["collapsed"] is True
     assert [r["seed"] for r in outcome["restarts"]] == [0]

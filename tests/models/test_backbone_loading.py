@@ -57,7 +57,7 @@ def test_unreachable_hub_id_fails_at_once_in_one_line(unreachable_hub, caplog, c
 
 @pytest.mark.parametrize("path", ["./no-such-model-folder", "/no/such/model/folder", "~/no-such-model-folder"])
 def test_missing_local_folder_is_reported_as_a_missing_folder(path):
-    with pytest.raises(CheckpointError, match="local folder .* does not exist") as err:
+    with pytest.raises(CheckpointError, match=r"local folder .* does not exist") as err:
         load_pretrained(path, BackboneOptions())
     assert "Hub" not in str(err.value)
 

@@ -23,10 +23,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_grid_baseline(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, session_cache: Path):
     """`tiny_spec`'s grid (encoder) run once without faults: what every interrupted run must reproduce."""
-    from reliability_helpers import Finished, stage_ids, store_scores, tiny_spec, weight_digests
-
     from xstilts.experiments.runner import run_spec
     from xstilts.experiments.spec import spec_from_dict
+
+    from reliability_helpers import Finished, stage_ids, store_scores, tiny_spec, weight_digests
 
     out = tmp_path_factory.mktemp("baseline") / "out"
     raw = tiny_spec(out, tiny_models["encoder"])

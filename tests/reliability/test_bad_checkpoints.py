@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from reliability_helpers import assert_user_error, cli, stage_statuses, tiny_spec, write_spec
 from safetensors.torch import save_file
 
 from xstilts.experiments.plan import plan
 from xstilts.experiments.runner import run_spec
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.io import sha256_file
+
+from reliability_helpers import assert_user_error, cli, stage_statuses, tiny_spec, write_spec
 
 pytestmark = pytest.mark.slow
 

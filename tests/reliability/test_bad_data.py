@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-from reliability_helpers import assert_user_error, cli, write_spec
 
 from xstilts.experiments.store import ResultsStore
+
+from reliability_helpers import assert_user_error, cli, write_spec
 
 
 def jsonl(rows: list) -> str:

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from reliability_helpers import assert_user_error, cli
 
 from xstilts.evaluation.submission import write_labels, write_submission
+
+from reliability_helpers import assert_user_error, cli
 
 
 def score(*args: str | Path):

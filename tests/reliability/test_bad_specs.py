@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from reliability_helpers import assert_user_error, cli, cli_subprocess
 
 VALID = "name: x\nmodels: [{name: m, path: synthetic:encoder}]\ntargets: [syn-para]\n"

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reliability_helpers import Finished, assert_user_error, cli, tiny_spec, write_spec
 
 from xstilts.experiments import store as store_module
 from xstilts.experiments.store import _V1, SCHEMA_VERSION, ResultsStore
+
+from reliability_helpers import Finished, assert_user_error, cli, tiny_spec, write_spec
 
 
 def sha256(path: Path) -> str:

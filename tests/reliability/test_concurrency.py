@@ -8,6 +8,7 @@ started as `xstilts run --workers N` starts them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import subprocess
@@ -18,8 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from reliability_fake_runner import expected_scores, read_log
-from reliability_helpers import HERE, SRC, subprocess_env
 
 from xstilts.config import to_dict
 from xstilts.experiments.executors import worker_command
@@ -27,6 +26,9 @@ from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json
+
+from reliability_fake_runner import expected_scores, read_log
+from reliability_helpers import HERE, SRC, subprocess_env
 
 SOAK_SECONDS = float(os.environ.get("XSTILTS_SOAK_SECONDS", "12"))
 SOAK_SEED = int(os.environ.get("XSTILTS_SOAK_SEED", "20240611"))
@@ -83,7 +85,7 @@ def assert_grid_consistent(root: Path, stages: list, killed_at: dict[int, float]
         assert (root / "stages" / s.id / "output.json").is_file()
     for stage_id, runs in executions(root, killed_at).items():
         runs.sort()
-        for before, after in zip(runs, runs[1:]):
+        for before, after in itertools.pairwise(runs):
             assert after[0] >= before[1] - 0.05, f"stage {stage_id} ran in workers {before[2]} and {after[2]} at once: {runs}"
 
 

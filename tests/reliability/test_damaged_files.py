@@ -14,6 +14,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from xstilts.experiments.runner import run_spec
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.store import ResultsStore
+
 from reliability_faults import armed
 from reliability_helpers import (
     Finished,
@@ -25,10 +30,6 @@ from reliability_helpers import (
     weight_digests,
     write_spec,
 )
-
-from xstilts.experiments.runner import run_spec
-from xstilts.experiments.spec import spec_from_dict
-from xstilts.experiments.store import ResultsStore
 
 pytestmark = pytest.mark.slow
 

@@ -200,7 +200,7 @@ def load(task: str, folder: Path) -> None:
 
 @pytest.mark.parametrize("task", list(CASES))
 def test_data_files_give_examples_or_a_one_line_data_error(task: str) -> None:
-    split, language, stem, columns = CASES[task]
+    _split, _language, stem, columns = CASES[task]
 
     @FUZZ
     @given(rows_for(columns), st.sampled_from(["jsonl", "json", "tsv"]))

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from xstilts.experiments.store import ResultsStore
+
 from reliability_helpers import (
     Finished,
     cli,
@@ -25,8 +28,6 @@ from reliability_helpers import (
     weight_digests,
     write_spec,
 )
-
-from xstilts.experiments.store import ResultsStore
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_helpers import Finished, assert_user_error, cli, stage_statuses, store_scores, tiny_spec, weight_digests, write_spec
 from safetensors.torch import load_file
 
 from xstilts.experiments.store import ResultsStore
+
+from reliability_helpers import (
+    Finished,
+    assert_user_error,
+    cli,
+    stage_statuses,
+    store_scores,
+    tiny_spec,
+    weight_digests,
+    write_spec,
+)
 
 pytestmark = pytest.mark.slow
 

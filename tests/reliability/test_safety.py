@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_faults import armed
-from reliability_helpers import SRC, assert_user_error, cli, files_under, stage_statuses, tiny_spec, write_spec
 
 from xstilts.errors import XStiltsError
 from xstilts.experiments.runner import run_spec
 from xstilts.experiments.spec import ModelSpec, spec_from_dict
 from xstilts.experiments.stages import backbone_options
 from xstilts.models.model import load_pretrained
+
+from reliability_faults import armed
+from reliability_helpers import SRC, assert_user_error, cli, files_under, stage_statuses, tiny_spec, write_spec
 
 PACKAGE = SRC / "xstilts"
 

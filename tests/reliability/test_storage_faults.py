@@ -20,6 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from xstilts.errors import XStiltsError
+from xstilts.experiments.store import ResultsStore
+from xstilts.io import atomic_write_json, sha256_file
+from xstilts.models.model import read_manifest, verify_checksums
+
 from reliability_helpers import (
     Finished,
     assert_user_error,
@@ -32,11 +38,6 @@ from reliability_helpers import (
     weight_digests,
     write_spec,
 )
-
-from xstilts.errors import XStiltsError
-from xstilts.experiments.store import ResultsStore
-from xstilts.io import atomic_write_json, sha256_file
-from xstilts.models.model import read_manifest, verify_checksums
 
 DISK_FULL = ("No space left on device", "disk is full", "disk I/O error")
 

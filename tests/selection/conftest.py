@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def tiny_backbones(tiny_models: dict[str, Path]) -> dict[str, Path]:
     """The tiny random-weight encoder and decoder of the top-level conftest."""

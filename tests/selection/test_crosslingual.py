@@ -90,7 +90,7 @@ def parallel(rng, n=100, d=32, noise=0.3):
 
 def test_alignment_falls_as_translations_get_noisier():
     results = [crosslingual_alignment(*parallel(np.random.default_rng(6), noise=s)) for s in (0.2, 1.0, 3.0)]
-    for better, worse in zip(results, results[1:]):
+    for better, worse in itertools.pairwise(results):
         assert better.cka > worse.cka
         assert better.cosine_gap > worse.cosine_gap
         assert better.retrieval_accuracy >= worse.retrieval_accuracy

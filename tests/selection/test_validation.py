@@ -170,7 +170,7 @@ def test_permutation_p_value_separates_skill_from_luck():
 
 def brute_force_hit(scores, is_best, k):
     """Average over every order consistent with the scores (ties in any order) of [a best is in the top k]."""
-    orders = [o for o in itertools.permutations(range(len(scores))) if all(scores[a] >= scores[b] for a, b in zip(o, o[1:]))]
+    orders = [o for o in itertools.permutations(range(len(scores))) if all(scores[a] >= scores[b] for a, b in itertools.pairwise(o))]
     return np.mean([any(is_best[i] for i in o[:k]) for o in orders])
 
 

@@ -108,7 +108,7 @@ def test_a_sharded_checkpoint_is_refused_by_an_unsharded_resume(runs, tiny_model
     examples = GENERATORS["syn-para"](World(0), random.Random(1), 8, ("en",))["en"]
     features = featurize(model, task, examples, FeaturizeOptions(max_length=40))
     trainer = Trainer(model, [TaskData(task, features, examples, features)], TrainSettings(batch_size=4, max_steps=16, eval_every=2), work)
-    with pytest.raises(CheckpointError, match="sharded \\(fsdp\\) run; resume it with training.fsdp on"):
+    with pytest.raises(CheckpointError, match=r"sharded \(fsdp\) run; resume it with training.fsdp on"):
         trainer.train()
 
 

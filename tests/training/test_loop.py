@@ -194,5 +194,5 @@ def test_unavailable_tracker_is_a_clear_error(tiny_models, tmp_path):
     if importlib.util.find_spec("wandb") is not None:
         pytest.skip("wandb is installed here")
     model = load_pretrained(str(tiny_models["encoder"]), BackboneOptions())
-    with pytest.raises(XStiltsError, match="training.log_with"):
+    with pytest.raises(XStiltsError, match=r"training.log_with"):
         Trainer(model, [task_data(model, "syn-para")], settings(log_with=("wandb",)), tmp_path)

@@ -41,6 +41,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -165,7 +166,7 @@ def divergence_table(
     require_both_families(df, "the divergence table")
     family_of = dict(zip(df["model"], df["family"], strict=False))
     rows, with_examples = [], False
-    opts = {"level": level, "ci_method": ci_method, "variance": variance}
+    opts: dict[str, Any] = {"level": level, "ci_method": ci_method, "variance": variance}
     for target in select_targets(df, targets):
         grid = g.target_grid(df, target, examples, n_boot=n_boot, seed=seed)
         with_examples |= grid.replicates is not None

@@ -21,8 +21,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from xstilts.analysis import stats
-from xstilts.errors import DataError
 from xstilts.analysis.stats import MIN_RESIDUAL_DF
+from xstilts.errors import DataError
 
 
 def _metadata_by_language(metadata: pd.DataFrame, column: str) -> pd.Series:

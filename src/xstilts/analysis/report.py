@@ -32,7 +32,9 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,16 @@ from xstilts.analysis.scores import BASELINE, FAMILIES, validate_scores
 from xstilts.errors import DataError, XStiltsError
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_bytes, atomic_write_text, read_jsonl
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from xstilts.analysis.divergence import DivergenceTable, InteractionTable, MixedModelResult, RankAgreementTable
+    from xstilts.analysis.gains import GainTable, GapTable
+    from xstilts.analysis.language import LanguageGroupTable, LanguageRelationTable
+
+_T = TypeVar("_T")
+_Table = TypeVar("_Table", bound="DataclassInstance")
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +242,7 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
     primary = raw[raw["is_primary"] == 1]
     metrics = raw[["model", "intermediate", "target", "language", "seed", "metric", "score"]].copy()
 
-    condition_specs = {}
+    condition_specs: dict[str, dict] = {}
     for r in cells.itertuples():
         spec_of = (descriptions.get(r.stage_id) or {}).get("condition_spec")
         if spec_of is not None:
@@ -384,18 +396,18 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     score_ci: pd.DataFrame | None = None
-    gains: object | None = None  # GainTable, frame with p_holm and p_bh added
-    gaps: object | None = None  # GapTable
-    divergence: object | None = None  # DivergenceTable
-    interactions: object | None = None  # InteractionTable
+    gains: GainTable | None = None  # frame with p_holm and p_bh added
+    gaps: GapTable | None = None
+    divergence: DivergenceTable | None = None
+    interactions: InteractionTable | None = None
     mixed: pd.DataFrame | None = None
-    mixed_results: list = field(default_factory=list)
-    ranks: object | None = None  # RankAgreementTable, frame with spearman_p_holm added
+    mixed_results: list[MixedModelResult] = field(default_factory=list)
+    ranks: RankAgreementTable | None = None  # frame with spearman_p_holm added
     family_label: pd.DataFrame | None = None
-    language_gains: object | None = None  # GainTable by language
-    relation: object | None = None  # LanguageRelationTable of gains on distance
-    divergence_relation: object | None = None
-    groups: list = field(default_factory=list)  # LanguageGroupTables
+    language_gains: GainTable | None = None  # by language
+    relation: LanguageRelationTable | None = None  # gains on distance
+    divergence_relation: LanguageRelationTable | None = None
+    groups: list[LanguageGroupTable] = field(default_factory=list)
     variants: pd.DataFrame | None = None
     benchmarks: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -404,7 +416,7 @@ class Analysis:
         return set(self.df["family"]) >= set(FAMILIES)
 
 
-def _attempt(analysis: Analysis, key: str, compute: Callable[[], object]) -> object | None:
+def _attempt(analysis: Analysis, key: str, compute: Callable[[], _T]) -> _T | None:
     try:
         return compute()
     except (DataError, ValueError) as err:
@@ -493,7 +505,7 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
     all_df, df, examples, notes = analysable(data, options)
     seeds = {k: int(v) for k, v in all_df.groupby(["model", "intermediate", "target"])["seed"].nunique().items()}
     a = Analysis(options, df, examples, seeds, notes=list(data.notes) + notes)
-    common = {"level": options.level, "ci_method": options.ci_method, "n_boot": options.n_boot, "seed": options.seed}
+    common: dict[str, Any] = {"level": options.level, "ci_method": options.ci_method, "n_boot": options.n_boot, "seed": options.seed}
     ex = examples or None
     if all_df.empty:
         a.errors["scores"] = "no target has usable scores"
@@ -533,7 +545,7 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
                     for t in dict.fromkeys(df["target"])
                     if (
                         r := _attempt(
-                            a, f"mixed model {t}", lambda t=t: mixed_model_interaction(df, t, level=options.level)
+                            a, f"mixed model {t}", partial(mixed_model_interaction, df, t, level=options.level)
                         )
                     )
                     is not None
@@ -558,9 +570,9 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
         per_family = df.drop_duplicates("model").groupby("family")["model"].nunique()
         if per_family.max() > 1:
             tests = [
-                r
+                test
                 for t in dict.fromkeys(df["target"])
-                if (r := _attempt(a, f"family labels {t}", lambda t=t: family_label_test(df, t))) is not None
+                if (test := _attempt(a, f"family labels {t}", partial(family_label_test, df, t))) is not None
             ]
             a.family_label = pd.DataFrame(
                 [
@@ -577,6 +589,7 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
             )
     meta = data.language_metadata
     if a.language_gains is not None and meta is not None and not meta.empty:
+        gains_by_language = a.language_gains.frame
         zero_shot = sorted(set(df["language"]) - {"en"})
         known = meta.set_index("language").reindex(zero_shot)
         if zero_shot and known["distance"].notna().all():
@@ -584,7 +597,7 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
                 a,
                 "distance",
                 lambda: language_relation(
-                    a.language_gains.frame,
+                    gains_by_language,
                     meta,
                     value="gain",
                     column="distance",
@@ -617,8 +630,8 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
                 table = _attempt(
                     a,
                     f"language groups {column}",
-                    lambda column=column: language_group_table(
-                        a.language_gains.frame, meta, value="gain", column=column, level=options.level
+                    partial(
+                        language_group_table, gains_by_language, meta, value="gain", column=column, level=options.level
                     ),
                 )
                 if table is not None:
@@ -630,7 +643,7 @@ def analyse(data: ReportData, options: ReportOptions | None = None) -> Analysis:
     return a
 
 
-def _replace_frame(table: object, frame: pd.DataFrame) -> object:
+def _replace_frame(table: _Table, frame: pd.DataFrame) -> _Table:
     from dataclasses import replace
 
     return replace(table, frame=frame)
@@ -648,7 +661,7 @@ def _holm_column(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def variant_table(
-    df: pd.DataFrame, examples: dict | None, conditions: dict[str, Condition], gains: object | None, common: dict
+    df: pd.DataFrame, examples: dict | None, conditions: dict[str, Condition], gains: GainTable | None, common: dict
 ) -> pd.DataFrame | None:
     """Each LM-mixing / translated-data variant against the plain English condition with the same
     tasks: both gains over no intermediate training and the variant-minus-plain difference."""
@@ -673,6 +686,7 @@ def variant_table(
         sub = sub[sub[["model", "target"]].apply(tuple, axis=1).isin(pairs)]
         if sub.empty:
             continue
+        assert v.base is not None  # variants without a base were filtered out above
         table = gain_table(sub, examples, baseline=v.base, **common)
         for r in table.frame.itertuples():
             plain, variant = gain_of.get((r.model, v.base, r.target)), gain_of.get((r.model, v.name, r.target))
@@ -1061,7 +1075,7 @@ def _divergence_findings(a: Analysis) -> list[Finding]:
             out.append(
                 Finding("divergence", words + f", Holm-adjusted p {_p(r.p_holm)}): a significant divergence.", True)
             )
-        elif seeds < 2 and r.difference_low > 0 or seeds < 2 and r.difference_high < 0:
+        elif (seeds < 2 and r.difference_low > 0) or (seeds < 2 and r.difference_high < 0):
             caveat.append(r)
     out = _capped(out, 8, "divergence", "diverging cells")
     if caveat:
@@ -1378,7 +1392,7 @@ def _slug(text: str) -> str:
     return re.sub(r"-+", "-", "".join(c if c.isalnum() else "-" for c in text.lower())).strip("-")
 
 
-def _num(v: object, digits: int = 1, sign: bool = False) -> str:
+def _num(v: float | str | None, digits: int = 1, sign: bool = False) -> str:
     if v is None or isinstance(v, str):
         return v or ""
     v = float(v)
@@ -1389,7 +1403,7 @@ def _num(v: object, digits: int = 1, sign: bool = False) -> str:
     return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
 
 
-def _ci(est: float, low: float, high: float, digits: int = 1, sign: bool = False, star: bool = False) -> str:
+def _ci(est: float, low: float, high: float, digits: int = 1, *, sign: bool = False, star: bool = False) -> str:
     if est is None or not np.isfinite(est):
         return ""
     text = _num(est, digits, sign)
@@ -1404,7 +1418,7 @@ def _pcell(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _figure(name: str, caption: str, fig: object) -> Figure:
+def _figure(name: str, caption: str, fig: Any) -> Figure:
     from xstilts.analysis.plots import _pyplot, figure_bytes
 
     try:
@@ -1685,7 +1699,8 @@ def gains_section(data: ReportData, a: Analysis) -> Section:
             a.options,
             f"gains-{_slug(model)}",
             f"{model}: gain over no intermediate task (points)",
-            lambda values=values, significant=significant, model=model: gain_heatmap(
+            partial(
+                gain_heatmap,
                 values,
                 title=f"{model} ({data.family_of.get(model, '?')}): gain over no intermediate task",
                 significant=significant,
@@ -2121,9 +2136,7 @@ def layer_section(data: ReportData, options: ReportOptions) -> Section | None:
             options,
             name,
             f"{target}, intermediate {intermediate}: score by layer",
-            lambda part=part, target=target, intermediate=intermediate: layer_sweep(
-                part, title=f"{target} (intermediate: {intermediate}): score by layer"
-            ),
+            partial(layer_sweep, part, title=f"{target} (intermediate: {intermediate}): score by layer"),
         )
     return sec
 
@@ -2358,7 +2371,7 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
         out += [f"## {s.title}", ""]
         for b in s.blocks:
             if isinstance(b, str):
-                out += [b, "" if not b.startswith("- ") else ""]
+                out += [b, ""]
             elif isinstance(b, Figure):
                 out += [
                     f"![{b.caption}]({figure_dir}/{b.name}.png)",

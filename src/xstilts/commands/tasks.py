@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         tasks = [t for t in tasks if t.role.value == args.role]
     if args.benchmark:
         tasks = [t for t in tasks if args.benchmark in t.benchmarks]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": t.name,
             "role": t.role.value,

@@ -40,7 +40,7 @@ class InputFormat:
         return [*head, *b, *self.pair_suffix], len(head)
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: Any, family: Family) -> "InputFormat":
+    def for_tokenizer(cls, tokenizer: Any, family: Family) -> InputFormat:
         pad = tokenizer.pad_token_id
         if family is Family.DECODER:
             bos = (tokenizer.bos_token_id,) if tokenizer.bos_token_id is not None else ()
@@ -51,7 +51,7 @@ class InputFormat:
         return cls._from_encoder_template(tokenizer, pad)
 
     @classmethod
-    def _from_encoder_template(cls, tokenizer: Any, pad: int) -> "InputFormat":
+    def _from_encoder_template(cls, tokenizer: Any, pad: int) -> InputFormat:
         a = tokenizer("a", add_special_tokens=False)["input_ids"]
         b = tokenizer("b", add_special_tokens=False)["input_ids"]
         single = tokenizer("a")["input_ids"]

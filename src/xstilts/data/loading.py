@@ -18,11 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from xstilts.data.schema import validate_examples
 from xstilts.data.sources import (
-    ConvertContext, DataError, DataLocation, DatasetSource, locate_task_folder, probe, read_jsonl, task_env_var, task_folder,
+    ConvertContext,
+    DataError,
+    DataLocation,
+    DatasetSource,
+    locate_task_folder,
+    probe,
+    read_jsonl,
+    task_env_var,
+    task_folder,
 )
 from xstilts.errors import unknown_name
 from xstilts.tasks import get_task
@@ -119,7 +128,7 @@ def locate_translated_train(task: Task | str, language: str, data_dir: Path | st
     user_file = found.path / TRANSLATED_FOLDER / f"{language}.jsonl"
     if user_file.is_file():
         return DataLocation(True, f"local {user_file}")
-    released = probe(lambda: source.translations(found.path, language)) if source.translations else None
+    released = probe(partial(source.translations, found.path, language)) if source.translations else None
     if released is not None:
         return DataLocation(True, f"local {released}")
     return DataLocation(False, str(found.path), f"no translated training data for {language!r} in {found.path}", f"add {expected} there")
@@ -150,6 +159,7 @@ def load_translated_train(task: Task | str, language: str, data_dir: Path | str 
                 f"{TRANSLATED_FOLDER}/{language}.jsonl{released}"
             )
         context = ConvertContext(task, "translate-train", language, found.origin, lenient=True)
+        assert source is not None  # `found` came from source.translations
         examples = (found.convert or source.convert)(found.rows, context)
         origin = found.origin
     validate_examples(task, examples, origin, "translate-train", language)

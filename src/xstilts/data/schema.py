@@ -27,7 +27,7 @@ def validate_examples(task: Task, examples: Sequence[Example], origin: str, spli
             if key not in ex:
                 raise DataError(f"{where}: example {i} has no field {key!r}")
             value = ex[key]
-            if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+            if (typ is int and isinstance(value, bool)) or not isinstance(value, typ):
                 raise DataError(
                     f"{where}: example {i} field {key!r} should be {_name(typ)}, got {type(value).__name__}"
                 )
@@ -74,9 +74,8 @@ def _check_kind(task: Task, ex: Example, i: int, where: str) -> None:
             raise DataError(f"{where}: example {i} field 'tokens' is empty")
         for tag in tags:
             _check_label(tag, task.num_labels, "tags", i, where)
-    elif kind is TaskKind.RETRIEVAL:
-        if ex["side"] not in ("query", "candidate"):
-            raise DataError(f"{where}: example {i} field 'side' should be 'query' or 'candidate', got {ex['side']!r}")
+    elif kind is TaskKind.RETRIEVAL and ex["side"] not in ("query", "candidate"):
+        raise DataError(f"{where}: example {i} field 'side' should be 'query' or 'candidate', got {ex['side']!r}")
 
 
 def _check_label(label: object, num_labels: int, field: str, i: int, where: str) -> None:

@@ -59,7 +59,7 @@ def check_mlqa_language(language: str | None) -> str:
         raise ConfigError(
             f"mlqa: unknown answer language {language!r}; MLQA scores {', '.join(MLQA_LANGUAGES)}"
         )
-    return language  # type: ignore[return-value]
+    return language
 
 
 def normalize_mlqa(text: str, language: str) -> str:

@@ -75,7 +75,7 @@ class Metric:
         used = {k: v for k, v in options.items() if k in self.options}
         return self.compute(predictions, references, **used)
 
-    def bind(self, **options: Any) -> "Metric":
+    def bind(self, **options: Any) -> Metric:
         """This metric with some options fixed (later calls may not override them)."""
         unknown = [o for o in options if o not in self.options]
         if unknown:

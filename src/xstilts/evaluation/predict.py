@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -15,6 +15,9 @@ from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.kinds.base import Feature
 from xstilts.models.model import XStiltsModel
 from xstilts.tasks.base import Example, Task, TaskKind
+
+if TYPE_CHECKING:
+    from xstilts.kinds.retrieval import RetrievalHandler
 
 
 @dataclass
@@ -125,7 +128,7 @@ def evaluate(
         calibration = _retrieval_calibration(
             model, task, language, options, batch_size, retrieval_layer, retrieval_pooling, data_dir, calibration_examples
         )
-        predictions = handler.decode(outputs, features, examples, task, calibration=calibration)
+        predictions = cast("RetrievalHandler", handler).decode(outputs, features, examples, task, calibration=calibration)
     else:
         predictions = handler.decode(outputs, features, examples, task)
     references = handler.references(examples, task)

@@ -29,8 +29,8 @@ Offsets = Sequence[tuple[int, int] | Sequence[int] | None]
 def postprocess_qa(
     examples: Sequence[Mapping[str, Any]],
     features: Sequence[Mapping[str, Any]],
-    start_logits: Sequence[Sequence[float]] | np.ndarray,
-    end_logits: Sequence[Sequence[float]] | np.ndarray,
+    start_logits: Sequence[Sequence[float]] | Sequence[np.ndarray] | np.ndarray,
+    end_logits: Sequence[Sequence[float]] | Sequence[np.ndarray] | np.ndarray,
     n_best: int = 20,
     max_answer_length: int = 30,
 ) -> dict[str, str]:

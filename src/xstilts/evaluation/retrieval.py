@@ -193,7 +193,7 @@ def _blockwise_knn(
 
 
 def _merge_columns(
-    best: tuple[torch.Tensor, torch.Tensor], sims: torch.Tensor, offset: int, k: int, blocks: "_BlockBuffers"
+    best: tuple[torch.Tensor, torch.Tensor], sims: torch.Tensor, offset: int, k: int, blocks: _BlockBuffers
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge each column's top k of this block into the running top k of that column.
 
@@ -269,7 +269,7 @@ def _merge_topk(
 
 def _faiss_knn(q: torch.Tensor, c: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        import faiss  # type: ignore[import-not-found]
+        import faiss
     except ImportError:
         raise ConfigError("knn: backend 'faiss' asked for but faiss is not installed (pip install faiss-cpu)") from None
     index = faiss.IndexFlatIP(c.shape[1])
@@ -340,7 +340,7 @@ def unique_texts(texts: Sequence[str]) -> tuple[list[int], list[int]]:
     """(first line of every distinct text, in order of first appearance; line -> distinct index)."""
     first: dict[str, int] = {}
     line_to_unique = []
-    for line, text in enumerate(texts):
+    for text in texts:
         if text not in first:
             first[text] = len(first)
         line_to_unique.append(first[text])

@@ -37,7 +37,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from xstilts.errors import ConfigError, DataError, UnknownNameError
 from xstilts.evaluation.aggregate import BenchmarkScore, benchmark_score
@@ -364,7 +364,7 @@ def _choice_range(choices: int | None) -> str:
     return "0 or 1" if choices == 2 else f"0..{choices - 1}" if choices else "a choice index"
 
 
-def _is_choice(label: Any, choices: int | None) -> bool:
+def _is_choice(label: Any, choices: int | None) -> TypeGuard[int]:
     if not isinstance(label, int) or isinstance(label, bool) or label < 0:
         return False
     return choices is None or label < choices
@@ -515,8 +515,8 @@ def score_submission(
                 if not path.is_file():
                     raise DataError(f"{path}: file not found ({bench.name} {task} needs every language: {', '.join(languages)})")
             per_language[task][lang] = score_file(task, pred_file, gold_file, lang, strict=strict)
-    for path in extra:
-        log.warning("%s: not part of %s, ignored", path, bench.name)
+    for name in extra:
+        log.warning("%s: not part of %s, ignored", name, bench.name)
     scores = benchmark_score(per_language, bench)
     return SubmissionScore(scores, per_language, skipped, tuple(extra))
 
@@ -666,7 +666,7 @@ def _format_indices(fmt: FileFormat, predictions: Any, label_names: Sequence[str
     if isinstance(predictions, Mapping):
         ordered = []
         for i in range(len(predictions)):
-            ranked = predictions.get(str(i), predictions.get(i))  # type: ignore[call-overload]
+            ranked = predictions.get(str(i), predictions.get(i))
             if not ranked:
                 raise DataError(f"{task}: no prediction for English sentence {i} (keys must be 0..{len(predictions) - 1})")
             ordered.append(ranked[0])

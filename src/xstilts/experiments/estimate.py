@@ -17,6 +17,7 @@ times of a finished grid and writes a table for `xstilts plan --throughput FILE`
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Throughput:
         points = sorted((self.sizes[label], value) for label, value in table.items())
         if parameters <= points[0][0]:
             return points[0][1]  # smaller models are overhead-bound: no faster than the smallest row
-        for (n0, v0), (n1, v1) in zip(points, points[1:]):
+        for (n0, v0), (n1, v1) in itertools.pairwise(points):
             if parameters <= n1:
                 t = (math.log(parameters) - math.log(n0)) / (math.log(n1) - math.log(n0))
                 return math.exp(math.log(v0) + t * (math.log(v1) - math.log(v0)))
@@ -122,7 +123,7 @@ class PlanEstimate:
 def default_device(spec: ExperimentSpec) -> str:
     if spec.executor.gpu:
         return spec.executor.gpu
-    if spec.device == "cpu" or all(m.path.startswith("synthetic:") for m in spec.models) and spec.device != "cuda":
+    if spec.device == "cpu" or (all(m.path.startswith("synthetic:") for m in spec.models) and spec.device != "cuda"):
         return "cpu"
     return DEFAULT_GPU
 

@@ -474,7 +474,7 @@ class SubmititExecutor:
 
     @staticmethod
     def _run_local(executor: Any, job: StageJob, ids: list[str], parallel: int) -> None:
-        queue, running = list(ids), []
+        queue, running = list(ids), []  # type: list[str], list[Any]
         while queue or running:
             while queue and len(running) < parallel:
                 running.append(executor.submit(job, queue.pop(0)))
@@ -513,7 +513,7 @@ def settle_dead_job(store: ResultsStore, stage_id: str, job_id: str, state: str,
     row = store.stage(stage_id)
     if row is None:
         return False
-    if row.status == "running" and (row.worker or "").startswith(f"slurm:{job_id}@"):
+    if row.status == "running" and row.worker and row.worker.startswith(f"slurm:{job_id}@"):
         # Only crashed attempts count: a job requeued at its time limit gave its stage back in time.
         crashed = 1 + sum(1 for a in store.attempts(stage_id) if a["status"] in ("lost", "failed"))
         if crashed >= max_attempts:

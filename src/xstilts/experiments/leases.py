@@ -136,7 +136,7 @@ def keep(store: str, stage_id: str, worker: str, interval: float, interrupt: boo
     try:
         while True:
             ready, _, _ = select.select([sys.stdin], [], [], interval)
-            if ready and not sys.stdin.buffer.read1(1):
+            if ready and not sys.stdin.buffer.read1(1):  # type: ignore[union-attr]  # typeshed: BinaryIO; it is a BufferedReader
                 return 0
             if os.getppid() != parent:  # the parent died while a process it forked keeps our stdin open
                 return 0

@@ -18,7 +18,6 @@ goes on and evaluation records the language as missing; every other problem stop
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

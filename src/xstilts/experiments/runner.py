@@ -86,7 +86,7 @@ class WorkerOptions:
     only: frozenset[str] | None = None  # run only these stages (a job assigned one stage)
 
     @classmethod
-    def from_spec(cls, spec: ExperimentSpec, **overrides: Any) -> "WorkerOptions":
+    def from_spec(cls, spec: ExperimentSpec, **overrides: Any) -> WorkerOptions:
         x = spec.executor
         base = cls(lease_seconds=x.lease_seconds, heartbeat_seconds=x.heartbeat_seconds, poll_seconds=x.poll_seconds, max_attempts=x.max_attempts)
         return replace(base, **overrides)
@@ -98,7 +98,7 @@ class WorkerOptions:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "WorkerOptions":
+    def from_json(cls, data: dict) -> WorkerOptions:
         data = dict(data)
         data["stop_file"] = Path(data["stop_file"]) if data.get("stop_file") else None
         data["only"] = frozenset(data["only"]) if data.get("only") is not None else None
@@ -267,7 +267,7 @@ class Heartbeat:
                 self._lost = self._process.stdout.read(len(leases.LOST)) == leases.LOST
         return bool(self._lost)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         return self
 
@@ -276,7 +276,7 @@ class Heartbeat:
         if process is None:
             return
         with suppress(OSError):
-            process.stdin.close()
+            process.stdin.close()  # type: ignore[union-attr]  # started with stdin=PIPE
         # No waiting for it to notice: a kill costs nothing (SQLite survives a killed writer), and
         # whether it lost the lease is already in its stdout.
         process.kill()

@@ -106,7 +106,7 @@ class PhaseSettings:
     max_dev_examples: int | None = None
     checkpoint_every: int | None = None
 
-    def merged(self, other: "PhaseSettings | None") -> "PhaseSettings":
+    def merged(self, other: PhaseSettings | None) -> PhaseSettings:
         if other is None:
             return self
         return replace(self, **{k: v for k, v in vars(other).items() if v is not None})

@@ -296,7 +296,7 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
     from xstilts.evaluation.floors import majority_score
     from xstilts.evaluation.metrics import get_metric
 
-    at_best = next((h["dev"] for h in outcome.history if h.get("step") == outcome.best_step), {})
+    at_best: dict[str, float] = next((h["dev"] for h in outcome.history if h.get("step") == outcome.best_step), {})
     tasks = []
     for d in data:
         score = at_best.get(d.task.name, outcome.best_score if len(data) == 1 else None)
@@ -304,8 +304,8 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
             continue
         task_chance = handler_for(d.task).chance(d.dev_examples, d.task)
         majority = majority_score(d.task, d.dev_examples)
-        levels = [v for v in (task_chance, majority) if v is not None]
-        if not levels or score > max(levels) + COLLAPSE_MARGIN:
+        floors = [v for v in (task_chance, majority) if v is not None]
+        if not floors or score > max(floors) + COLLAPSE_MARGIN:
             continue
         tasks.append({
             "task": d.task.name, "metric": get_metric(d.task.metric).primary, "dev": round(float(score), 2),
@@ -371,7 +371,7 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
             )
         atomic_write_json(tmp / "scores.json", summary)
     evaluated = [lang for lang in languages if lang in summary]
-    outcome = {
+    outcome: dict[str, Any] = {
         "family": model.family.value, "loaded": loaded, "languages": evaluated, "seconds": round(time.time() - started, 2),
         "provenance": model_provenance(model),
     }

@@ -256,7 +256,7 @@ class ResultsStore:
 
     # -- reading only -------------------------------------------------------------------------------
     @classmethod
-    def open_readonly(cls, path: Path, timeout: float | None = None) -> "ResultsStore":
+    def open_readonly(cls, path: Path, timeout: float | None = None) -> ResultsStore:
         """An existing store, for reading only: never created, migrated or written (SQLite's
         mode=ro), so that read-only commands (results, report, export, plan, select) leave the file
         byte for byte as it was. Anything that is not an xstilts store (an empty file, another
@@ -288,7 +288,7 @@ class ResultsStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "ResultsStore":
+    def __enter__(self) -> ResultsStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -559,6 +559,7 @@ class ResultsStore:
         return counts
 
     def attempts(self, stage_id: str | None = None) -> list[dict]:
+        params: tuple[str, ...]
         query, params = "SELECT * FROM attempts", ()
         if stage_id is not None:
             query, params = query + " WHERE stage_id=?", (stage_id,)
@@ -706,7 +707,7 @@ def _add_missing_tables(conn: sqlite3.Connection) -> None:
     """Read an older store whose later migrations only add tables as if those tables were empty:
     they are created as TEMP tables of this connection, the file is not touched."""
     for step in MIGRATIONS[_version(conn):]:
-        for statement in step:  # type: ignore[union-attr]  (checked by _adds_tables_only)
+        for statement in step:  # type: ignore[union-attr]  # checked by _adds_tables_only
             conn.execute(re.sub(r"REFERENCES \w+\(\w+\)", "", statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1)))
 
 
@@ -744,7 +745,7 @@ def _classify(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of an xstilts store; a database without xstilts's tables or schema
     version is refused in one line. sqlite3 errors are the caller's to report."""
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not _XSTILTS_TABLES <= names:
+    if not names >= _XSTILTS_TABLES:
         raise XStiltsError(f"{path}: not an xstilts results store (an SQLite database without xstilts's tables)")
     row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     if not (row and str(row[0]).isdigit()):

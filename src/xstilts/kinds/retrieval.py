@@ -115,7 +115,7 @@ def mined_pairs(data: Embedded, calibration: Embedded | None, task: Task) -> dic
             "decode needs that split's embedded examples (calibration=), which evaluation.predict.evaluate provides"
         )
     dev = _bucc_split(calibration, with_gold=True)
-    if not any(dev.gold.values()):  # type: ignore[union-attr]
+    if not any(dev.gold.values()):
         raise DataError(f"{task.name}: the {task.dev_split!r} split has no gold pairs to choose the mining threshold on")
     result = bucc_evaluate(dev, _bucc_split(data, with_gold=False))
     log.info(

@@ -13,7 +13,16 @@ from torch.nn import functional as F
 
 from xstilts.data.formatting import InputFormat
 from xstilts.errors import ConfigError
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, trim_offsets, unpad_tokens
+from xstilts.kinds.base import (
+    Batch,
+    Feature,
+    FeaturizeOptions,
+    KindHandler,
+    TokenHead,
+    pad_ids,
+    trim_offsets,
+    unpad_tokens,
+)
 from xstilts.tasks.base import Example, Task, TaskKind
 
 
@@ -44,7 +53,7 @@ class SpanExtractionHandler(KindHandler):
                 ids, ctx_start = fmt.pair(q, window)
                 offsets: list[tuple[int, int] | None] = [None] * len(ids)
                 for j, off in enumerate(ctx_offsets[start : start + budget]):
-                    offsets[ctx_start + j] = tuple(off)
+                    offsets[ctx_start + j] = (off[0], off[1])
                 s_pos, e_pos = _token_span(offsets, answer)
                 features.append(
                     {"input_ids": ids, "start": s_pos, "end": e_pos, "example_index": i, "example_id": ex["id"], "offset_mapping": offsets}
@@ -110,6 +119,6 @@ def _token_span(offsets: list[tuple[int, int] | None], answer: tuple[int, int] |
             start = j
         if s < end_char:
             end = j
-    if start is None or end is None or end < start or offsets[end] is None or offsets[end][1] < end_char:
+    if start is None or end is None or end < start or (last := offsets[end]) is None or last[1] < end_char:
         return 0, 0
     return start, end

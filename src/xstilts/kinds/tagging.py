@@ -12,7 +12,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from xstilts.data.formatting import InputFormat
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, TokenHead, pad_ids, trim_offsets, unpad_tokens
+from xstilts.kinds.base import (
+    Batch,
+    Feature,
+    FeaturizeOptions,
+    KindHandler,
+    TokenHead,
+    pad_ids,
+    trim_offsets,
+    unpad_tokens,
+)
 from xstilts.tasks.base import Example, Task, TaskKind
 
 IGNORE = -100
@@ -21,9 +30,9 @@ IGNORE = -100
 def first_subword_positions(words: Sequence[str], tokenizer: Any) -> tuple[list[int], list[list[int]]]:
     """Token ids of the words joined by spaces, and for each word the indices of its sub-words."""
     text, starts = "", []
-    for w in words:
+    for word in words:
         starts.append(len(text))
-        text += w + " "
+        text += word + " "
     text = text.rstrip()
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     pieces: list[list[int]] = [[] for _ in words]

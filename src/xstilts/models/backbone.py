@@ -180,7 +180,8 @@ def attention_support(config: Any) -> AttentionSupport:
         cls = AutoModel._model_mapping[type(config)]
     except (KeyError, ValueError):
         return AttentionSupport(None, True, True)
-    return AttentionSupport(cls.__name__, bool(getattr(cls, "_supports_sdpa", False)), bool(getattr(cls, "_supports_flash_attn", False)))
+    # transformers annotates the mapping's values as (slow, fast) tuples; for AutoModel they are model classes
+    return AttentionSupport(cls.__name__, bool(getattr(cls, "_supports_sdpa", False)), bool(getattr(cls, "_supports_flash_attn", False)))  # type: ignore[attr-defined]
 
 
 def attention_support_of_type(model_type: str) -> AttentionSupport:

@@ -24,7 +24,16 @@ from xstilts.data.formatting import InputFormat
 from xstilts.errors import CheckpointError
 from xstilts.io import atomic_write_json, sha256_file
 from xstilts.kinds import handler_for, pool
-from xstilts.models.backbone import BackboneOptions, Family, attention_of, detect_family, load_body, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.backbone import (
+    BackboneOptions,
+    Family,
+    attention_of,
+    detect_family,
+    load_body,
+    load_config,
+    load_tokenizer,
+    resolve_model_path,
+)
 from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -66,9 +75,11 @@ class HeadInfo:
 
 
 class XStiltsModel(nn.Module):
+    lm_model: nn.Module  # attached by xstilts.training.lm for language-modelling batches
+
     def __init__(self, body: nn.Module, family: Family, tokenizer: Any, base_model: str, pooling: str | None = None) -> None:
         super().__init__()
-        self.body = body
+        self.body: Any = body  # a Hugging Face model (or a peft wrapper of one): its attributes are dynamic
         self.family = family
         self.tokenizer = tokenizer
         self.base_model = base_model
@@ -145,7 +156,7 @@ class XStiltsModel(nn.Module):
             raise CheckpointError(f"retrieval layer {layer} does not exist: the model has {self.num_layers} layers (0..{self.num_layers})")
         return pool(out.hidden_states[layer], batch["attention_mask"], pooling)
 
-    def plain_body(self) -> nn.Module:
+    def plain_body(self) -> Any:
         """The backbone as a plain Hugging Face model: LoRA adapters merged into a copy of it."""
         if hasattr(self.body, "merge_and_unload"):
             import copy

@@ -153,7 +153,7 @@ def logme(
     alpha, beta = np.ones(k), np.ones(k)
     converged = False
     iterations = 0
-    for iterations in range(1, max_iter + 1):
+    for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
         gamma, m2, res2, _ = _posterior_terms(alpha, beta, sigma, z, outside)
         new_alpha = gamma / np.maximum(m2, _TINY)
         new_beta = (n - gamma) / np.maximum(res2, _TINY)
@@ -203,6 +203,7 @@ def shrinkage_h_score(features: ArrayLike, labels: ArrayLike, shrinkage: float |
     centred = f - f.mean(axis=0)
     cov_a, a = shrunk_covariance(centred, shrinkage)
     g = between_class_factor(centred, codes, k)
+    solved: np.ndarray
     if a == 0.0:
         solved = np.linalg.pinv(cov_a, hermitian=True) @ g
     else:
@@ -233,7 +234,7 @@ def nearest_centre_accuracy(
     """
     f = as_features(features)
     n = f.shape[0]
-    codes, k = encode_labels(labels, n)
+    codes, _ = encode_labels(labels, n)
     if not 2 <= folds <= n:
         raise DataError(f"nearest_centre_accuracy: folds must be in [2, {n}], got {folds}")
     fold_of = stratified_folds(codes, folds, seed)

@@ -32,6 +32,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -85,7 +86,10 @@ class LabelledFeatures:
         return int(self.features.shape[0])
 
 
-def sample_examples(examples: Sequence[Example], n: int, stream: str) -> list[Example]:
+_Item = TypeVar("_Item")
+
+
+def sample_examples(examples: Sequence[_Item], n: int, stream: str) -> list[_Item]:
     """Up to `n` examples drawn without replacement by a RNG seeded with `stream`, in file order."""
     if n >= len(examples):
         return list(examples)
@@ -162,7 +166,7 @@ def _tagging(model, task, handler, features, rep, batch_size, rng) -> tuple[np.n
     positions = {i: [p for p, t in enumerate(f["labels"]) if t != IGNORE] for i, f in enumerate(features)}
     positions = {i: p for i, p in positions.items() if p}
     states = _token_rows(model, handler, features, positions, rep, batch_size)
-    rows, labels = [], []
+    rows, labels = [], []  # type: list[np.ndarray], list[int]
     for i in sorted(states):
         rows.append(states[i])
         labels.extend(features[i]["labels"][p] for p in positions[i])
@@ -282,7 +286,7 @@ def meaning_identity_features(
     english = sorted(shared)
     if len(english) < 4:
         raise DataError("retrieval target: fewer than 4 English sentences are shared by every language's pairs")
-    english = sample_examples(english, max(4, rows // per_sentence), f"{seed}/meaning-identity")  # type: ignore[arg-type]
+    english = sample_examples(english, max(4, rows // per_sentence), f"{seed}/meaning-identity")
     texts, labels = list(english), list(range(len(english)))
     for lang in languages:
         translation = dict(zip(*pairs[lang]))

@@ -124,7 +124,7 @@ class SyntheticBenchmark:
         if (target / "DONE").exists():
             return target
         with atomic_dir(target) as tmp:
-            languages = ("en",) if task in INTERMEDIATE_TASKS else LANGUAGES
+            languages: tuple[str, ...] = ("en",) if task in INTERMEDIATE_TASKS else LANGUAGES
             if task == "syn-tatoeba":
                 languages = tuple(lang for lang in LANGUAGES if lang != "en")
             for split, n in self.spec.sizes[task].items():

@@ -94,7 +94,7 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     started = time.time()
     losses: list[float] = []
     bar = progress_bar(total=settings.steps, description=f"pretraining synthetic {family}", enabled=progress)
-    for step in range(settings.steps):
+    for _ in range(settings.steps):
         batch = rng.sample(docs, settings.batch_size)
         width = max(len(d) for d in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)

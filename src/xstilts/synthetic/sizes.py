@@ -25,13 +25,13 @@ def measure(task_name: str, split: str, family: str = "encoder", limit: int | No
     from xstilts.data.formatting import InputFormat
     from xstilts.data.loading import load_examples
     from xstilts.kinds import FeaturizeOptions, handler_for
-    from xstilts.models.backbone import BackboneOptions, load_tokenizer, resolve_model_path
+    from xstilts.models.backbone import BackboneOptions, Family, load_tokenizer, resolve_model_path
     from xstilts.tasks import get_task
 
     task = get_task(task_name)
     path = resolve_model_path(f"synthetic:{family}")
-    tokenizer = load_tokenizer(path, family, BackboneOptions())
-    fmt = InputFormat.for_tokenizer(tokenizer, family)
+    tokenizer = load_tokenizer(path, Family(family), BackboneOptions())
+    fmt = InputFormat.for_tokenizer(tokenizer, Family(family))
     languages = ["en"] if split == "train" else list(task.languages)
     counts, tokens, featurised = [], 0, 0
     for language in languages:

@@ -247,7 +247,7 @@ def _qa(world: World, rng: random.Random, n: int, languages: tuple[str, ...], se
 
 def gen_tatoeba(world: World, rng: random.Random, n: int, languages: tuple[str, ...]) -> dict[str, list[Example]]:
     """Queries in each language, English candidates; query i's gold is candidate i."""
-    props = []
+    props: list[Proposition] = []
     seen = set()
     while len(props) < n:
         p = world.random_proposition(rng)

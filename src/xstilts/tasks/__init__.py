@@ -22,8 +22,9 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from xstilts.tasks import synthetic  # noqa: F401
     import importlib
+
+    from xstilts.tasks import synthetic  # noqa: F401
 
     for module in _BUILTIN_MODULES:
         importlib.import_module(f"xstilts.tasks.{module}")

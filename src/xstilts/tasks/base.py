@@ -46,7 +46,7 @@ class Source(Protocol):
         """One line for `xstilts tasks`, e.g. 'hub google/xtreme (PAWS-X.{lang})'."""
         ...
 
-    def load(self, task: "Task", split: str, language: str, data_dir: Path | None) -> list[Example]:
+    def load(self, task: Task, split: str, language: str, data_dir: Path | None) -> list[Example]:
         """Examples of one split and language in the canonical schema of the task's kind."""
         ...
 

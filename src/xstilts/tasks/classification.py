@@ -5,11 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DataError, DatasetSource, Hub, Row, Rows, example_id, first_file, label_index, opening, read_tsv_rows, rowwise, text,
+    ConvertContext,
+    DataError,
+    DatasetSource,
+    Hub,
+    Row,
+    Rows,
+    example_id,
+    first_file,
+    label_index,
+    opening,
+    read_tsv_rows,
+    rowwise,
+    text,
 )
 from xstilts.tasks.base import Example, Role, Task, TaskKind
 from xstilts.tasks.benchmarks import (
-    PAPER, PAWSX_LANGUAGES, XNLI_LANGUAGES, XTREME, XTREME_R, jiant_intermediate, jiant_target,
+    PAPER,
+    PAWSX_LANGUAGES,
+    XNLI_LANGUAGES,
+    XTREME,
+    XTREME_R,
+    jiant_intermediate,
+    jiant_target,
 )
 from xstilts.tasks.registry import register
 

@@ -10,7 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from xstilts.data.sources import (
-    PARQUET_REVISION, ConvertContext, DatasetSource, Hub, Row, RowError, Rows, example_id, first_file, label_index, read_jsonl, rowwise,
+    PARQUET_REVISION,
+    ConvertContext,
+    DatasetSource,
+    Hub,
+    Row,
+    RowError,
+    Rows,
+    example_id,
+    first_file,
+    label_index,
+    read_jsonl,
+    rowwise,
     text,
 )
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind

@@ -5,12 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DatasetSource, Hub, Row, RowError, Rows, example_id, first_file, read_json, rowwise, text,
+    ConvertContext,
+    DatasetSource,
+    Hub,
+    Row,
+    RowError,
+    Rows,
+    example_id,
+    first_file,
+    read_json,
+    rowwise,
+    text,
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
 from xstilts.tasks.benchmarks import (
-    MLQA_LANGUAGES, PAPER, TYDIQA_LANGUAGES, XQUAD_XTREME, XQUAD_XTREME_R, XTREME, XTREME_R, jiant_intermediate,
+    MLQA_LANGUAGES,
+    PAPER,
+    TYDIQA_LANGUAGES,
+    XQUAD_XTREME,
+    XQUAD_XTREME_R,
+    XTREME,
+    XTREME_R,
+    jiant_intermediate,
     jiant_target,
 )
 from xstilts.tasks.registry import register

@@ -14,12 +14,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DatasetSource, Hub, Row, Rows, first_file, opening, read_json, read_jsonl,
+    ConvertContext,
+    DatasetSource,
+    Hub,
+    Row,
+    Rows,
+    first_file,
+    opening,
+    read_json,
+    read_jsonl,
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
 from xstilts.tasks.benchmarks import (
-    BUCC_LANGUAGES, LAREQA_LANGUAGES, MEWSLIX_LANGUAGES, TATOEBA_XTREME, TATOEBA_XTREME_R, XTREME, XTREME_R,
+    BUCC_LANGUAGES,
+    LAREQA_LANGUAGES,
+    MEWSLIX_LANGUAGES,
+    TATOEBA_XTREME,
+    TATOEBA_XTREME_R,
+    XTREME,
+    XTREME_R,
 )
 from xstilts.tasks.registry import register
 

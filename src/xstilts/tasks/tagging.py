@@ -9,12 +9,29 @@ from collections import Counter
 from pathlib import Path
 
 from xstilts.data.sources import (
-    ConvertContext, DatasetSource, Hub, Row, RowError, Rows, example_id, first_file, label_index, opening, rowwise,
+    ConvertContext,
+    DatasetSource,
+    Hub,
+    Row,
+    RowError,
+    Rows,
+    example_id,
+    first_file,
+    label_index,
+    opening,
+    rowwise,
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
 from xstilts.tasks.benchmarks import (
-    PANX_XTREME, PANX_XTREME_R, PAPER, UDPOS_XTREME, UDPOS_XTREME_R, XTREME, XTREME_R, jiant_intermediate,
+    PANX_XTREME,
+    PANX_XTREME_R,
+    PAPER,
+    UDPOS_XTREME,
+    UDPOS_XTREME_R,
+    XTREME,
+    XTREME_R,
+    jiant_intermediate,
     jiant_target,
 )
 from xstilts.tasks.registry import register

@@ -32,7 +32,13 @@ from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
 from xstilts.training.progress import progress_bar
-from xstilts.training.sharding import full_model_state, full_optimizer_state, load_full_state, shard_copy, unwrap_optimizer
+from xstilts.training.sharding import (
+    full_model_state,
+    full_optimizer_state,
+    load_full_state,
+    shard_copy,
+    unwrap_optimizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +275,8 @@ class Trainer:
         return [d.task.name for d in self.data] + ([LM_TASK] if self.lm else [])
 
     def _make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, p in model.named_parameters():
             if not p.requires_grad:
                 continue

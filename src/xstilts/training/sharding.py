@@ -10,12 +10,14 @@ into full (unsharded) state dicts for checkpoints, so a sharded run's checkpoint
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
 
 from xstilts.errors import ConfigError
+
+_M = TypeVar("_M", bound=nn.Module)
 
 
 def block_classes(model: nn.Module) -> set[str]:
@@ -26,7 +28,7 @@ def block_classes(model: nn.Module) -> set[str]:
     return names
 
 
-def shard_copy(model: nn.Module, device: torch.device, where: str = "") -> nn.Module:
+def shard_copy(model: _M, device: torch.device, where: str = "") -> _M:
     """A sharded copy of `model` on `device`: this process keeps 1/world of every parameter.
 
     The copy keeps `model` whole on the CPU (restarts and checkpoint writing use it); the device
@@ -52,7 +54,7 @@ def full_model_state(sharded: nn.Module) -> dict[str, torch.Tensor]:
     """Every parameter and buffer, whole, on the CPU (a collective: every process must call it)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(sharded, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return cast(dict[str, torch.Tensor], get_model_state_dict(sharded, options=StateDictOptions(full_state_dict=True, cpu_offload=True)))
 
 
 def full_optimizer_state(sharded: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def load_full_state(sharded: nn.Module, optimizer: torch.optim.Optimizer, weight
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
 
     options = StateDictOptions(full_state_dict=True, strict=False)
-    set_model_state_dict(sharded, weights, options=options)
+    set_model_state_dict(sharded, weights, options=options)  # type: ignore[arg-type]  # torch wants dict[str, ValueType] (invariant); a tensor dict is one
     set_optimizer_state_dict(sharded, optimizer, optimizer_state, options=options)
 
 
