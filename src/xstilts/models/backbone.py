@@ -320,7 +320,3 @@ def _damaged_weights(name_or_path: str, err: Exception) -> CheckpointError:
             damaged.append(str(path))
     where = ", ".join(damaged) if damaged else f"model {name_or_path}"
     return CheckpointError(f"{where}: damaged weights file ({reason}); copy or download the model again")
-
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True")
