@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xstilts.experiments.catalog import SYNTHETIC_SIZES, dataset_facts
+from xstilts.experiments.catalog import dataset_facts
+from xstilts.tasks.suites.synthetic import MEASURED_SIZES as SYNTHETIC_SIZES
 from xstilts.synthetic.benchmark import SyntheticSpec
 
 
