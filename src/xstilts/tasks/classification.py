@@ -20,10 +20,10 @@ from xstilts.data.sources import (
     text,
 )
 from xstilts.tasks.base import Example, Role, Task, TaskKind
+from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 from xstilts.tasks.suites.xtreme import jiant_target
-from xstilts.tasks.registry import register
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI ClassLabel order
 

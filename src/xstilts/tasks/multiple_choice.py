@@ -25,9 +25,9 @@ from xstilts.data.sources import (
     text,
 )
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
+from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
-from xstilts.tasks.registry import register
 
 
 def choice_index(value: object, count: int, field_name: str = "label", offset: int = 0) -> int:

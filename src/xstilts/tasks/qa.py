@@ -19,10 +19,10 @@ from xstilts.data.sources import (
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
+from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 from xstilts.tasks.suites.xtreme import jiant_target
-from xstilts.tasks.registry import register
 
 # TyDi QA ids start with the language's English name (e.g. "finnish-...").
 TYDIQA_LANGUAGE_NAMES = {

@@ -26,8 +26,8 @@ from xstilts.data.sources import (
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
-from xstilts.tasks.suites import xtreme
 from xstilts.tasks.registry import register
+from xstilts.tasks.suites import xtreme
 
 # ISO 639-3 codes of the Tatoeba files (LASER data/tatoeba/v1), as XTREME's preprocessing maps them.
 TATOEBA_ISO3 = {

@@ -23,11 +23,10 @@ from xstilts.data.sources import (
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
+from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 from xstilts.tasks.suites.xtreme import PANX_TAGS, UPOS_TAGS, jiant_target
-from xstilts.tasks.registry import register
-
 
 # google/xtreme names its UD-POS configs by the language's English name.
 UDPOS_HUB_NAMES = {
