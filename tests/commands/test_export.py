@@ -170,9 +170,9 @@ def test_exported_cell_scores_as_stored(xtreme_grid: Path, exported: tuple[Path,
     payload = json.loads(out.read_text())
     assert payload["skipped_tasks"] == {} and payload["missing_tasks"] == []
     stored = stored_scores(xtreme_grid, {"condition": "mnli", "seed": 1})
-    from xstilts.evaluation.benchmarks import get_benchmark
+    from xstilts.tasks.suites import get_suite
 
-    bench = get_benchmark(benchmark)
+    bench = get_suite(benchmark)
     for task, languages in bench.languages.items():
         mine = payload["tasks"][task]["languages"]
         assert_scores_equal(mine, {lang: stored[task][lang] for lang in languages})

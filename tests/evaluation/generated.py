@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.evaluation.benchmarks import get_benchmark
-from xstilts.evaluation.submission import (
-    PANX_TAGS,
-    PAWSX_LABELS,
-    UPOS_TAGS,
-    XNLI_LABELS,
-    write_labels,
-    write_submission,
-)
+from xstilts.evaluation.submission import write_labels, write_submission
+from xstilts.tasks.suites import get_suite
+from xstilts.tasks.suites.xtreme import PANX_TAGS, PAWSX_LABELS, UPOS_TAGS, XNLI_LABELS
 
 DATA = Path(__file__).parent / "data"
 
@@ -140,7 +134,7 @@ def build_folders(root: Path, benchmark: str, seed: int = 0, skip: tuple[str, ..
     """Write predictions/ and labels/ under root for every task of the benchmark; return both."""
     rng = random.Random(seed)
     pred, gold = root / "predictions", root / "labels"
-    for task, languages in get_benchmark(benchmark).languages.items():
+    for task, languages in get_suite(benchmark).languages.items():
         if task in skip:
             continue
         for lang in languages:

@@ -6,12 +6,12 @@ import pytest
 
 from xstilts.errors import DataError, UnknownNameError
 from xstilts.evaluation.aggregate import benchmark_score, headline, language_means, score_task, task_means
-from xstilts.evaluation.benchmarks import BENCHMARKS, canonical_task, get_benchmark, task_languages
+from xstilts.tasks.suites import canonical_task, get_suite
 
 
 def constant_scores(benchmark: str, per_task: dict[str, dict[str, float]]) -> dict:
     """Every language of each task gets the same metric values."""
-    languages = get_benchmark(benchmark).languages
+    languages = get_suite(benchmark).languages
     return {task: {lang: dict(values) for lang in languages[task]} for task, values in per_task.items()}
 
 
@@ -135,20 +135,6 @@ def test_tasks_and_languages_outside_the_benchmark_are_ignored() -> None:
     assert set(result.ignored) == {"xnli/xx", "xcopa"}
 
 
-def test_benchmark_definitions() -> None:
-    assert set(BENCHMARKS) == {"xtreme", "xtreme-r"}
-    xtreme, xtreme_r = get_benchmark("xtreme"), get_benchmark("XTREME_R")
-    assert len(xtreme.tasks) == 9 and len(xtreme_r.tasks) == 10
-    assert len(xtreme.languages["panx"]) == 40 and len(xtreme_r.languages["panx"]) == 48
-    assert len(xtreme_r.languages["udpos"]) == 38 and len(xtreme_r.languages["tatoeba"]) == 41
-    assert len(xtreme_r.languages["xquad"]) == 12
-    all_languages = {lang for langs in xtreme.languages.values() for lang in langs}
-    assert len(all_languages | {"en"}) == 40
-    assert task_languages("xquad")[-1] == "ro"
-    with pytest.raises(UnknownNameError):
-        get_benchmark("xglue")
-
-
 def test_aggregates_over_fewer_languages_are_marked_partial() -> None:
     from xstilts.evaluation.aggregate import coverage_line
 
@@ -168,7 +154,7 @@ def test_aggregates_over_fewer_languages_are_marked_partial() -> None:
     as_dict = partial.to_dict()
     assert as_dict["partial_tasks"] == ["xnli"] and as_dict["overall_partial"] is True
     assert as_dict["tasks"]["xnli"]["coverage"] == "14/15"
-    present = [lang for lang in get_benchmark("xtreme").languages["xnli"] if lang != "sw"]
+    present = [lang for lang in get_suite("xtreme").languages["xnli"] if lang != "sw"]
     line = coverage_line("xnli", present, {"sw": "data file not found: /data/xnli/sw.tsv"})
     assert line == "xnli: 14/15 languages; missing: sw (data file not found: /data/xnli/sw.tsv)"
     assert coverage_line("xnli", ["en"], {}) == "xnli: 1/1 languages"

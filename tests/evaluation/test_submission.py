@@ -57,12 +57,12 @@ ROUND_TRIPS = {
 
 
 def _direct(task: str, predictions, references, language: str) -> dict[str, float]:
-    from xstilts.evaluation.benchmarks import TASK_METRICS
+    from xstilts.tasks.suites import official_task
 
     if task == "tatoeba":
         predictions = {str(i): [str(p)] for i, p in enumerate(predictions)}
         references = {str(i): [str(g)] for i, g in enumerate(references)}
-    return get_metric(TASK_METRICS[task])(predictions, references, language=language)
+    return get_metric(official_task(task).metric)(predictions, references, language=language)
 
 
 @pytest.mark.parametrize("task", sorted(ROUND_TRIPS))

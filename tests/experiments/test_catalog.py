@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from xstilts.experiments.catalog import SYNTHETIC_SIZES, dataset_facts
+from xstilts.experiments.catalog import dataset_facts
 from xstilts.synthetic.benchmark import SyntheticSpec
+from xstilts.tasks.suites.synthetic import MEASURED_SIZES as SYNTHETIC_SIZES
 
 
 def test_every_synthetic_task_and_split_is_declared() -> None:

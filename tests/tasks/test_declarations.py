@@ -1,7 +1,11 @@
 from xstilts.data.loading import all_languages, english_training
 from xstilts.languages import LANGUAGES
 from xstilts.tasks import Role, TaskKind, all_tasks, get_task
-from xstilts.tasks.benchmarks import PAPER_INTERMEDIATE_TASKS, XTREME, XTREME_R, XTREME_R_TASKS, XTREME_TASKS
+from xstilts.tasks.suites import xtreme
+from xstilts.tasks.suites.phang2020 import INTERMEDIATE_TASKS as PAPER_INTERMEDIATE_TASKS
+
+XTREME, XTREME_R = xtreme.XTREME.name, xtreme.XTREME_R.name
+XTREME_TASKS, XTREME_R_TASKS = xtreme.XTREME.tasks, xtreme.XTREME_R.tasks
 
 METRICS = {"accuracy", "token_accuracy", "f1_seqeval", "f1_pos", "squad", "mlqa", "bucc_f1", "tatoeba_accuracy", "map_at_20"}
 

@@ -732,7 +732,7 @@ def benchmark_tables(data: ReportData) -> dict[str, pd.DataFrame]:
     the official XTREME / XTREME-R aggregation (xstilts.evaluation.aggregate) for real tasks, and
     a plain mean over tasks for the synthetic benchmark (and for targets of no benchmark)."""
     from xstilts.evaluation.aggregate import benchmark_score
-    from xstilts.evaluation.benchmarks import canonical_task
+    from xstilts.tasks.suites import canonical_task
 
     means = (
         data.metrics.assign(metric=data.metrics["metric"].replace({"map_at_20": "map@20"}))
@@ -2144,12 +2144,12 @@ def layer_section(data: ReportData, options: ReportOptions) -> Section | None:
 def xtreme_best_per_target(table: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
     """model -> (XTREME score without intermediate training, XTREME score when each task takes its
     best condition), for models with every XTREME task scored under the baseline."""
-    from xstilts.evaluation.benchmarks import get_benchmark
+    from xstilts.tasks.suites import get_suite
 
     out: dict[str, tuple[float, float]] = {}
     if table is None or table.empty:
         return out
-    tasks = list(get_benchmark("xtreme").tasks)
+    tasks = list(get_suite("xtreme").tasks)
     for model, rows in table.groupby("model", sort=False):
         base = pd.to_numeric(rows.loc[rows["intermediate"] == BASELINE, "score"], errors="coerce")
         if base.empty or not np.isfinite(base.iloc[0]) or any(t not in rows for t in tasks):

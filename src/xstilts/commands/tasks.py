@@ -1,4 +1,4 @@
-"""`xstilts tasks`: the table of every known task."""
+"""`xstilts tasks`: the table of every known task; `--validate` checks the task and suite declarations."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--role", choices=["intermediate", "target"], help="only tasks of this role")
     p.add_argument("--benchmark", help="only tasks of this benchmark (xtreme, xtreme-r, synthetic)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--validate", action="store_true",
+        help="check every registered task and suite declaration; print one line per problem, exit 1 if any",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.validate:
+        return validate()
     from rich.console import Console
     from rich.table import Table
 
@@ -50,3 +56,17 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(r["name"], r["role"], r["kind"], f"{len(langs)}: {shown}", r["metric"], r["source"])
     Console(width=160).print(table)
     return 0
+
+
+def validate() -> int:
+    """Print every inconsistency of the task registry with the suite declarations; 1 if any."""
+    from xstilts.evaluation.metrics import METRICS
+    from xstilts.evaluation.submission import file_format
+    from xstilts.tasks.suites.check import problems
+
+    found = problems(METRICS.names(), file_format)
+    for line in found:
+        print(line)
+    if not found:
+        print("every task and suite declaration is consistent")
+    return 1 if found else 0

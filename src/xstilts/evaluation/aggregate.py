@@ -2,7 +2,7 @@
 
 Input everywhere: a plain mapping task -> language -> metric name -> score (0..100), e.g.
     {"xnli": {"en": {"accuracy": 88.1}, "de": {"accuracy": 81.0}}, ...}
-Task names may use common spellings ("PAWS-X", "TyDiQA-GoldP"); see `benchmarks.canonical_task`.
+Task names may use common spellings ("PAWS-X", "TyDiQA-GoldP"); see `xstilts.tasks.suites.canonical_task`.
 
 Official rules reproduced:
 * a task's average of a metric is the unweighted mean over its languages;
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from xstilts.errors import DataError, UnknownNameError
-from xstilts.evaluation.benchmarks import QA_TASKS, Benchmark, canonical_task, get_benchmark
+from xstilts.tasks.suites import Suite, canonical_task, get_suite, official_task
 
 Scores = Mapping[str, Mapping[str, Mapping[str, float]]]  # task -> language -> metric -> value
 QaHeadline = Literal["mean_em_f1", "f1"]
@@ -53,8 +53,7 @@ def task_means(scores: Scores) -> dict[str, dict[str, float]]:
 
 def headline(task: str, metrics: Mapping[str, float], qa_headline: QaHeadline = "mean_em_f1") -> float:
     """The official headline of one task from its (language or averaged) metric values."""
-    name = _official_name(task)
-    if name in QA_TASKS and qa_headline == "mean_em_f1":
+    if _mean_em_f1(task) and qa_headline == "mean_em_f1":
         _require(metrics, ("exact_match", "f1"), task)
         return (metrics["exact_match"] + metrics["f1"]) / 2
     for metric in ("f1", "accuracy", "map@20"):
@@ -64,16 +63,17 @@ def headline(task: str, metrics: Mapping[str, float], qa_headline: QaHeadline = 
 
 
 def headline_name(task: str, qa_headline: QaHeadline = "mean_em_f1") -> str:
-    if _official_name(task) in QA_TASKS and qa_headline == "mean_em_f1":
+    if _mean_em_f1(task) and qa_headline == "mean_em_f1":
         return "(exact_match+f1)/2"
     return "f1 | accuracy | map@20"
 
 
-def _official_name(task: str) -> str:
+def _mean_em_f1(task: str) -> bool:
+    """Whether an official task's headline is the mean of exact match and F1 (the QA tasks)."""
     try:
-        return canonical_task(task)
+        return official_task(task).mean_em_f1_headline
     except UnknownNameError:
-        return task
+        return False
 
 
 def _require(metrics: Mapping[str, float], names: Sequence[str], task: str) -> None:
@@ -220,7 +220,7 @@ class BenchmarkScore:
 
 def benchmark_score(
     scores: Scores,
-    benchmark: str | Benchmark,
+    benchmark: str | Suite,
     *,
     require_all_languages: bool = True,
     qa_headline: QaHeadline = "mean_em_f1",
@@ -232,7 +232,7 @@ def benchmark_score(
     some of its languages missing raises `DataError` unless `require_all_languages=False`, in which
     case it is averaged over the languages present.
     """
-    bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
+    bench = benchmark if isinstance(benchmark, Suite) else get_suite(benchmark)
     by_task: dict[str, Mapping[str, Mapping[str, float]]] = {}
     ignored: list[str] = []
     for name, per_language in scores.items():

@@ -36,13 +36,7 @@ from typing import Any
 
 from xstilts.errors import ConfigError, DataError, unknown_name
 from xstilts.evaluation.stage_predictions import PredictionRows, language_of, read_prediction_rows
-from xstilts.evaluation.submission import (
-    OFFICIAL_LABEL_VALUES,
-    FileFormat,
-    file_format,
-    write_labels,
-    write_submission,
-)
+from xstilts.evaluation.submission import FileFormat, file_format, write_labels, write_submission
 from xstilts.io import atomic_dir, atomic_write_json
 from xstilts.tasks.base import Task
 
@@ -68,7 +62,7 @@ def _require_keyed(rows: PredictionRows, fmt: FileFormat, keyed: bool) -> None:
 
 def _labels(fmt: FileFormat, task: Task, rows: PredictionRows) -> Converted:
     _require_keyed(rows, fmt, False)
-    names = OFFICIAL_LABEL_VALUES.get(fmt.task, task.labels)
+    names = fmt.label_values or task.labels
     if len(names) != len(task.labels):
         raise ConfigError(f"{fmt.task}: {len(names)} official labels for the {len(task.labels)} labels of {task.name}")
     return list(rows.predictions), list(rows.gold), names
@@ -373,11 +367,11 @@ def export_cell(
 def complete_benchmarks(exported: dict[str, set[str]]) -> tuple[str, ...]:
     """Benchmarks whose folder mode can score this export: each of their tasks that was exported
     has all its languages. Those scoring more exported tasks first."""
-    from xstilts.evaluation.benchmarks import benchmark_names, get_benchmark
+    from xstilts.tasks.suites import get_suite, suite_names
 
     covered: dict[str, int] = {}
-    for name in benchmark_names():
-        bench = get_benchmark(name)
+    for name in suite_names():
+        bench = get_suite(name)
         tasks = [t for t in exported if t in bench.languages]
         if tasks and all(set(bench.languages[t]) <= exported[t] for t in tasks):
             covered[name] = len(tasks)

@@ -123,8 +123,8 @@ def is_prediction_rows_file(path: str | Path) -> bool:
 
 def pipeline_task(name: str) -> Any:
     """The xstilts task of a name: its registered name, or an XTREME spelling of it ('PAWS-X')."""
-    from xstilts.evaluation.benchmarks import canonical_task
     from xstilts.tasks import get_task
+    from xstilts.tasks.suites import canonical_task
 
     try:
         return get_task(name)

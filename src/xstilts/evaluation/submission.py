@@ -41,34 +41,11 @@ from typing import Any, TypeGuard
 
 from xstilts.errors import ConfigError, DataError, UnknownNameError
 from xstilts.evaluation.aggregate import BenchmarkScore, benchmark_score
-from xstilts.evaluation.benchmarks import TASK_METRICS, canonical_task, get_benchmark, task_languages
 from xstilts.evaluation.metrics import get_metric
 from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, make_parent, read_utf8
+from xstilts.tasks.suites import canonical_task, get_suite, official_task, task_languages
 
 log = logging.getLogger(__name__)
-
-XNLI_LABELS = ("contradiction", "entailment", "neutral")
-PAWSX_LABELS = ("0", "1")
-PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
-UPOS_TAGS = (
-    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
-    "PUNCT", "SCONJ", "SYM", "VERB", "X",
-)
-KNOWN_LABELS: dict[str, tuple[str, ...]] = {
-    "xnli": XNLI_LABELS,
-    "pawsx": PAWSX_LABELS,
-    "panx": PANX_TAGS,
-    "udpos": UPOS_TAGS,
-}
-# Label index -> the label an official file holds, where that is not the task's label name
-# (PAWS-X files hold 0 / 1; XNLI files hold the names).
-OFFICIAL_LABEL_VALUES: dict[str, tuple[str, ...]] = {"pawsx": PAWSX_LABELS}
-SUFFIX: dict[str, str] = {
-    "xnli": "tsv", "pawsx": "tsv", "udpos": "tsv", "panx": "tsv", "bucc2018": "tsv", "tatoeba": "tsv",
-    "xquad": "json", "mlqa": "json", "tydiqa": "json", "mewslix": "json", "lareqa": "json",
-    "xcopa": "jsonl",
-}
-
 
 # Layout of an xstilts task that is not an official one: by metric first, then by kind.
 LAYOUT_BY_METRIC: dict[str, str] = {
@@ -83,7 +60,6 @@ LAYOUT_BY_KIND: dict[str, str] = {
     "tagging": "udpos",
     "span_extraction": "xquad",
 }
-OFFICIAL_CHOICES = {"xcopa": 2}
 
 
 @dataclass(frozen=True)
@@ -96,14 +72,18 @@ class FileFormat:
     languages: tuple[str, ...]
     labels: tuple[str, ...] = ()  # the labels / tags a file may hold besides those in its gold file
     choices: int | None = None  # multiple choice: the number of choices
+    label_values: tuple[str, ...] = ()  # label index -> the value a file holds, where not the label name
 
     @property
     def suffix(self) -> str:
-        return SUFFIX[self.layout]
+        return official_task(self.layout).submission.suffix
 
     @property
     def official(self) -> bool:
-        return self.task == self.layout
+        try:
+            return canonical_task(self.task) == self.task
+        except UnknownNameError:
+            return False
 
 
 def file_format(task: str) -> FileFormat:
@@ -116,9 +96,9 @@ def file_format(task: str) -> FileFormat:
         if registered is None:
             raise official_error from None
         return _xstilts_format(registered, official_error)
-    return FileFormat(
-        name, name, TASK_METRICS[name], task_languages(name), KNOWN_LABELS.get(name, ()), OFFICIAL_CHOICES.get(name)
-    )
+    facts = official_task(name)
+    files = facts.submission
+    return FileFormat(name, facts.layout, facts.metric, task_languages(name), files.labels, files.choices, files.label_values)
 
 
 def _registered_task(name: str) -> Any:
@@ -490,7 +470,7 @@ def score_submission(
     A task folder missing on either side is skipped (and reported); a language file missing in a
     task that is scored raises `DataError`, as the official script refuses it too.
     """
-    bench = get_benchmark(benchmark)
+    bench = get_suite(benchmark)
     pred_root, gold_root = Path(predictions_dir), Path(labels_dir)
     for root in (pred_root, gold_root):
         if not root.is_dir():

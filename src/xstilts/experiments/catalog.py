@@ -1,10 +1,8 @@
 """Facts the planner needs offline: known models (family, size, module names) and dataset sizes.
 
 Nothing here is downloaded: the hub is often unreachable where experiments are planned. Model
-facts come from the models' `config.json` on the hub; dataset sizes from the dataset papers and
-cards (English training and dev sets exact where the source gives them; evaluation sets per
-language are typical values, marked approximate). Token lengths per example are rough averages
-in XLM-R sentencepiece tokens, used only for time estimates.
+facts come from the models' `config.json` on the hub; dataset sizes are declared with the suites
+(`xstilts.tasks.suites`, see `DatasetFacts`).
 """
 
 from __future__ import annotations
@@ -13,6 +11,9 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from xstilts.tasks.suites import DatasetFacts
+from xstilts.tasks.suites import dataset_facts as suite_dataset_facts
 
 
 @dataclass(frozen=True)
@@ -146,77 +147,6 @@ def module_names(path: str) -> set[str] | None:
 
 
 # -- datasets -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DatasetFacts:
-    train: int  # English training examples
-    dev: int  # English dev examples (model selection)
-    eval_per_language: int  # evaluation examples per language (items embedded, for retrieval)
-    tokens: float  # average tokens per example, all choices of a multiple-choice example together
-    approximate: bool = False  # True where eval_per_language or tokens are rough values
-    eval_shared: int = 0  # retrieval: candidates embedded once for all languages (Mewsli-X, LAReQA)
-    eval_tokens: float | None = None  # tokens per dev / evaluation example, where not `tokens`
-
-
-DATASETS: dict[str, DatasetFacts] = {
-    # Intermediate tasks of Phang et al. 2020.
-    "anli": DatasetFacts(162_865, 3_200, 3_200, 100, approximate=True),  # R1+R2+R3 train 16,946 + 45,460 + 100,459
-    "ccg": DatasetFacts(39_604, 1_913, 1_913, 35, approximate=True),  # CCGbank sections 02-21 / 00
-    "commonsenseqa": DatasetFacts(9_741, 1_221, 1_221, 110, approximate=True),  # 5 choices
-    "cosmosqa": DatasetFacts(25_262, 2_985, 2_985, 480, approximate=True),  # 4 choices
-    "hellaswag": DatasetFacts(39_905, 10_042, 10_042, 320, approximate=True),  # 4 choices
-    "mnli": DatasetFacts(392_702, 9_815, 9_815, 45, approximate=True),
-    "qqp": DatasetFacts(363_846, 40_430, 40_430, 30, approximate=True),
-    "squad": DatasetFacts(87_599, 10_570, 10_570, 200, approximate=True),  # SQuAD v1.1
-    "sst2": DatasetFacts(67_349, 872, 872, 15, approximate=True),
-    # Auxiliary English training of XCOPA (XTREME-R).
-    "siqa": DatasetFacts(33_410, 1_954, 1_954, 105, approximate=True),  # 3 choices
-    "copa": DatasetFacts(400, 100, 100, 40, approximate=True),  # 2 choices
-    # XTREME / XTREME-R targets: train/dev are the English training task's (XNLI: MNLI, ...).
-    "xnli": DatasetFacts(392_702, 9_815, 2_490, 45),  # XNLI validation: 2,490 per language
-    "pawsx": DatasetFacts(49_401, 2_000, 2_000, 60, approximate=True),
-    "udpos": DatasetFacts(21_253, 3_974, 1_500, 30, approximate=True),
-    "panx": DatasetFacts(20_000, 10_000, 5_000, 15, approximate=True),
-    "xquad": DatasetFacts(87_599, 10_570, 1_190, 250, approximate=True),  # 1,190 per language (exact)
-    "mlqa": DatasetFacts(87_599, 10_570, 600, 250, approximate=True),
-    "tydiqa": DatasetFacts(3_696, 440, 560, 450, approximate=True),
-    "xcopa": DatasetFacts(400, 100, 100, 40, approximate=True),  # after SIQa; 100 validation per language
-    "bucc2018": DatasetFacts(0, 0, 800_000, 30, approximate=True),  # both sides of the test corpora
-    "tatoeba": DatasetFacts(0, 0, 2_000, 15, approximate=True),  # 1,000 pairs per language
-    "lareqa": DatasetFacts(0, 0, 1_190, 30, approximate=True, eval_shared=13_400),  # XQuAD-R questions; sentences of all languages
-    "mewslix": DatasetFacts(0, 0, 2_000, 64, approximate=True, eval_shared=1_000_000),  # ~1M candidate entities dominate
-}
-
-
 def dataset_facts(task_name: str) -> DatasetFacts | None:
-    if task_name in DATASETS:
-        return DATASETS[task_name]
-    if task_name.startswith("syn-"):
-        return _synthetic_dataset(task_name)
-    return None
-
-
-# The synthetic tasks as the stages featurise them: split -> (examples, per language for
-# validation; featurised tokens per example, all choices / QA windows / retrieval sentences
-# together, validation averaged over languages). Measured with `xstilts.synthetic.sizes.measure`
-# (both families featurise to the same lengths); tests/experiments/test_catalog.py checks them
-# against the generated data. Re-measure when the generators or SyntheticSpec.sizes change.
-SYNTHETIC_SIZES: dict[str, dict[str, tuple[int, float]]] = {
-    "syn-nli": {"train": (6000, 20.2), "validation": (300, 20.4)},
-    "syn-mc": {"train": (3000, 80.4), "validation": (300, 79.8)},
-    "syn-squad": {"train": (5000, 41.1), "validation": (300, 40.9)},
-    "syn-topic": {"train": (6000, 10.0), "validation": (300, 9.9)},
-    "syn-para": {"train": (400, 22.3), "validation": (300, 26.6)},
-    "syn-copa": {"train": (300, 40.6), "validation": (300, 47.2)},
-    "syn-pos": {"train": (200, 10.4), "validation": (300, 12.3)},
-    "syn-qa": {"train": (400, 31.4), "validation": (300, 37.8)},
-    "syn-tatoeba": {"validation": (600, 11.5)},  # both sides of 300 pairs per language
-}
-
-
-def _synthetic_dataset(task_name: str) -> DatasetFacts | None:
-    sizes = SYNTHETIC_SIZES.get(task_name)
-    if sizes is None:
-        return None
-    train, train_tokens = sizes.get("train", (0, 0.0))
-    dev, dev_tokens = sizes["validation"]
-    return DatasetFacts(train, dev, dev, train_tokens or dev_tokens, eval_tokens=dev_tokens)
+    """A task's dataset sizes, as its suite declares them (`xstilts.tasks.suites`)."""
+    return suite_dataset_facts(task_name)

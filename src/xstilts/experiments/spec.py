@@ -24,12 +24,14 @@ import yaml
 from xstilts.config import from_dict, load_yaml, to_dict
 from xstilts.errors import ConfigError, UnknownNameError, closest
 from xstilts.tasks.base import Role, TaskKind
+from xstilts.tasks.suites import SUITES, suite_names
+from xstilts.tasks.suites.phang2020 import INTERMEDIATE_TASKS as PAPER_INTERMEDIATE_TASKS
 
 NONE = "none"
 MULTITASK = "multitask"
 # Names under `intermediate:` that expand to one condition per task of a published set.
 INTERMEDIATE_SETS = {"phang2020": "PAPER_INTERMEDIATE_TASKS"}
-BENCHMARK_NAMES = ("xtreme", "xtreme-r", "synthetic")
+BENCHMARK_NAMES = suite_names()
 STAGE_KINDS = ("intermediate", "target", "evaluate")
 
 
@@ -247,17 +249,14 @@ def _conditions(item: str | ConditionSpec) -> list[ConditionSpec]:
 
 
 def _paper_tasks() -> tuple[str, ...]:
-    from xstilts.tasks.benchmarks import PAPER_INTERMEDIATE_TASKS
-
     return PAPER_INTERMEDIATE_TASKS
 
 
 def expand_targets(names: list[str], where: str = "targets") -> list[str]:
     """Task names, with benchmark names expanded to their tasks in the benchmark's official order."""
     from xstilts.tasks import all_tasks
-    from xstilts.tasks.benchmarks import XTREME_R_TASKS, XTREME_TASKS
 
-    official = {"xtreme": XTREME_TASKS, "xtreme-r": XTREME_R_TASKS}
+    official = {name: suite.targets_in_listing_order for name, suite in SUITES.items()}
     out: list[str] = []
     for name in names:
         if name in BENCHMARK_NAMES:

@@ -197,7 +197,7 @@ def _weight(estimator: str, method: str) -> float:
 
 def default_candidates(target: Task) -> tuple[str, ...]:
     """The paper's nine English intermediate tasks; the synthetic ones for a synthetic target."""
-    from xstilts.tasks.benchmarks import PAPER_INTERMEDIATE_TASKS
+    from xstilts.tasks.suites.phang2020 import INTERMEDIATE_TASKS as PAPER_INTERMEDIATE_TASKS
 
     return SYNTHETIC_CANDIDATES if SYNTHETIC_BENCHMARK in target.benchmarks else PAPER_INTERMEDIATE_TASKS
 

@@ -3,7 +3,7 @@ example, per split, as the stages featurise them (the built-in tokenizer, each f
 format, the task's max_length; all choices of a multiple-choice example, every window of a QA
 context, every sentence a retrieval evaluation embeds).
 
-`experiments/catalog.py` declares the numbers (`SYNTHETIC_SIZES`); `measure` recomputes them from
+`xstilts.tasks.suites.synthetic` declares the numbers (`MEASURED_SIZES`); `measure` recomputes them from
 the generated data, and a test checks the declaration against it so the two cannot drift.
 """
 

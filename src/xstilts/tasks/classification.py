@@ -20,16 +20,10 @@ from xstilts.data.sources import (
     text,
 )
 from xstilts.tasks.base import Example, Role, Task, TaskKind
-from xstilts.tasks.benchmarks import (
-    PAPER,
-    PAWSX_LANGUAGES,
-    XNLI_LANGUAGES,
-    XTREME,
-    XTREME_R,
-    jiant_intermediate,
-    jiant_target,
-)
 from xstilts.tasks.registry import register
+from xstilts.tasks.suites import xtreme
+from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
+from xstilts.tasks.suites.xtreme import jiant_target
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/ANLI ClassLabel order
 
@@ -232,8 +226,8 @@ register(Task(
     name="xnli",
     kind=TaskKind.CLASSIFICATION,
     role=Role.TARGET,
-    languages=XNLI_LANGUAGES,
-    metric="accuracy",
+    languages=xtreme.all_languages("xnli"),
+    metric=xtreme.TASKS["xnli"].metric,
     labels=NLI_LABELS,
     source=DatasetSource(
         convert=pair_converter("sentence1", "sentence2", id_key=None, label_key="gold_label"),
@@ -246,7 +240,7 @@ register(Task(
     ),
     description="Cross-lingual NLI: MNLI-style pairs in 15 languages",
     train_task="mnli",
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("xnli"),
     hyperparameters=jiant_target(epochs=2),
     notes=(
         "Trains on MNLI (train_task) and selects on MNLI validation_matched; labels share MNLI's order. "
@@ -259,8 +253,8 @@ register(Task(
     name="pawsx",
     kind=TaskKind.CLASSIFICATION,
     role=Role.TARGET,
-    languages=PAWSX_LANGUAGES,
-    metric="accuracy",
+    languages=xtreme.all_languages("pawsx"),
+    metric=xtreme.TASKS["pawsx"].metric,
     labels=("not_paraphrase", "paraphrase"),
     source=DatasetSource(
         convert=pair_converter("sentence1", "sentence2", id_key=None),
@@ -271,7 +265,7 @@ register(Task(
         local_formats="XTREME pawsx/{train,dev,test}-<lang>.tsv",
     ),
     description="Paraphrase adversaries from word scrambling, 7 languages",
-    benchmarks=(XTREME,),
+    benchmarks=xtreme.suites_of("pawsx"),
     hyperparameters=jiant_target(epochs=5),
     notes=(
         "Labels 0/1 = not paraphrase/paraphrase. The hub's non-English 'train' splits are PAWS-X's "

@@ -25,8 +25,9 @@ from xstilts.data.sources import (
     text,
 )
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
-from xstilts.tasks.benchmarks import PAPER, XCOPA_LANGUAGES, XTREME_R, jiant_intermediate
 from xstilts.tasks.registry import register
+from xstilts.tasks.suites import xtreme
+from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 
 
 def choice_index(value: object, count: int, field_name: str = "label", offset: int = 0) -> int:
@@ -197,7 +198,7 @@ register(Task(
         local_formats="socialIQa_v1.4_{trn,dev}.jsonl (as XTREME downloads it)",
     ),
     description="Social IQa: social commonsense, 3 choices; XCOPA's first English training stage",
-    benchmarks=(XTREME_R,),
+    benchmarks=(xtreme.XTREME_R.name,),
     # google-research/xtreme scripts/train_xcopa.sh for XLM-R Large.
     hyperparameters=Hyperparameters(learning_rate=3e-5, batch_size=2, gradient_accumulation=16, epochs=5, max_length=128),
     notes="Used only as the first stage of XCOPA's English training (train_xcopa.sh trains SIQa, then COPA).",
@@ -222,7 +223,7 @@ register(Task(
         local_formats="SuperGLUE COPA/{train,val,test}.jsonl or XTREME xcopa/{train,val}-en.jsonl",
     ),
     description="COPA: choice of plausible alternatives (English); XCOPA's English training set",
-    benchmarks=(XTREME_R,),
+    benchmarks=(xtreme.XTREME_R.name,),
     hyperparameters=Hyperparameters(learning_rate=3e-5, batch_size=2, gradient_accumulation=16, epochs=5, max_length=128),
     notes="The SuperGLUE dataset is 'aps/super_glue' on the hub (formerly 'super_glue'). Test labels are hidden.",
 ))
@@ -231,8 +232,8 @@ register(Task(
     name="xcopa",
     kind=TaskKind.MULTIPLE_CHOICE,
     role=Role.TARGET,
-    languages=XCOPA_LANGUAGES,
-    metric="accuracy",
+    languages=xtreme.all_languages("xcopa"),
+    metric=xtreme.TASKS["xcopa"].metric,
     num_choices=2,
     source=DatasetSource(
         convert=rowwise(_copa),
@@ -247,7 +248,7 @@ register(Task(
     description="Cross-lingual COPA: causal commonsense reasoning, 11 languages",
     train_task="copa",
     train_first=("siqa",),
-    benchmarks=(XTREME_R,),
+    benchmarks=xtreme.suites_of("xcopa"),
     hyperparameters=Hyperparameters(learning_rate=3e-5, batch_size=2, gradient_accumulation=16, epochs=5, max_length=128),
     notes=(
         "English training as google-research/xtreme scripts/train_xcopa.sh: SIQa (allenai/social_i_qa) for 5 "

@@ -19,18 +19,10 @@ from xstilts.data.sources import (
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
-from xstilts.tasks.benchmarks import (
-    MLQA_LANGUAGES,
-    PAPER,
-    TYDIQA_LANGUAGES,
-    XQUAD_XTREME,
-    XQUAD_XTREME_R,
-    XTREME,
-    XTREME_R,
-    jiant_intermediate,
-    jiant_target,
-)
 from xstilts.tasks.registry import register
+from xstilts.tasks.suites import xtreme
+from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
+from xstilts.tasks.suites.xtreme import jiant_target
 
 # TyDi QA ids start with the language's English name (e.g. "finnish-...").
 TYDIQA_LANGUAGE_NAMES = {
@@ -154,9 +146,9 @@ register(Task(
     name="xquad",
     kind=TaskKind.SPAN_EXTRACTION,
     role=Role.TARGET,
-    languages=XQUAD_XTREME_R,
-    benchmark_languages={XTREME: XQUAD_XTREME, XTREME_R: XQUAD_XTREME_R},
-    metric="squad",
+    languages=xtreme.all_languages("xquad"),
+    benchmark_languages=xtreme.languages_by_suite("xquad"),
+    metric=xtreme.TASKS["xquad"].metric,
     source=DatasetSource(
         convert=QA_CONVERT,
         hub=Hub("google/xtreme", "XQuAD.{lang}"),
@@ -170,7 +162,7 @@ register(Task(
     ),
     description="XQuAD: SQuAD dev subset translated into 10 (XTREME-R: 11) languages",
     train_task="squad",
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("xquad"),
     hyperparameters=jiant_target(epochs=2, qa=True),
     notes=(
         "Trains on SQuAD v1.1 and selects on SQuAD validation. XQuAD has a single split, 'validation' (it is "
@@ -183,8 +175,8 @@ register(Task(
     name="mlqa",
     kind=TaskKind.SPAN_EXTRACTION,
     role=Role.TARGET,
-    languages=MLQA_LANGUAGES,
-    metric="mlqa",
+    languages=xtreme.all_languages("mlqa"),
+    metric=xtreme.TASKS["mlqa"].metric,
     source=DatasetSource(
         convert=QA_CONVERT,
         hub=Hub("google/xtreme", "MLQA.{lang}.{lang}"),
@@ -200,7 +192,7 @@ register(Task(
     ),
     description="MLQA: extractive QA with context and question in the same one of 7 languages",
     train_task="squad",
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("mlqa"),
     hyperparameters=jiant_target(epochs=2, qa=True),
     notes=(
         "Context and question in the same language, as XTREME (MLQA.<lang>.<lang>). Trains on SQuAD v1.1; "
@@ -212,8 +204,8 @@ register(Task(
     name="tydiqa",
     kind=TaskKind.SPAN_EXTRACTION,
     role=Role.TARGET,
-    languages=TYDIQA_LANGUAGES,
-    metric="squad",
+    languages=xtreme.all_languages("tydiqa"),
+    metric=xtreme.TASKS["tydiqa"].metric,
     source=DatasetSource(
         convert=QA_CONVERT,
         hub=Hub("google/xtreme", "tydiqa", language_of=_tydiqa_language),
@@ -227,7 +219,7 @@ register(Task(
         local_formats="XTREME tydiqa/tydiqa-goldp-v1.1-{train,dev}/tydiqa.goldp.<lang>.{train,dev}.json",
     ),
     description="TyDiQA-GoldP: gold-passage QA in 9 typologically diverse languages",
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("tydiqa"),
     hyperparameters=jiant_target(epochs=2, qa=True),
     notes=(
         "Trains on the English GoldP training set (3,696 questions) and selects on English validation; "

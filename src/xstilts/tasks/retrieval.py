@@ -26,16 +26,8 @@ from xstilts.data.sources import (
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
-from xstilts.tasks.benchmarks import (
-    BUCC_LANGUAGES,
-    LAREQA_LANGUAGES,
-    MEWSLIX_LANGUAGES,
-    TATOEBA_XTREME,
-    TATOEBA_XTREME_R,
-    XTREME,
-    XTREME_R,
-)
 from xstilts.tasks.registry import register
+from xstilts.tasks.suites import xtreme
 
 # ISO 639-3 codes of the Tatoeba files (LASER data/tatoeba/v1), as XTREME's preprocessing maps them.
 TATOEBA_ISO3 = {
@@ -120,8 +112,8 @@ register(Task(
     name="bucc2018",
     kind=TaskKind.RETRIEVAL,
     role=Role.TARGET,
-    languages=BUCC_LANGUAGES,
-    metric="bucc_f1",
+    languages=xtreme.all_languages("bucc2018"),
+    metric=xtreme.TASKS["bucc2018"].metric,
     source=DatasetSource(
         convert=_bucc_pairs,
         hub=Hub("google/xtreme", "bucc18.{lang}"),
@@ -132,7 +124,7 @@ register(Task(
     description="BUCC 2018 bitext mining: find the English translations in comparable corpora",
     dev_split="validation",
     eval_split="test",
-    benchmarks=(XTREME,),
+    benchmarks=xtreme.suites_of("bucc2018"),
     hyperparameters=RETRIEVAL_SETTINGS,
     notes=(
         "validation = BUCC 'sample' (threshold tuning), test = BUCC 'training' set, as XTREME. The hub "
@@ -182,9 +174,9 @@ register(Task(
     name="tatoeba",
     kind=TaskKind.RETRIEVAL,
     role=Role.TARGET,
-    languages=TATOEBA_XTREME_R,
-    benchmark_languages={XTREME: TATOEBA_XTREME, XTREME_R: TATOEBA_XTREME_R},
-    metric="tatoeba_accuracy",
+    languages=xtreme.all_languages("tatoeba"),
+    benchmark_languages=xtreme.languages_by_suite("tatoeba"),
+    metric=xtreme.TASKS["tatoeba"].metric,
     source=DatasetSource(
         convert=_tatoeba_pairs,
         hub=Hub("google/xtreme", "tatoeba.<iso3>"),
@@ -200,7 +192,7 @@ register(Task(
     description="Tatoeba: retrieve the English translation of each sentence (1,000 pairs per language)",
     eval_split="test",
     dev_split="test",
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("tatoeba"),
     hyperparameters=RETRIEVAL_SETTINGS,
     notes=(
         "One split, 'test' (the hub calls it validation). Gold is by line index, as XTREME scores it. Hub "
@@ -237,13 +229,13 @@ def read_lareqa(folder: Path, split: str, language: str) -> Rows | None:
     directory = _lareqa_language_files(folder)
     if directory is None:
         return None
-    missing = [lang for lang in LAREQA_LANGUAGES if not (directory / f"{lang}.json").is_file()]
+    missing = [lang for lang in xtreme.all_languages("lareqa") if not (directory / f"{lang}.json").is_file()]
     if missing:
         raise DataError(f"lareqa: {directory} lacks {', '.join(f'{m}.json' for m in missing)}; the candidate pool needs all 11")
     questions: list[tuple[str, str]] = []
     candidates: list[Example] = []
     gold: dict[str, list[str]] = defaultdict(list)
-    for pool_language in LAREQA_LANGUAGES:
+    for pool_language in xtreme.all_languages("lareqa"):
         path = directory / f"{pool_language}.json"
         data = read_json(path)
         try:
@@ -269,8 +261,8 @@ register(Task(
     name="lareqa",
     kind=TaskKind.RETRIEVAL,
     role=Role.TARGET,
-    languages=LAREQA_LANGUAGES,
-    metric="map_at_20",
+    languages=xtreme.all_languages("lareqa"),
+    metric=xtreme.TASKS["lareqa"].metric,
     source=DatasetSource(
         convert=canonical,
         splits={"test": ("test",)},
@@ -285,7 +277,7 @@ register(Task(
     description="LAReQA on XQuAD-R: language-agnostic answer-sentence retrieval from an 11-language pool",
     eval_split="test",
     dev_split="test",
-    benchmarks=(XTREME_R,),
+    benchmarks=xtreme.suites_of("lareqa"),
     hyperparameters=RETRIEVAL_SETTINGS,
     notes=(
         "Local files only. Per language: its questions against the candidate sentences of all 11 languages; "
@@ -369,8 +361,8 @@ register(Task(
     name="mewslix",
     kind=TaskKind.RETRIEVAL,
     role=Role.TARGET,
-    languages=MEWSLIX_LANGUAGES,
-    metric="map_at_20",
+    languages=xtreme.all_languages("mewslix"),
+    metric=xtreme.TASKS["mewslix"].metric,
     source=DatasetSource(
         convert=canonical,
         splits={"validation": ("validation",), "test": ("test",)},
@@ -384,7 +376,7 @@ register(Task(
     description="Mewsli-X: link news mentions in 11 languages to entities of a 50-language candidate set",
     eval_split="validation",
     dev_split="validation",
-    benchmarks=(XTREME_R,),
+    benchmarks=xtreme.suites_of("mewslix"),
     hyperparameters=RETRIEVAL_SETTINGS,
     notes=(
         "Local files only. Queries: each mention's sentence with the mention marked and prefixed; candidates: "

@@ -23,24 +23,10 @@ from xstilts.data.sources import (
 )
 from xstilts.errors import DataError
 from xstilts.tasks.base import Example, Role, Task, TaskKind
-from xstilts.tasks.benchmarks import (
-    PANX_XTREME,
-    PANX_XTREME_R,
-    PAPER,
-    UDPOS_XTREME,
-    UDPOS_XTREME_R,
-    XTREME,
-    XTREME_R,
-    jiant_intermediate,
-    jiant_target,
-)
 from xstilts.tasks.registry import register
-
-UPOS_TAGS = (
-    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ",
-    "SYM", "VERB", "X",
-)  # google/xtreme udpos ClassLabel order
-PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")  # google/xtreme PAN-X ClassLabel order
+from xstilts.tasks.suites import xtreme
+from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
+from xstilts.tasks.suites.xtreme import PANX_TAGS, UPOS_TAGS, jiant_target
 
 # google/xtreme names its UD-POS configs by the language's English name.
 UDPOS_HUB_NAMES = {
@@ -235,9 +221,9 @@ register(Task(
     name="udpos",
     kind=TaskKind.TAGGING,
     role=Role.TARGET,
-    languages=UDPOS_XTREME_R,
-    benchmark_languages={XTREME: UDPOS_XTREME, XTREME_R: UDPOS_XTREME_R},
-    metric="f1_pos",
+    languages=xtreme.all_languages("udpos"),
+    benchmark_languages=xtreme.languages_by_suite("udpos"),
+    metric=xtreme.TASKS["udpos"].metric,
     labels=UPOS_TAGS,
     source=DatasetSource(
         convert=tag_converter("pos_tags"),
@@ -253,7 +239,7 @@ register(Task(
     ),
     description="Universal Dependencies part-of-speech tagging (17 UPOS tags)",
     eval_split_overrides={code: "test" for code in (*UDPOS_TEST_ONLY, "kk")},
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("udpos"),
     hyperparameters=jiant_target(epochs=10),
     notes=(
         "XTREME-R's five added languages (lt, pl, uk, wo, ro; UD v2.7) are not on the hub: use XTREME's "
@@ -268,21 +254,21 @@ register(Task(
     name="panx",
     kind=TaskKind.TAGGING,
     role=Role.TARGET,
-    languages=PANX_XTREME_R,
-    benchmark_languages={XTREME: PANX_XTREME, XTREME_R: PANX_XTREME_R},
-    metric="f1_seqeval",
+    languages=xtreme.all_languages("panx"),
+    benchmark_languages=xtreme.languages_by_suite("panx"),
+    metric=xtreme.TASKS["panx"].metric,
     labels=PANX_TAGS,
     source=DatasetSource(
         convert=tag_converter("ner_tags"),
         hub=Hub("google/xtreme", "PAN-X.{lang}"),
         hub_by_language={
-            code: Hub("unimelb-nlp/wikiann", code) for code in sorted(set(PANX_XTREME_R) - set(PANX_XTREME))
+            code: Hub("unimelb-nlp/wikiann", code) for code in sorted(set(xtreme.XTREME_R.languages["panx"]) - set(xtreme.XTREME.languages["panx"]))
         },
         readers=(_conll_reader("ner_tags"),),
         local_formats="XTREME panx/{train,dev,test}-<lang>.tsv or raw panx_dataset <lang>-{train,dev,test}",
     ),
     description="WikiANN (PAN-X) named entities: PER, ORG, LOC in BIO tags",
-    benchmarks=(XTREME, XTREME_R),
+    benchmarks=xtreme.suites_of("panx"),
     hyperparameters=jiant_target(epochs=10),
     notes=(
         "Rahimi et al. (2019) splits. XTREME-R's eight added languages (qu, pl, uk, az, lt, pa, gu, ro) are not "
