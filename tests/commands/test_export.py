@@ -307,7 +307,8 @@ def test_synthetic_cell_exported_and_scored_as_stored(tmp_path: Path, monkeypatc
     from transformers import AutoModel, AutoTokenizer
 
     from xstilts.experiments.runner import run_spec
-    from xstilts.synthetic.benchmark import ModelShape, SyntheticBenchmark
+    from xstilts.synthetic.files import SyntheticBenchmark
+    from xstilts.synthetic.spec import ModelShape
     from xstilts.synthetic.pretrain import model_config
     from xstilts.synthetic.tokenizer import train_tokenizer
     from xstilts.synthetic.world import LANGUAGES

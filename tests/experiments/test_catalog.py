@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xstilts.experiments.catalog import SYNTHETIC_SIZES, dataset_facts
-from xstilts.synthetic.benchmark import SyntheticSpec
+from xstilts.synthetic.spec import SyntheticSpec
 
 
 def test_every_synthetic_task_and_split_is_declared() -> None:

@@ -40,7 +40,7 @@ def write_bucc(root: Path) -> None:
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoModel, AutoTokenizer
 
-    from xstilts.synthetic.benchmark import ModelShape
+    from xstilts.synthetic.spec import ModelShape
     from xstilts.synthetic.pretrain import model_config
     from xstilts.synthetic.tokenizer import train_tokenizer
 
