@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Iterator
-from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from xstilts.errors import unknown_name
@@ -34,6 +33,8 @@ def load_plugins() -> None:
     _plugins_loaded = True  # first: a plug-in's own lookups while it loads must not load it again
     for name in BUILTIN_PLUGINS:
         importlib.import_module(name)
+    from importlib.metadata import entry_points  # lazy: ~70 ms to import, needed once
+
     for entry in entry_points(group=PLUGIN_GROUP):
         try:
             entry.load()
