@@ -67,7 +67,7 @@ def run_grid(work_dir: Path, quick: bool) -> dict:
     naive = naive_stage_count(stages)
 
     # The synthetic data files are generated once, outside every timing.
-    from xstilts.synthetic.benchmark import SyntheticBenchmark
+    from xstilts.synthetic.files import SyntheticBenchmark
 
     bench = SyntheticBenchmark()
     for name in {t for c in spec_cold.conditions() for t in c.tasks} | set(spec_cold.target_names()):
@@ -102,10 +102,10 @@ def run_grid(work_dir: Path, quick: bool) -> dict:
 
 def feature_cache_timing(model_dir: Path, cache_dir: Path) -> dict:
     """Tokenising a task's training set vs reading it back from the feature cache."""
-    from xstilts.data.cache import cached_features
     from xstilts.data.loading import load_examples
     from xstilts.kinds import FeaturizeOptions
     from xstilts.models.backbone import BackboneOptions
+    from xstilts.models.features import cached_features
     from xstilts.models.model import load_pretrained
     from xstilts.tasks import get_task
 

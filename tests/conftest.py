@@ -38,8 +38,8 @@ def _build_tiny(root: Path) -> dict[str, Path]:
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-    from xstilts.synthetic.benchmark import ModelShape
     from xstilts.synthetic.pretrain import model_config
+    from xstilts.synthetic.spec import ModelShape
     from xstilts.synthetic.tokenizer import train_tokenizer
     from xstilts.synthetic.world import LANGUAGES, World
 

@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 
-from xstilts import __version__
 from xstilts.errors import XStiltsError, storage_problem
+from xstilts.version import __version__
 
 COMMANDS = [
     "demo", "run", "plan", "results", "tasks", "report", "evaluate", "export", "select", "synthetic",

@@ -1,4 +1,4 @@
-"""Atomic file and directory writes, JSONL, checksums.
+"""Atomic file and directory writes, JSONL, checksums, and where the cache lives.
 
 Outputs are written to a temporary sibling and renamed into place, so a reader never sees a
 partial file and a killed writer leaves only a temporary that is ignored and later cleaned up.
@@ -211,3 +211,8 @@ def clean_stale_temporaries(directory: Path, prefix: str = "") -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def cache_root() -> Path:
+    """xstilts' cache folder: $XSTILTS_CACHE, else ~/.cache/xstilts."""
+    return Path(os.environ.get("XSTILTS_CACHE", Path.home() / ".cache" / "xstilts")).expanduser()

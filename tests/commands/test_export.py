@@ -15,10 +15,10 @@ import pytest
 
 from xstilts.cli import main
 from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation.export import MANIFEST, export_cell, select_cell
 from xstilts.evaluation.metrics import get_metric
 from xstilts.evaluation.per_example import per_example_scores
 from xstilts.evaluation.predict import Evaluation
+from xstilts.experiments.export import MANIFEST, export_cell, select_cell
 from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.stages import _prediction_rows
@@ -307,8 +307,9 @@ def test_synthetic_cell_exported_and_scored_as_stored(tmp_path: Path, monkeypatc
     from transformers import AutoModel, AutoTokenizer
 
     from xstilts.experiments.runner import run_spec
-    from xstilts.synthetic.benchmark import ModelShape, SyntheticBenchmark
+    from xstilts.synthetic.files import SyntheticBenchmark
     from xstilts.synthetic.pretrain import model_config
+    from xstilts.synthetic.spec import ModelShape
     from xstilts.synthetic.tokenizer import train_tokenizer
     from xstilts.synthetic.world import LANGUAGES
 

@@ -36,8 +36,8 @@ def _build_tiny_encoder(root: Path) -> Path:
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from xstilts.synthetic.benchmark import ModelShape
     from xstilts.synthetic.pretrain import model_config
+    from xstilts.synthetic.spec import ModelShape
     from xstilts.synthetic.tokenizer import train_tokenizer
     from xstilts.synthetic.world import LANGUAGES, World
 

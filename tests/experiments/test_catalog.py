@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xstilts.experiments.catalog import dataset_facts
-from xstilts.synthetic.benchmark import SyntheticSpec
+from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.tasks.suites.synthetic import MEASURED_SIZES as SYNTHETIC_SIZES
 
 

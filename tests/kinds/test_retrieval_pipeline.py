@@ -40,8 +40,8 @@ def write_bucc(root: Path) -> None:
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoModel, AutoTokenizer
 
-    from xstilts.synthetic.benchmark import ModelShape
     from xstilts.synthetic.pretrain import model_config
+    from xstilts.synthetic.spec import ModelShape
     from xstilts.synthetic.tokenizer import train_tokenizer
 
     root = tmp_path_factory.mktemp("tiny")

@@ -113,7 +113,7 @@ def test_damaged_feature_cache_is_rebuilt_not_read(tiny_models, tmp_path, monkey
     for path in arrows:
         truncate(path)
     out = tmp_path / "out"
-    with caplog.at_level(logging.WARNING, logger="xstilts.data.cache"):
+    with caplog.at_level(logging.WARNING, logger="xstilts.models.features"):
         summary = run_spec(spec_from_dict(tiny_spec(out, tiny_models["encoder"])))
     assert not summary.failed
     assert any("is damaged" in r.getMessage() for r in caplog.records)

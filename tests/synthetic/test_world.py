@@ -1,6 +1,7 @@
 import random
 
-from xstilts.synthetic.benchmark import SyntheticBenchmark, SyntheticSpec
+from xstilts.synthetic.files import SyntheticBenchmark
+from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.synthetic.tasks import GENERATORS, NLI_LABELS, nli_hypothesis
 from xstilts.synthetic.world import LANGUAGES, NAMES, World, cognate
 

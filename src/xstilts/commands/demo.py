@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from xstilts.commands.run import execute
     from xstilts.experiments.spec import load_spec
-    from xstilts.synthetic.benchmark import SyntheticBenchmark
+    from xstilts.synthetic.files import SyntheticBenchmark
     from xstilts.synthetic.pretrain import ensure_pretrained
 
     spec = load_spec(DEMO_SPEC)

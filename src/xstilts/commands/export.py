@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xstilts.evaluation.export import OFFICIAL_SCRIPT_UNSCORED, export_cell
+    from xstilts.evaluation.export import OFFICIAL_SCRIPT_UNSCORED
+    from xstilts.experiments.export import export_cell
     from xstilts.experiments.results import locate_store
 
     results, spec_name = locate_store(args.results)

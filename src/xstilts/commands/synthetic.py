@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xstilts.synthetic.benchmark import SyntheticBenchmark
+    from xstilts.synthetic.files import SyntheticBenchmark
     from xstilts.synthetic.pretrain import SHIPPED_DIR, ensure_pretrained
     from xstilts.synthetic.tasks import GENERATORS
 

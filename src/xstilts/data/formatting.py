@@ -9,9 +9,15 @@ tokenised without special tokens first, so offsets and word alignments stay exac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from xstilts.models.backbone import Family
+
+class Family(str, Enum):
+    """A model's architecture family, which decides how its inputs are framed."""
+
+    ENCODER = "encoder"
+    DECODER = "decoder"
 
 
 @dataclass(frozen=True)

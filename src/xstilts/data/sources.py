@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import DataError
+from xstilts.hub import hub_reachable
 from xstilts.tasks.base import Example, Task
 
 logger = logging.getLogger(__name__)
@@ -196,7 +197,6 @@ class DatasetSource:
             return DataLocation(True, f"local repository {what}")
         if hub_cached(hub, language, self.splits[split]):
             return DataLocation(True, f"hub cache {what}")
-        from xstilts.hub import hub_reachable
 
         if hub_reachable():
             return DataLocation(True, f"hub {what}")
@@ -362,7 +362,6 @@ def _hub_what(hub: Hub, language: str) -> str:
 
 
 def read_hub(hub: Hub, hub_splits: Sequence[str], language: str, task: Task, local_hint: str) -> Rows:
-    from xstilts.hub import hub_reachable
 
     online = hub_reachable()  # decided once; offline, the libraries read their caches and fail at once
     import datasets  # heavy import, only when the hub is used

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from xstilts.data.loading import load_examples
 from xstilts.evaluation.metrics import get_metric
 from xstilts.evaluation.per_example import per_example_scores
 from xstilts.kinds import FeaturizeOptions, handler_for
@@ -86,7 +87,6 @@ def _retrieval_calibration(
     if split is None:
         return None
     if examples is None:
-        from xstilts.data.loading import load_examples
 
         examples = load_examples(task, split, language, data_dir)
     features = featurize(model, task, examples, options)

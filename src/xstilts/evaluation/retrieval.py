@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from xstilts.errors import ConfigError, DataError
+from xstilts.evaluation.metrics import bucc_f1, pair_set
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +508,6 @@ def best_bucc_threshold(candidates: Sequence[BuccCandidate], gold: Mapping[str, 
     best F1 is reached only at the last candidate (where xtreme's code fails), its score is used.
     0.0 when no candidate is correct.
     """
-    from xstilts.evaluation.metrics import pair_set
 
     gold_pairs = gold if isinstance(gold, set) else pair_set(gold)
     ranked = sorted(candidates, key=lambda c: -c.score)
@@ -552,7 +552,6 @@ class BuccSplit:
 
 def bucc_evaluate(dev: BuccSplit, test: BuccSplit, **mine_options) -> BuccResult:
     """The whole BUCC procedure: mine dev, pick the threshold on dev gold, mine test, extract."""
-    from xstilts.evaluation.metrics import bucc_f1
 
     if dev.gold is None:
         raise DataError("BUCC: the dev split needs gold pairs to choose the threshold")

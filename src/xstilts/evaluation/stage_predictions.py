@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xstilts.data.loading import all_languages
 from xstilts.errors import DataError, UnknownNameError
 from xstilts.evaluation.metrics import get_metric
 from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, read_utf8
+from xstilts.tasks import get_task
+from xstilts.tasks.suites import canonical_task
 
 KEYS = ("index", "id")
 
@@ -123,8 +126,6 @@ def is_prediction_rows_file(path: str | Path) -> bool:
 
 def pipeline_task(name: str) -> Any:
     """The xstilts task of a name: its registered name, or an XTREME spelling of it ('PAWS-X')."""
-    from xstilts.tasks import get_task
-    from xstilts.tasks.suites import canonical_task
 
     try:
         return get_task(name)
@@ -145,7 +146,6 @@ def score_prediction_rows(task: str, path: str | Path, language: str | None = No
 
     The language defaults to the file's name (`<lang>.jsonl`) and must be one of the task's.
     """
-    from xstilts.data.loading import all_languages
 
     declared = pipeline_task(task)
     path = Path(path)

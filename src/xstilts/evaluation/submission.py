@@ -39,10 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from xstilts.data.loading import all_languages
 from xstilts.errors import ConfigError, DataError, UnknownNameError
 from xstilts.evaluation.aggregate import BenchmarkScore, benchmark_score
 from xstilts.evaluation.metrics import get_metric
 from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, make_parent, read_utf8
+from xstilts.tasks import all_tasks
 from xstilts.tasks.suites import canonical_task, get_suite, official_task, task_languages
 
 log = logging.getLogger(__name__)
@@ -102,13 +104,11 @@ def file_format(task: str) -> FileFormat:
 
 
 def _registered_task(name: str) -> Any:
-    from xstilts.tasks import all_tasks
 
     return next((t for t in all_tasks() if t.name == name), None)
 
 
 def _xstilts_format(task: Any, official_error: Exception) -> FileFormat:
-    from xstilts.data.loading import all_languages
 
     layout = LAYOUT_BY_METRIC.get(task.metric) or LAYOUT_BY_KIND.get(task.kind.value)
     if layout is None:

@@ -74,7 +74,7 @@ def model_facts(path: str) -> ModelFacts | None:
 
 
 def _synthetic_facts(family: str) -> ModelFacts:
-    from xstilts.synthetic.benchmark import SyntheticSpec
+    from xstilts.synthetic.spec import SyntheticSpec
 
     spec = SyntheticSpec()
     shape = spec.encoder if family == "encoder" else spec.decoder

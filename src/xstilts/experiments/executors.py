@@ -220,7 +220,7 @@ def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None, progres
     """Wait for the workers; with `progress` (spec, root, stages), show the grid's stages done."""
     bar, done, last_poll = None, 0, 0.0
     if progress is not None:
-        from xstilts.training.progress import progress_bar
+        from xstilts.progress import progress_bar
 
         spec, root, stages = progress
         ids = {s.id for s in stages}

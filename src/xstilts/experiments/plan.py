@@ -64,7 +64,7 @@ def _hash(obj: dict) -> str:
 
 def _data_fingerprint(task_names: list[str], model: ModelSpec) -> dict:
     """What identifies the data behind the tasks: the synthetic benchmark's spec where used."""
-    from xstilts.synthetic.benchmark import SyntheticSpec
+    from xstilts.synthetic.spec import SyntheticSpec
 
     synthetic = model.path.startswith("synthetic:") or any("synthetic" in get_task(t).benchmarks for t in task_names)
     return {"synthetic": SyntheticSpec().fingerprint} if synthetic else {}

@@ -34,7 +34,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from xstilts import __version__
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
 from xstilts.experiments import leases
@@ -42,6 +41,7 @@ from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
 from xstilts.experiments.store import ResultsStore, worker_id
 from xstilts.io import TMP_MARK, clean_stale_temporaries
+from xstilts.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -41,12 +41,12 @@ class StageContext:
 
     @property
     def feature_cache(self) -> Path:
-        from xstilts.synthetic.benchmark import cache_root
+        from xstilts.io import cache_root
 
         return cache_root() / "features"
 
     def features(self, model: XStiltsModel, task: Task, examples: list, options: FeaturizeOptions) -> list:
-        from xstilts.data.cache import cached_features
+        from xstilts.models.features import cached_features
 
         return cached_features(model, task, examples, options, self.feature_cache)
 

@@ -10,21 +10,49 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import xstilts.hub
+from xstilts.data.formatting import Family
 from xstilts.errors import CheckpointError, ConfigError
+from xstilts.registry import Registry, load_plugins
 
 log = logging.getLogger(__name__)
 
-SYNTHETIC_PREFIX = "synthetic:"
+
+@dataclass(frozen=True)
+class BuiltinModels:
+    """Models named `<prefix>:<name>` that a plug-in makes on demand (e.g. synthetic:encoder)."""
+
+    prefix: str
+    names: tuple[str, ...]
+    ensure: Callable[[str], Path]  # the named model's folder, made first if missing
+    existing: Callable[[str], Path | None]  # its folder when a copy exists already (made or shipped), else None
+
+    def path_of(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
 
 
-class Family(str, Enum):
-    ENCODER = "encoder"
-    DECODER = "decoder"
+BUILTIN_MODELS: Registry[BuiltinModels] = Registry("built-in model prefix")
+
+
+def register_builtin_models(models: BuiltinModels) -> BuiltinModels:
+    return BUILTIN_MODELS.register(models.prefix, models)
+
+
+def builtin_model(name_or_path: str) -> tuple[BuiltinModels, str] | None:
+    """The plug-in models and the model name for `<prefix>:<name>` when a plug-in registered the
+    prefix; None for hub ids and folders."""
+    prefix, colon, name = name_or_path.partition(":")
+    if not colon:
+        return None
+    load_plugins()
+    if prefix not in BUILTIN_MODELS:
+        return None
+    return BUILTIN_MODELS.get(prefix), name
 
 
 @dataclass(frozen=True)
@@ -69,15 +97,15 @@ def detect_family(config: Any, override: str = "auto", where: str = "") -> Famil
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Map `synthetic:encoder` / `synthetic:decoder` to the built-in pretrained tiny models."""
-    if name_or_path.startswith(SYNTHETIC_PREFIX):
-        from xstilts.synthetic.pretrain import ensure_pretrained
-
-        family = name_or_path[len(SYNTHETIC_PREFIX):]
-        if family not in ("encoder", "decoder"):
-            raise ConfigError(f"model {name_or_path!r}: the synthetic models are synthetic:encoder and synthetic:decoder")
-        return str(ensure_pretrained(family))
-    return name_or_path
+    """Map a plug-in's model name (e.g. `synthetic:encoder`) to its folder; other paths unchanged."""
+    found = builtin_model(name_or_path)
+    if found is None:
+        return name_or_path
+    models, name = found
+    if name not in models.names:
+        names = " and ".join(models.path_of(n) for n in models.names)
+        raise ConfigError(f"model {name_or_path!r}: the {models.prefix} models are {names}")
+    return str(models.ensure(name))
 
 
 def looks_local(name: str) -> bool:
@@ -100,9 +128,7 @@ def _hub_error(name: str, err: Exception) -> CheckpointError:
 def hub_available() -> bool:
     """Whether the Hub can be reached; asked once per process. When it cannot, the libraries are
     switched offline so that a hub id missing from the cache fails at once, without retries."""
-    from xstilts.hub import hub_reachable
-
-    return hub_reachable()
+    return xstilts.hub.hub_reachable()
 
 
 def _prepare_load(name_or_path: str) -> None:

@@ -16,16 +16,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import xstilts.hub
+from xstilts.data.formatting import InputFormat
 from xstilts.errors import Problem, XStiltsError
 from xstilts.models.backbone import (
-    SYNTHETIC_PREFIX,
     BackboneOptions,
+    BuiltinModels,
     Family,
     attention_problem,
     attention_support,
+    builtin_model,
     detect_family,
+    load_tokenizer,
     looks_local,
-    resolve_model_path,
 )
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,9 @@ def check_model(name: str, path: str, options: BackboneOptions, kinds: Iterable[
         Problem(subject, f"unknown task kind {k!r}", f"use one of {', '.join(KIND_NAMES)}") for k in kinds if k not in KIND_NAMES
     ]
     before = len(problems)
-    if path.startswith(SYNTHETIC_PREFIX):
-        folder = _synthetic_folder(path, subject, problems)
+    builtin = builtin_model(path)
+    if builtin is not None:
+        folder = _builtin_folder(*builtin, path, subject, problems)
         if folder is None:
             return problems
         lookup: FileLookup | None = _folder_lookup(folder)
@@ -77,22 +81,14 @@ def check_model(name: str, path: str, options: BackboneOptions, kinds: Iterable[
 
 
 # -- resolving --------------------------------------------------------------------------------------
-def _synthetic_folder(path: str, subject: str, problems: list[Problem]) -> Path | None:
-    """The synthetic model's folder when a copy exists (built or shipped); None when it will be
-    pretrained at run time (not a problem) or the name is wrong."""
-    from xstilts.synthetic.benchmark import SyntheticBenchmark
-    from xstilts.synthetic.pretrain import SHIPPED_DIR
-
-    family = path[len(SYNTHETIC_PREFIX):]
-    if family not in ("encoder", "decoder"):
-        problems.append(Problem(subject, f"{path!r} is not a synthetic model", "use synthetic:encoder or synthetic:decoder"))
+def _builtin_folder(models: BuiltinModels, name: str, path: str, subject: str, problems: list[Problem]) -> Path | None:
+    """A plug-in model's folder when a copy exists (made or shipped); None when it will be made at
+    run time (not a problem: nothing to check yet) or the name is wrong."""
+    if name not in models.names:
+        choices = " or ".join(models.path_of(n) for n in models.names)
+        problems.append(Problem(subject, f"{path!r} is not a {models.prefix} model", f"use {choices}"))
         return None
-    bench = SyntheticBenchmark()
-    built = (bench.model_dir(family) / "DONE").exists()
-    shipped = (SHIPPED_DIR / bench.spec.pretraining_fingerprint / family / "DONE").exists()
-    if not (built or shipped):
-        return None  # pretrained on first use (`xstilts synthetic pretrain`), nothing to check yet
-    return Path(resolve_model_path(path))
+    return models.existing(name)
 
 
 def _folder_lookup(folder: Path) -> FileLookup:
@@ -135,8 +131,6 @@ def _hub_lookup(repo: str, options: BackboneOptions, subject: str, problems: lis
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
 
-    from xstilts.hub import hub_reachable
-
     revision = options.revision
 
     def lookup(filename: str) -> Path | None:
@@ -148,7 +142,7 @@ def _hub_lookup(repo: str, options: BackboneOptions, subject: str, problems: lis
     except HFValidationError:
         problems.append(Problem(subject, f"{repo!r} is neither an existing folder nor a valid hub id", "give a local model folder, or a hub id such as org/name"))
         return None
-    if hub_reachable():
+    if xstilts.hub.hub_reachable():
         return lookup if cached else None
     if not cached:
         problems.append(Problem(
@@ -297,9 +291,6 @@ def _special_tokens(lookup: FileLookup) -> dict[str, Any] | None:
 
 def _check_tokenizer_deep(source: str, family: Family, options: BackboneOptions, kinds: list[str], subject: str, problems: list[Problem]) -> None:
     """Load the tokenizer as a run will and tokenize a sample pair with offsets."""
-    from xstilts.data.formatting import InputFormat
-    from xstilts.models.backbone import load_tokenizer
-
     try:
         tokenizer = load_tokenizer(source, family, options)
         InputFormat.for_tokenizer(tokenizer, family)

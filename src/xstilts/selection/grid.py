@@ -31,7 +31,10 @@ from typing import Any
 import pandas as pd
 
 from xstilts.errors import ConfigError, DataError, XStiltsError, unknown_name
+from xstilts.experiments.store import ResultsStore
 from xstilts.selection.validation import ValidationReport, validate_ranking
+from xstilts.tasks import get_task
+from xstilts.tasks.base import TaskKind
 
 STORE_NAME = "results.sqlite"  # as xstilts.experiments.runner.STORE_NAME (not imported: it pulls in torch)
 BASELINE = "none"
@@ -47,7 +50,6 @@ def store_path(path: Path | str) -> Path:
 
 
 def _open(path: Path | str):
-    from xstilts.experiments.store import ResultsStore
 
     return ResultsStore.open_readonly(store_path(path))
 
@@ -404,8 +406,6 @@ def validation_table(
 
 def _compute_rankings(results, gains, spec, models, targets, candidates, use_checkpoints, settings) -> Iterable[RankingRecord]:
     from xstilts.selection.pipeline import SelectionSettings, select_intermediate
-    from xstilts.tasks import get_task
-    from xstilts.tasks.base import TaskKind
 
     chosen = gains
     if models:

@@ -49,12 +49,16 @@ from typing import Any
 
 import numpy as np
 
+from xstilts.data.loading import all_languages, english_training, load_examples
 from xstilts.errors import ConfigError, DataError, unknown_name
+from xstilts.models.backbone import BackboneOptions
 from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment
 from xstilts.selection.estimators import logme, nearest_centre_accuracy, shrinkage_h_score
 from xstilts.selection.ranking import Estimate, Ranking, rank_candidates
 from xstilts.selection.task_similarity import fit_reference, task_embedding, task_similarity
+from xstilts.tasks import get_task
 from xstilts.tasks.base import Task, TaskKind
+from xstilts.tasks.suites.phang2020 import INTERMEDIATE_TASKS as PAPER_INTERMEDIATE_TASKS
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +201,11 @@ def _weight(estimator: str, method: str) -> float:
 
 def default_candidates(target: Task) -> tuple[str, ...]:
     """The paper's nine English intermediate tasks; the synthetic ones for a synthetic target."""
-    from xstilts.tasks.suites.phang2020 import INTERMEDIATE_TASKS as PAPER_INTERMEDIATE_TASKS
 
     return SYNTHETIC_CANDIDATES if SYNTHETIC_BENCHMARK in target.benchmarks else PAPER_INTERMEDIATE_TASKS
 
 
 def _resolve_candidates(target: Task, candidates: Sequence[str] | None, checkpoints: Mapping[str, Path]) -> list[Task]:
-    from xstilts.tasks import get_task
 
     if candidates is None:
         names = [c for c in default_candidates(target) if c in checkpoints] if checkpoints else list(default_candidates(target))
@@ -227,7 +229,6 @@ def _resolve_candidates(target: Task, candidates: Sequence[str] | None, checkpoi
 
 
 def _resolve_languages(target: Task, languages: Sequence[str] | None) -> list[str]:
-    from xstilts.data.loading import all_languages
 
     known = all_languages(target)
     if languages is None:
@@ -309,10 +310,8 @@ def select_intermediate(
     data_dir: Path | str | None = None,
 ) -> SelectionResult:
     """Rank candidate intermediate tasks for `target` on `model` (see module doc)."""
-    from xstilts.models.backbone import BackboneOptions
     from xstilts.models.model import load_pretrained
     from xstilts.selection.features import representation_for
-    from xstilts.tasks import get_task
 
     settings.check()
     wall_start = time.perf_counter()
@@ -411,7 +410,6 @@ def _alignments(embeddings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[st
 def _target_sample(run: _Run, pairs: dict, alignment_note: str | None) -> tuple[Task | None, list, Any]:
     """The target's English training task (None for retrieval), its sampled examples, and their
     labelled features under the pretrained model."""
-    from xstilts.data.loading import english_training, load_examples
     from xstilts.selection.features import meaning_identity_features, sample_examples
 
     s = run.settings
@@ -438,7 +436,6 @@ def _target_sample(run: _Run, pairs: dict, alignment_note: str | None) -> tuple[
 
 def _similarity_estimates(run: _Run, candidates: list[Task], target_feats: Any) -> dict[str, list[Estimate]]:
     """Each candidate's task-embedding similarity to the target, in one whitened space."""
-    from xstilts.data.loading import load_examples
     from xstilts.selection.features import sample_examples
 
     s = run.settings

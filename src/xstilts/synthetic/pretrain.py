@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 
 from xstilts.io import atomic_dir, atomic_write_json
-from xstilts.synthetic.benchmark import ModelShape, SyntheticBenchmark, SyntheticSpec
+from xstilts.models.backbone import BackboneOptions, resolve_attention
+from xstilts.progress import progress_bar
+from xstilts.synthetic.files import SyntheticBenchmark
+from xstilts.synthetic.spec import ModelShape, SyntheticSpec
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,15 @@ def ensure_pretrained(family: str, spec: SyntheticSpec | None = None, progress: 
     return target
 
 
+def existing_pretrained(family: str, spec: SyntheticSpec | None = None) -> Path | None:
+    """The pretrained synthetic `family` model's folder when a copy exists (made before, or shipped:
+    then copied into the cache); None when it would have to be pretrained."""
+    bench = SyntheticBenchmark(spec)
+    built = (bench.model_dir(family) / "DONE").exists()
+    shipped = (SHIPPED_DIR / bench.spec.pretraining_fingerprint / family / "DONE").exists()
+    return ensure_pretrained(family, spec) if built or shipped else None
+
+
 def _documents(bench: SyntheticBenchmark, tokenizer, length: int) -> list[list[int]]:
     lines = bench.corpus_path().read_text(encoding="utf-8").splitlines()
     encoded = tokenizer(lines, add_special_tokens=False, truncation=True, max_length=length - 2)["input_ids"]
@@ -70,9 +82,6 @@ def _documents(bench: SyntheticBenchmark, tokenizer, length: int) -> list[list[i
 def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_dir: Path, progress: bool = True) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
-
-    from xstilts.models.backbone import BackboneOptions, resolve_attention
-    from xstilts.training.progress import progress_bar
 
     spec = bench.spec
     settings = spec.pretrain

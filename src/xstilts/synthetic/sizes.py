@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xstilts.data.formatting import Family, InputFormat
+from xstilts.data.loading import load_examples
+from xstilts.kinds import FeaturizeOptions, handler_for
+from xstilts.models.backbone import BackboneOptions, load_tokenizer, resolve_model_path
+from xstilts.tasks import get_task
+
 
 @dataclass(frozen=True)
 class SplitSize:
@@ -22,12 +28,6 @@ def measure(task_name: str, split: str, family: str = "encoder", limit: int | No
     """Examples per language and mean featurised tokens per example of one split of a synthetic
     task (train: English; validation: the mean over the task's languages). `limit` featurises only
     that many evenly spaced examples of each language (a quick check)."""
-    from xstilts.data.formatting import InputFormat
-    from xstilts.data.loading import load_examples
-    from xstilts.kinds import FeaturizeOptions, handler_for
-    from xstilts.models.backbone import BackboneOptions, Family, load_tokenizer, resolve_model_path
-    from xstilts.tasks import get_task
-
     task = get_task(task_name)
     path = resolve_model_path(f"synthetic:{family}")
     tokenizer = load_tokenizer(path, Family(family), BackboneOptions())
@@ -42,7 +42,6 @@ def measure(task_name: str, split: str, family: str = "encoder", limit: int | No
         tokens += sum(_length(f["input_ids"]) for f in features)
         featurised += len(sample)
     return SplitSize(round(sum(counts) / len(counts)), tokens / max(featurised, 1))
-
 
 
 def _length(ids: list) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from xstilts.synthetic.benchmark import SPECIAL_TOKENS
+from xstilts.synthetic.spec import SPECIAL_TOKENS
 
 
 def train_tokenizer(corpus: Path, vocab_size: int, out_dir: Path) -> None:

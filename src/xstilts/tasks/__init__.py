@@ -1,5 +1,8 @@
-"""Task declarations. Importing this package registers every built-in task."""
+"""Task declarations. The first lookup registers every built-in task and the plug-ins' tasks."""
 
+import importlib
+
+from xstilts.registry import load_plugins
 from xstilts.tasks.base import Example, Hyperparameters, Role, Source, Task, TaskKind
 from xstilts.tasks.registry import TASKS, register
 
@@ -22,15 +25,13 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    import importlib
-
-    from xstilts.tasks import synthetic  # noqa: F401
-
+    load_plugins()
     for module in _BUILTIN_MODULES:
         importlib.import_module(f"xstilts.tasks.{module}")
 
 
-# Modules declaring real tasks; each registers its tasks on import.
+# Modules declaring real tasks; each registers its tasks on import. They are imported on the first
+# lookup, not with this package: they import xstilts.data.sources, which imports xstilts.tasks.base.
 _BUILTIN_MODULES: list[str] = ["classification", "multiple_choice", "qa", "tagging", "retrieval"]
 
 __all__ = [

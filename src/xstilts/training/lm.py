@@ -10,9 +10,13 @@ from typing import Any
 
 import torch
 
+import xstilts.hub
+from xstilts.data.formatting import Family
 from xstilts.errors import DataError
-from xstilts.models.backbone import Family
+from xstilts.kinds.base import pad_ids
 from xstilts.models.model import XStiltsModel
+from xstilts.registry import load_plugins
+from xstilts.training.corpora import LM_CORPORA
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +29,11 @@ class LMData:
 
 
 def read_corpus(corpus: str, limit: int | None = None) -> list[str]:
-    """Documents of an LM corpus: "synthetic", a local text file (one per line), or a hub dataset id."""
-    if corpus == "synthetic":
-        from xstilts.synthetic.benchmark import SyntheticBenchmark
-
-        docs = SyntheticBenchmark().corpus_path().read_text(encoding="utf-8").splitlines()
+    """Documents of an LM corpus: a plug-in's named corpus ("synthetic"), a local text file (one
+    per line), or a hub dataset id."""
+    load_plugins()
+    if corpus in LM_CORPORA:
+        docs = LM_CORPORA.get(corpus)()
     elif Path(corpus).exists():
         try:
             docs = Path(corpus).read_text(encoding="utf-8").splitlines()
@@ -44,9 +48,7 @@ def read_corpus(corpus: str, limit: int | None = None) -> list[str]:
 
 
 def _hub_corpus(name: str, limit: int | None) -> list[str]:
-    from xstilts.hub import hub_reachable
-
-    online = hub_reachable()  # decided once; offline, datasets is switched to its cache and fails at once
+    online = xstilts.hub.hub_reachable()  # decided once; offline, datasets is switched to its cache and fails at once
     import datasets
 
     try:
@@ -86,8 +88,6 @@ def attach_lm_head(model: XStiltsModel, source: str) -> None:
 
 
 def lm_batch(model: XStiltsModel, features: list[dict], mask_rate: float) -> dict[str, torch.Tensor]:
-    from xstilts.kinds.base import pad_ids
-
     ids, mask = pad_ids([f["input_ids"] for f in features], model.input_format.pad_id)
     if model.family is Family.DECODER:
         return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}

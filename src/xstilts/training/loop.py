@@ -29,9 +29,9 @@ from xstilts.io import atomic_dir, atomic_write_json, atomic_write_text, read_js
 from xstilts.kinds import handler_for
 from xstilts.kinds.base import Feature
 from xstilts.models.model import LM_TASK, XStiltsModel
+from xstilts.progress import progress_bar
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
-from xstilts.training.progress import progress_bar
 from xstilts.training.sharding import (
     full_model_state,
     full_optimizer_state,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 from xstilts.languages import LANGUAGES
+from xstilts.tasks import all_tasks
 from xstilts.tasks.base import Role, Task
 from xstilts.tasks.suites import dataset_facts, get_suite, suite_names
 from xstilts.tasks.suites.base import Suite
@@ -25,8 +26,6 @@ def problems(
 ) -> list[str]:
     """Every inconsistency between the registered tasks and the suites (all of them by default)."""
     if tasks is None:
-        from xstilts.tasks import all_tasks
-
         tasks = all_tasks()
     suites = [get_suite(name) for name in suite_names()] if suites is None else list(suites)
     found = [line for task in tasks for line in task_problems(task, known_metrics, {s.name for s in suites})]

@@ -1,4 +1,4 @@
-"""On-disk cache of tokenised features, keyed by tokenizer, task, examples and options.
+"""Tokenised features of a model for a task, cached on disk by tokenizer, task, examples and options.
 
 A second run of the same stage (or another stage needing the same features: every target of a
 grid evaluates on the same data) reads Arrow files instead of tokenising again. Each entry holds a

@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from xstilts.data.cache import cached_features
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.models.backbone import BackboneOptions
+from xstilts.models.features import cached_features
 from xstilts.models.model import load_pretrained
 from xstilts.synthetic.tasks import GENERATORS
 from xstilts.synthetic.world import World

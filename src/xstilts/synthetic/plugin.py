@@ -1,5 +1,7 @@
-"""The built-in synthetic benchmark's tasks (see `xstilts.synthetic`): a miniature of the paper's
-setting that runs offline on a laptop CPU."""
+"""The synthetic benchmark as an xstilts plug-in: a miniature of the paper's setting that runs
+offline on a laptop CPU. Importing this module (`xstilts.registry.load_plugins` does) registers
+its languages, its tasks, its pretrained models (`synthetic:encoder`, `synthetic:decoder`) and its
+pretraining corpus (LM corpus "synthetic") into the registries of the layers below."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ from pathlib import Path
 from xstilts.data.schema import validate_examples
 from xstilts.errors import unknown_name
 from xstilts.languages import Language, register_language
+from xstilts.models.backbone import BuiltinModels, register_builtin_models
+from xstilts.synthetic.files import SyntheticBenchmark
+from xstilts.synthetic.pretrain import ensure_pretrained, existing_pretrained
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
 from xstilts.tasks.registry import register
+from xstilts.training.corpora import register_corpus
 
 LANGUAGES = ("en", "clo", "scr", "ord")
 
@@ -33,8 +39,6 @@ class SyntheticSource:
         return ("train", "validation") if language == "en" else ("validation",)
 
     def load(self, task: Task, split: str, language: str, data_dir: Path | None) -> list[Example]:
-        from xstilts.synthetic.benchmark import SyntheticBenchmark
-
         if language not in task.languages:
             raise unknown_name("language", language, task.languages, where=task.name)
         bench = SyntheticBenchmark()
@@ -101,3 +105,12 @@ register(Task(
     source=SOURCE, benchmarks=SYNTHETIC, hyperparameters=Hyperparameters(max_length=48),
     description="parallel-sentence retrieval into English, no training data (Tatoeba-like)",
 ))
+
+register_builtin_models(BuiltinModels("synthetic", ("encoder", "decoder"), ensure_pretrained, existing_pretrained))
+
+
+def _corpus_documents() -> list[str]:
+    return SyntheticBenchmark().corpus_path().read_text(encoding="utf-8").splitlines()
+
+
+register_corpus("synthetic", _corpus_documents)
