@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from xstilts.analysis import grid as g
-from xstilts.analysis import stats
+import xstilts.analysis.grid as g
+import xstilts.analysis.stats as stats
 from xstilts.analysis.gains import BY_OPTIONS, join_notes, require_baseline, select_targets, uncertainty_words, units
 from xstilts.analysis.scores import BASELINE, ExampleScores, require_both_families, validate_scores
 from xstilts.errors import ConfigError
