@@ -54,12 +54,6 @@ PENDING_CYCLES: set[frozenset[str]] = {
     frozenset({"xstilts.experiments.distributed", "xstilts.experiments.executors", "xstilts.experiments.runner", "xstilts.experiments.stages"}),
 }
 PENDING_LAZY: set[tuple[str, str]] = {
-    # branch report-pkg
-    ("xstilts.analysis.report", "xstilts.evaluation.aggregate"),
-    ("xstilts.analysis.report", "xstilts.tasks.suites"),
-    ("xstilts.analysis.report", "xstilts.experiments.gaps"),
-    ("xstilts.analysis.report", "xstilts.languages"),
-    ("xstilts.analysis.report", "xstilts.tasks"),
     # branch settings-chain
     ("xstilts.experiments.catalog", "xstilts.synthetic.spec"),
     ("xstilts.experiments.distributed", "xstilts.experiments.executors"),

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from xstilts.analysis.report import (
+    IntervalOptions,
     ReportOptions,
     build_report,
     classify_conditions,
@@ -56,6 +57,13 @@ def _simulated(interaction: dict, gains: dict | None = None, rng: int = 1):
 
 def _report(sim, options: ReportOptions = FAST):
     return build_report(frame_data(sim.scores, metadata=META), options)
+
+
+def test_report_options_gather_the_interval_settings_in_one_value():
+    options = ReportOptions(level=0.9, ci_method="hierarchical", n_boot=50, seed=3)
+    assert options.intervals == IntervalOptions(level=0.9, ci_method="hierarchical", n_boot=50, seed=3)
+    assert options.intervals.as_kwargs() == {"level": 0.9, "ci_method": "hierarchical", "n_boot": 50, "seed": 3}
+    assert ReportOptions().intervals == IntervalOptions()
 
 
 # -- the answer: planted interaction vs none ---------------------------------------------------------

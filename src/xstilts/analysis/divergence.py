@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from xstilts.analysis import grid as g
-from xstilts.analysis import stats
+import xstilts.analysis.grid as g
+import xstilts.analysis.stats as stats
 from xstilts.analysis.gains import BY_OPTIONS, join_notes, require_baseline, select_targets, uncertainty_words, units
 from xstilts.analysis.scores import BASELINE, ExampleScores, require_both_families, validate_scores
 from xstilts.errors import ConfigError
@@ -182,47 +182,7 @@ def divergence_table(
                 row: dict[str, object] = {"intermediate": intermediate, "target": target}
                 if by == "language":
                     row["language"] = language
-                counts: dict[str, object] = {
-                    "n_encoder_models": len(fams["encoder"]),
-                    "n_decoder_models": len(fams["decoder"]),
-                    "inference": FIXED,
-                }
-                absent_family = [f for f, ms in fams.items() if not ms]
-                missing = _missing_models(view, fams, intermediate)
-                if absent_family or missing:
-                    why = (
-                        f"no {absent_family[0]} models scored on this target"
-                        if absent_family
-                        else f"no runs of {missing} for this condition: a family mean needs every model of the family"
-                    )
-                    rows.append(row | _nan_columns() | counts | {"testable": False, "ci_method": "", "note": why})
-                    continue
-                inference = choose_inference(models, fams)
-                counts["inference"] = inference
-                if inference == RANDOM:
-                    rows.append(row | counts | _random_models_row(view, fams, intermediate, baseline, level))
-                    continue
-                res = {
-                    name: g.contrast(view, divergence_coefficients(view, fams, intermediate, baseline, sign), **opts)
-                    for name, sign in (
-                        ("encoder_gain", {"encoder": 1.0}),
-                        ("decoder_gain", {"decoder": 1.0}),
-                        ("difference", {"encoder": 1.0, "decoder": -1.0}),
-                    )
-                }
-                for name, r in res.items():
-                    row |= {name: r.estimate, f"{name}_low": r.interval.low, f"{name}_high": r.interval.high}
-                diff = res["difference"]
-                row |= (
-                    {"p_value": diff.p_value}
-                    | counts
-                    | {
-                        "testable": bool(np.isfinite(diff.p_value)),
-                        "ci_method": diff.interval.method,
-                        "note": join_notes(*(r.interval.note for r in res.values())),
-                    }
-                )
-                rows.append(row)
+                rows.append(row | _divergence_cells(view, fams, intermediate, baseline, models, opts))
     frame = pd.DataFrame(rows)
     frame = add_corrections(frame)
     description = (
@@ -237,6 +197,58 @@ def divergence_table(
         inferences = sorted(set(frame["inference"]))
         notes = tuple(FIXED_MODELS_NOTE if i == FIXED else generalises_to(i) for i in inferences)
     return DivergenceTable(description, frame, by, level, ci_method, notes)
+
+
+
+def _divergence_cells(
+    view: g.CellView,
+    fams: dict[str, list[str]],
+    intermediate: str,
+    baseline: str,
+    models: str,
+    opts: dict[str, Any],
+) -> dict[str, object]:
+    """The numbers of one row of the divergence table (all but its intermediate, target and language)."""
+    counts: dict[str, object] = {
+        "n_encoder_models": len(fams["encoder"]),
+        "n_decoder_models": len(fams["decoder"]),
+        "inference": FIXED,
+    }
+    absent_family = [f for f, ms in fams.items() if not ms]
+    missing = _missing_models(view, fams, intermediate)
+    if absent_family or missing:
+        why = (
+            f"no {absent_family[0]} models scored on this target"
+            if absent_family
+            else f"no runs of {missing} for this condition: a family mean needs every model of the family"
+        )
+        return _nan_columns() | counts | {"testable": False, "ci_method": "", "note": why}
+    inference = choose_inference(models, fams)
+    counts["inference"] = inference
+    if inference == RANDOM:
+        return counts | _random_models_row(view, fams, intermediate, baseline, opts["level"])
+    res = {
+        name: g.contrast(view, divergence_coefficients(view, fams, intermediate, baseline, sign), **opts)
+        for name, sign in (
+            ("encoder_gain", {"encoder": 1.0}),
+            ("decoder_gain", {"decoder": 1.0}),
+            ("difference", {"encoder": 1.0, "decoder": -1.0}),
+        )
+    }
+    cells: dict[str, object] = {}
+    for name, r in res.items():
+        cells |= {name: r.estimate, f"{name}_low": r.interval.low, f"{name}_high": r.interval.high}
+    diff = res["difference"]
+    return (
+        cells
+        | {"p_value": diff.p_value}
+        | counts
+        | {
+            "testable": bool(np.isfinite(diff.p_value)),
+            "ci_method": diff.interval.method,
+            "note": join_notes(*(r.interval.note for r in res.values())),
+        }
+    )
 
 
 def _random_models_row(
@@ -551,22 +563,7 @@ def _interaction_on_grid(
             math.nan, math.nan, used, excluded, "no intermediate condition was run for every model", inference=inference
         )
     if inference == RANDOM:
-        profiles = np.array([[view.mean[view.cell(m, i)] for i in [baseline, *used]] for m in all_models])
-        is_enc = np.array([m in fams["encoder"] for m in all_models])
-        stat, p, _, df2 = split_plot_test(profiles, is_enc)
-        note = excluded_note
-        if not math.isfinite(p):
-            note = join_notes(
-                note,
-                f"{len(all_models)} models give {df2} residual degrees of freedom between models: "
-                f"a p-value needs at least {MIN_RESIDUAL_DF}",
-            )
-        lone = single_model_families(fams)
-        if lone:
-            note = join_notes(
-                note,
-                f"the {lone[0]} family has one model: its spread between models is taken from the other family",
-            )
+        stat, p, note = _split_plot_interaction(view, fams, baseline, used, excluded_note)
         return result(stat, p, used, excluded, note, SPLIT_PLOT, RANDOM)
     single = [m for m in all_models if all(view.k[c] == 1 for c in range(len(view.cells)) if view.cells[c][0] == m)]
     if single:
@@ -577,6 +574,48 @@ def _interaction_on_grid(
             excluded,
             f"single seed in every condition of {single}: interaction cannot be told from seed noise",
         )
+    stat, p, note, method = _fixed_models_interaction(
+        grid, view, fams, baseline, used, per_language, n_permutations, excluded_note
+    )
+    return result(stat, p, used, excluded, note, method)
+
+
+def _split_plot_interaction(
+    view: g.CellView, fams: dict[str, list[str]], baseline: str, used: Sequence[str], note: str
+) -> tuple[float, float, str]:
+    """(statistic, p, note) of the split-plot test over models' condition profiles (models random)."""
+    all_models = fams["encoder"] + fams["decoder"]
+    profiles = np.array([[view.mean[view.cell(m, i)] for i in [baseline, *used]] for m in all_models])
+    is_enc = np.array([m in fams["encoder"] for m in all_models])
+    stat, p, _, df2 = split_plot_test(profiles, is_enc)
+    if not math.isfinite(p):
+        note = join_notes(
+            note,
+            f"{len(all_models)} models give {df2} residual degrees of freedom between models: "
+            f"a p-value needs at least {MIN_RESIDUAL_DF}",
+        )
+    lone = single_model_families(fams)
+    if lone:
+        note = join_notes(
+            note,
+            f"the {lone[0]} family has one model: its spread between models is taken from the other family",
+        )
+    return stat, p, note
+
+
+def _fixed_models_interaction(
+    grid: g.TargetGrid,
+    view: g.CellView,
+    fams: dict[str, list[str]],
+    baseline: str,
+    used: Sequence[str],
+    per_language: bool,
+    n_permutations: int,
+    note: str,
+) -> tuple[float, float, str, str]:
+    """(statistic, p, note, method) of the interaction with models fixed: Welch-James on the runs'
+    scores, or a Freedman-Lane permutation test with per-language responses or single-seed cells."""
+    all_models = fams["encoder"] + fams["decoder"]
     keep_cells = [c for c, (m, i) in enumerate(view.cells) if i in used or i == baseline]
     remap = {c: j for j, c in enumerate(keep_cells)}
     run_mask = np.isin(view.cell_of_run, keep_cells)
@@ -589,13 +628,12 @@ def _interaction_on_grid(
             view, fams, intermediate, baseline, {"encoder": 1.0, "decoder": -1.0}
         ).items():
             contrasts[t, remap[c]] = a
-    note = excluded_note
     if len(fams["encoder"]) == 1 and len(fams["decoder"]) == 1:
         note = join_notes(note, FIXED_MODELS_NOTE)
     single_cells = view.k[keep_cells] < 2
     if not per_language and not single_cells.any():
         stat, p, _, _ = welch_james_test(view.y[run_mask], cell_of_run, contrasts)
-        return result(stat, p, used, excluded, note, WELCH_JAMES)
+        return stat, p, note, WELCH_JAMES
     y = grid.scores[run_mask] if per_language else view.y[run_mask, None]
     stat, p = freedman_lane_test(
         y,
@@ -609,7 +647,7 @@ def _interaction_on_grid(
     note = join_notes(
         note, f"permutation test ({why}): assumes equal seed variance across the conditions of a model"
     )
-    return result(stat, p, used, excluded, note, PERMUTATION)
+    return stat, p, note, PERMUTATION
 
 
 @dataclass(frozen=True)
@@ -864,26 +902,7 @@ def mixed_model_interaction(
         return unavailable("no intermediate condition run for every model")
     if view.k.max() < 2:
         return unavailable("single seed per condition: run-level variance cannot be separated from the interaction")
-    runs = grid.runs.reset_index(drop=True)
-    keep = runs["intermediate"].isin([*used, baseline]).to_numpy()
-    runs, y = runs[keep].reset_index(drop=True), grid.scores[keep]
-    n_runs, n_lang = y.shape
-    long = pd.DataFrame(
-        {
-            "run": np.repeat(np.arange(n_runs), n_lang),
-            "model": np.repeat(runs["model"].to_numpy(), n_lang),
-            "intermediate": np.repeat(runs["intermediate"].to_numpy(), n_lang),
-            "family": np.repeat(runs["family"].to_numpy(), n_lang),
-            "language": np.tile(np.array(grid.languages), n_runs),
-            "score": y.ravel(),
-        }
-    )
-    profile = pd.get_dummies(long["model"] + "|" + long["language"], dtype=float)
-    inter = pd.DataFrame({f"int[{i}]": (long["intermediate"] == i).astype(float) for i in used})
-    code = np.where(long["family"] == "encoder", 0.5, -0.5)
-    diff_cols = [f"diff[{i}]" for i in used]
-    diffs = pd.DataFrame({c: inter[f"int[{i}]"] * code for c, i in zip(diff_cols, used, strict=True)})
-    exog = pd.concat([profile, inter, diffs], axis=1)
+    long, exog, diff_cols = _mixed_model_design(grid, used, baseline)
     several = max(len(fam_models["encoder"]), len(fam_models["decoder"])) > 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -910,8 +929,6 @@ def mixed_model_interaction(
     if not np.isfinite(se).all():
         return unavailable("mixed model gave no standard errors (singular fit)")
     wald = float(beta @ np.linalg.solve(cov, beta))
-    from scipy import stats as sps
-
     q = sps.norm.ppf(0.5 + level / 2)
     coefficients = pd.DataFrame(
         {
@@ -922,16 +939,6 @@ def mixed_model_interaction(
             "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
         }
     )
-    note = join_notes(*messages)
-    if not several:
-        note = join_notes(note, FIXED_MODELS_NOTE)
-    else:
-        # Measured: 3 + 3 models, model deviations of 1 seed SD, no family effect: 33% of 150 grids.
-        note = join_notes(
-            note,
-            "the Wald chi-square ignores how few models there are and is liberal with a handful per family; "
-            "the split-plot F of the interaction test is the test with models random",
-        )
     return MixedModelResult(
         MIXED_DESCRIPTION,
         target,
@@ -941,5 +948,45 @@ def mixed_model_interaction(
         len(used),
         float(sps.chi2.sf(wald, len(used))),
         bool(fit.converged),
+        _mixed_model_note(messages, several),
+    )
+
+
+def _mixed_model_design(
+    grid: g.TargetGrid, used: Sequence[str], baseline: str
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(per-language scores in long form, the fixed-effects design, the names of its
+    encoder-minus-decoder gain difference columns) of the runs of `used` and the baseline."""
+    runs = grid.runs.reset_index(drop=True)
+    keep = runs["intermediate"].isin([*used, baseline]).to_numpy()
+    runs, y = runs[keep].reset_index(drop=True), grid.scores[keep]
+    n_runs, n_lang = y.shape
+    long = pd.DataFrame(
+        {
+            "run": np.repeat(np.arange(n_runs), n_lang),
+            "model": np.repeat(runs["model"].to_numpy(), n_lang),
+            "intermediate": np.repeat(runs["intermediate"].to_numpy(), n_lang),
+            "family": np.repeat(runs["family"].to_numpy(), n_lang),
+            "language": np.tile(np.array(grid.languages), n_runs),
+            "score": y.ravel(),
+        }
+    )
+    profile = pd.get_dummies(long["model"] + "|" + long["language"], dtype=float)
+    inter = pd.DataFrame({f"int[{i}]": (long["intermediate"] == i).astype(float) for i in used})
+    code = np.where(long["family"] == "encoder", 0.5, -0.5)
+    diff_cols = [f"diff[{i}]" for i in used]
+    diffs = pd.DataFrame({c: inter[f"int[{i}]"] * code for c, i in zip(diff_cols, used, strict=True)})
+    return long, pd.concat([profile, inter, diffs], axis=1), diff_cols
+
+
+def _mixed_model_note(messages: Sequence[str], several: bool) -> str:
+    """statsmodels' diagnostics and the caveat of the fit's model structure."""
+    note = join_notes(*messages)
+    if not several:
+        return join_notes(note, FIXED_MODELS_NOTE)
+    # Measured: 3 + 3 models, model deviations of 1 seed SD, no family effect: 33% of 150 grids.
+    return join_notes(
         note,
+        "the Wald chi-square ignores how few models there are and is liberal with a handful per family; "
+        "the split-plot F of the interaction test is the test with models random",
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xstilts.analysis import grid as g
+import xstilts.analysis.grid as g
 from xstilts.analysis.scores import BASELINE, ExampleScores, validate_scores
 from xstilts.errors import ConfigError, DataError
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xstilts.analysis import stats
+import xstilts.analysis.stats as stats
 from xstilts.analysis.scores import RUN_COLUMNS, ExampleScores, _listing
 from xstilts.errors import ConfigError, DataError
 

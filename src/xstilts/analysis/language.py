@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from xstilts.analysis import stats
+import xstilts.analysis.stats as stats
 from xstilts.analysis.stats import MIN_RESIDUAL_DF
 from xstilts.errors import DataError
 
