@@ -27,8 +27,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
 from xstilts.data.formatting import InputFormat
 from xstilts.errors import ConfigError, DataError
 from xstilts.kinds.base import (
@@ -44,6 +42,7 @@ from xstilts.kinds.base import (
 from xstilts.tasks.base import Example, Task, TaskKind
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch import nn
 
@@ -222,6 +221,8 @@ def postprocess_qa(
     context). start_logits / end_logits: one row per feature (an array [features, tokens], or a
     list of rows of possibly different lengths).
     """
+    import numpy as np  # deferred: importing a kind does not import numpy
+
     if len(start_logits) != len(features) or len(end_logits) != len(features):
         raise ValueError(
             f"postprocess_qa: {len(features)} features but {len(start_logits)} start and "
@@ -268,6 +269,8 @@ def _best_span_in_window(
     max_answer_length: int,
 ) -> tuple[float, int, int] | None:
     """(score, start token, end token) of the best valid span of one window, or None."""
+    import numpy as np  # deferred: importing a kind does not import numpy
+
     if len(start_logits) != len(end_logits):
         raise ValueError(f"postprocess_qa: {len(start_logits)} start logits but {len(end_logits)} end logits")
     starts = _top_indices(start_logits, n_best)
@@ -288,6 +291,8 @@ def _best_span_in_window(
 
 def _top_indices(logits: np.ndarray, n: int) -> np.ndarray:
     """Indices of the n largest logits, largest first, lower index first among equal ones."""
+    import numpy as np  # deferred: importing a kind does not import numpy
+
     order = np.argsort(-logits, kind="stable")
     return order[:n]
 

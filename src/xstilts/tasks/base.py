@@ -8,14 +8,13 @@ lives in the task *kind*: a plug-in module of `xstilts.kinds` that registers its
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from xstilts.registry import Registry
+from xstilts.registry import Registry, load_plugins
 
 
 class TaskKind(str):
@@ -158,8 +157,7 @@ KINDS: Registry[Kind] = Registry("task kind")
 
 
 def kind_of(name: str, where: str = "") -> Kind:
-    """The registered kind `name`, loading the kind plug-ins (`xstilts.kinds`) on first use."""
+    """The registered kind `name`, loading the plug-ins (`xstilts.kinds` and installed ones) on first use."""
     if name not in KINDS:
-        # Plug-ins load by module name: the kinds sit above tasks and register themselves here.
-        importlib.import_module("xstilts.kinds")
+        load_plugins()  # the kinds sit above tasks: they register themselves here when loaded
     return KINDS.get(name, where)
