@@ -1,4 +1,4 @@
-"""Retrieval throughput at Tatoeba/BUCC scale: `xstilts.evaluation.retrieval` on vectors with
+"""Retrieval throughput at Tatoeba/BUCC scale: `xstilts.kinds.retrieval_search` on vectors with
 planted translation pairs, so the search must find them and the result can be checked.
 
 Vectors (`--vectors`):
@@ -129,7 +129,7 @@ def brute_force_neighbours(a, b, k: int, chunk: int = 2048) -> tuple:
 def check_against_brute_force(queries, candidates, k: int = 4) -> dict:
     """Agreement of the pruning search (knn_both_ways) and of the pairs it mines with brute force."""
 
-    from xstilts.evaluation.retrieval import knn_both_ways, l2_normalize, mine_neighbourhoods
+    from xstilts.kinds.retrieval_search import knn_both_ways, l2_normalize, mine_neighbourhoods
 
     x, y = l2_normalize(queries.float()), l2_normalize(candidates.float())
     fast_fwd, fast_bwd = knn_both_ways(x, y, k, normalize=False)
@@ -167,7 +167,7 @@ def run_retrieval(n_queries: int, n_candidates: int, dim: int, threads: int, dev
                   vectors: str = "isotropic", work: Path | None = None, check: bool = False) -> dict:
     import torch
 
-    from xstilts.evaluation.retrieval import knn, margin_mine, nearest_neighbour
+    from xstilts.kinds.retrieval_search import knn, margin_mine, nearest_neighbour
 
     torch.set_num_threads(threads)
     out: dict = {"queries": n_queries, "candidates": n_candidates, "threads": threads, "device": device, "vectors": vectors}

@@ -3,7 +3,8 @@ loading of plug-ins, which fill registries when imported.
 
 A plug-in is a module that registers what it provides (tasks, built-in models, LM corpora, ...)
 into the registries of the layers below it; nothing imports it by name except `load_plugins`, which
-the registries' lookups call before their first answer. The built-in synthetic benchmark is one;
+the registries' lookups call before their first answer. The task kinds (`xstilts.kinds`, which
+register into `xstilts.tasks.base.KINDS`) and the built-in synthetic benchmark are such plug-ins;
 installed packages add theirs under the `xstilts.plugins` entry-point group.
 """
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BUILTIN_PLUGINS = ("xstilts.synthetic.plugin",)
+BUILTIN_PLUGINS = ("xstilts.kinds", "xstilts.synthetic.plugin")
 PLUGIN_GROUP = "xstilts.plugins"
 _plugins_loaded = False
 

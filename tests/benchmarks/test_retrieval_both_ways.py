@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xstilts.evaluation.retrieval import _BlockBuffers, knn, knn_both_ways, margin_mine
+from xstilts.kinds.retrieval_search import _BlockBuffers, knn, knn_both_ways, margin_mine
 
 
 @pytest.mark.parametrize("blocks", [(None, None), (1, 1), (3, 7), (64, 5), (7, 1000)])

@@ -25,7 +25,7 @@ def test_the_pruning_search_mines_what_brute_force_mines_on_anisotropic_vectors_
 
 
 def test_the_check_reports_a_search_that_misses_neighbours(monkeypatch):
-    from xstilts.evaluation import retrieval
+    from xstilts.kinds import retrieval_search as retrieval
 
     real = retrieval.knn_both_ways
 

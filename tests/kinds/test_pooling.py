@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from xstilts.kinds.base import pool
+from xstilts.kinds.tensors import pool
 
 
 def _padded(lengths: list[int], width: int, side: str, hidden: int = 3) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:

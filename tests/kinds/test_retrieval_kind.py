@@ -13,9 +13,9 @@ import torch
 from xstilts.data.loading import load_examples
 from xstilts.errors import ConfigError, DataError
 from xstilts.evaluation.metrics import get_metric
-from xstilts.evaluation.retrieval import BuccSplit, bucc_evaluate, tatoeba_predictions
 from xstilts.kinds import handler_for
 from xstilts.kinds.retrieval import Embedded
+from xstilts.kinds.retrieval_search import BuccSplit, bucc_evaluate, tatoeba_predictions
 from xstilts.tasks import get_task
 
 HANDLER = handler_for(get_task("tatoeba"))

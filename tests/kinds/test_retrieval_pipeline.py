@@ -12,8 +12,8 @@ import torch
 from xstilts.data.loading import load_examples
 from xstilts.evaluation.metrics import bucc_f1
 from xstilts.evaluation.predict import evaluate, featurize, model_outputs
-from xstilts.evaluation.retrieval import BuccSplit, bucc_evaluate
 from xstilts.kinds import FeaturizeOptions
+from xstilts.kinds.retrieval_search import BuccSplit, bucc_evaluate
 from xstilts.tasks import get_task
 
 WORDS = "alpha beta gamma delta river stone cloud green small house walks sees the a of".split()

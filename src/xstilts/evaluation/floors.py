@@ -2,7 +2,8 @@
 
 A stage whose English dev score does not rise above this floor (or above chance) did not learn;
 `xstilts.experiments.stages` flags it. The floor is the task's own metric on constant predictions,
-computed from the gold answers of the examples (the English dev set), per kind:
+computed from the gold answers of the examples (the English dev set), per kind (each kind's
+`trivial_predictions`, in `xstilts.kinds`):
 
   classification     every example gets the most frequent gold label (majority class)
   multiple choice    every example gets the most frequent gold choice position (e.g. always "A")
@@ -15,29 +16,17 @@ computed from the gold answers of the examples (the English dev set), per kind:
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from xstilts.evaluation.metrics import get_metric
 from xstilts.kinds import handler_for
-from xstilts.tasks.base import Example, Task, TaskKind
+from xstilts.tasks.base import Example, Task
 
 
 def majority_predictions(task: Task, examples: Sequence[Example]) -> list:
-    """Constant predictions of a kind (see the module docstring), in the metric's format; for
-    span extraction, one list per trivial answerer."""
-    references = handler_for(task).references(examples, task)
-    if task.kind in (TaskKind.CLASSIFICATION, TaskKind.MULTIPLE_CHOICE):
-        label = Counter(references).most_common(1)[0][0]
-        return [[label] * len(references)]
-    if task.kind is TaskKind.TAGGING:
-        tag = Counter(t for row in references for t in row).most_common(1)[0][0]
-        return [[[tag] * len(row) for row in references]]
-    if task.kind is TaskKind.SPAN_EXTRACTION:
-        empty = {ex["id"]: "" for ex in examples}
-        first_word = {ex["id"]: (ex["context"].split() or [""])[0] for ex in examples}
-        return [empty, first_word]
-    return []
+    """Constant predictions of a kind (see the module docstring), in the metric's format, one list
+    per trivial predictor (`KindHandler.trivial_predictions`)."""
+    return handler_for(task).trivial_predictions(examples, task)
 
 
 def majority_score(task: Task, examples: Sequence[Example], language: str = "en") -> float | None:

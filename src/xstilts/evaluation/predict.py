@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import torch
 
@@ -15,10 +15,7 @@ from xstilts.evaluation.per_example import per_example_scores
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.kinds.base import Feature
 from xstilts.models.model import XStiltsModel
-from xstilts.tasks.base import Example, Task, TaskKind
-
-if TYPE_CHECKING:
-    from xstilts.kinds.retrieval import RetrievalHandler
+from xstilts.tasks.base import Example, Task
 
 
 @dataclass
@@ -43,7 +40,7 @@ def featurize(model: XStiltsModel, task: Task, examples: Sequence[Example], opti
 
 @torch.no_grad()
 def model_outputs(model: XStiltsModel, task: Task, features: Sequence[Feature], batch_size: int, device: torch.device | None = None, retrieval_layer: int | None = None, retrieval_pooling: str = "mean") -> list[torch.Tensor]:
-    """Per-feature outputs (logits; sentence embeddings for retrieval), in feature order.
+    """Per-feature outputs (logits; sentence embeddings for kinds without a head: retrieval), in feature order.
 
     Features are batched in order of length so that padding is minimal.
     """
@@ -58,7 +55,7 @@ def model_outputs(model: XStiltsModel, task: Task, features: Sequence[Feature], 
         idx = order[start : start + batch_size]
         cpu_batch = handler.collate([features[i] for i in idx], pad)
         batch = {k: v.to(device) for k, v in cpu_batch.items()}
-        if task.kind is TaskKind.RETRIEVAL:
+        if not handler.trainable:
             out = model.embed(batch, layer=retrieval_layer, pooling=retrieval_pooling)
         else:
             out = model(task.name, batch)
@@ -69,7 +66,7 @@ def model_outputs(model: XStiltsModel, task: Task, features: Sequence[Feature], 
     return outputs  # type: ignore[return-value]
 
 
-def _retrieval_calibration(
+def _calibration(
     model: XStiltsModel,
     task: Task,
     language: str,
@@ -80,10 +77,8 @@ def _retrieval_calibration(
     data_dir: str | Path | None,
     examples: Sequence[Example] | None,
 ) -> Any:
-    from xstilts.kinds.retrieval import RetrievalHandler, embedded
-
     handler = handler_for(task)
-    split = handler.calibration_split(task) if isinstance(handler, RetrievalHandler) else None
+    split = handler.calibration_split(task)
     if split is None:
         return None
     if examples is None:
@@ -91,7 +86,7 @@ def _retrieval_calibration(
         examples = load_examples(task, split, language, data_dir)
     features = featurize(model, task, examples, options)
     outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
-    return embedded(outputs, features, examples)
+    return handler.calibration(outputs, features, examples)
 
 
 def _length(feature: Feature) -> int:
@@ -124,13 +119,8 @@ def evaluate(
     if features is None:
         features = featurize(model, task, examples, options)
     outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
-    if task.kind is TaskKind.RETRIEVAL:
-        calibration = _retrieval_calibration(
-            model, task, language, options, batch_size, retrieval_layer, retrieval_pooling, data_dir, calibration_examples
-        )
-        predictions = cast("RetrievalHandler", handler).decode(outputs, features, examples, task, calibration=calibration)
-    else:
-        predictions = handler.decode(outputs, features, examples, task)
+    calibration = _calibration(model, task, language, options, batch_size, retrieval_layer, retrieval_pooling, data_dir, calibration_examples)
+    predictions = handler.decode(outputs, features, examples, task, calibration=calibration)
     references = handler.references(examples, task)
     metric = get_metric(task.metric)
     scores = metric(predictions, references, language=language)

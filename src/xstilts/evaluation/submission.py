@@ -16,10 +16,11 @@ the same for predictions and gold labels.
   lareqa            json   {"question id": [candidate ids, best ...]} {"question id": [gold ids]}
 
 Other xstilts tasks (the synthetic benchmark's, or any registered task) are laid out like the
-official task of their kind and metric (`file_format`): classification like xnli (label names),
-multiple choice like xcopa, tagging like udpos, span extraction like xquad, retrieval like
-tatoeba (tatoeba_accuracy), bucc2018 (bucc_f1) or lareqa (map_at_20, retrieval_accuracy), in a
-folder named after the task and scored with the task's own metric.
+official task their kind names for them (`KindHandler.submission_layout`, `file_format`):
+classification like xnli (label names), multiple choice like xcopa, tagging like udpos, span
+extraction like xquad, retrieval by its metric like tatoeba (tatoeba_accuracy), bucc2018
+(bucc_f1) or lareqa (map_at_20, retrieval_accuracy), in a folder named after the task and scored
+with the task's own metric.
 
 Scoring is the official one (see `xstilts.evaluation.metrics`). Unlike the official script,
 anything that would give a silently wrong score raises `DataError` naming the file (and line):
@@ -44,24 +45,12 @@ from xstilts.errors import ConfigError, DataError, UnknownNameError
 from xstilts.evaluation.aggregate import BenchmarkScore, benchmark_score
 from xstilts.evaluation.metrics import get_metric
 from xstilts.io import DuplicateKey, duplicate_key_error, loads_unique, make_parent, read_utf8
+from xstilts.kinds import handler_for
 from xstilts.tasks import all_tasks
 from xstilts.tasks.suites import canonical_task, get_suite, official_task, task_languages
 
 log = logging.getLogger(__name__)
 
-# Layout of an xstilts task that is not an official one: by metric first, then by kind.
-LAYOUT_BY_METRIC: dict[str, str] = {
-    "tatoeba_accuracy": "tatoeba",
-    "bucc_f1": "bucc2018",
-    "map_at_20": "lareqa",
-    "retrieval_accuracy": "lareqa",
-}
-LAYOUT_BY_KIND: dict[str, str] = {
-    "classification": "xnli",
-    "multiple_choice": "xcopa",
-    "tagging": "udpos",
-    "span_extraction": "xquad",
-}
 
 
 @dataclass(frozen=True)
@@ -109,8 +98,7 @@ def _registered_task(name: str) -> Any:
 
 
 def _xstilts_format(task: Any, official_error: Exception) -> FileFormat:
-
-    layout = LAYOUT_BY_METRIC.get(task.metric) or LAYOUT_BY_KIND.get(task.kind.value)
+    layout = handler_for(task).submission_layout(task)
     if layout is None:
         raise ConfigError(f"{task.name}: no submission layout for a {task.kind.value} task scored by {task.metric}")
     return FileFormat(task.name, layout, task.metric, all_languages(task), tuple(task.labels), task.num_choices)

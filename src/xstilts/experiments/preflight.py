@@ -23,6 +23,7 @@ from pathlib import Path
 
 from xstilts.errors import Problem, XStiltsError
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Task
 
@@ -182,7 +183,6 @@ def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Probl
     """Deep check: each model's tokenizer featurises a few examples of every task of the grid."""
     from xstilts.data.formatting import InputFormat
     from xstilts.data.loading import load_examples
-    from xstilts.kinds import FeaturizeOptions, handler_for
     from xstilts.models.backbone import detect_family, load_config, load_tokenizer, resolve_model_path
 
     samples: dict[str, list] = {}

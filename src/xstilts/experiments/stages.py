@@ -14,6 +14,7 @@ import torch
 
 from xstilts.data.loading import english_training, load_examples, load_translated_train
 from xstilts.errors import CheckpointError, ConfigError, DataError, XStiltsError
+from xstilts.evaluation.floors import majority_score
 from xstilts.evaluation.predict import evaluate
 from xstilts.experiments.distributed import barrier, is_main_process, world_size
 from xstilts.experiments.plan import Stage
@@ -293,7 +294,6 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
     """{'not_learned': details} when the chosen checkpoint's English dev score of some task is
     still within COLLAPSE_MARGIN of chance (the collapse notion above) or of its majority-class
     floor (`xstilts.evaluation.floors`); {} otherwise. Warns once, naming stage, score and level."""
-    from xstilts.evaluation.floors import majority_score
     from xstilts.evaluation.metrics import get_metric
 
     at_best: dict[str, float] = next((h["dev"] for h in outcome.history if h.get("step") == outcome.best_step), {})

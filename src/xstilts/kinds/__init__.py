@@ -1,21 +1,23 @@
-"""The five task kinds; `handler_for(task)` gives the object that owns a kind's behaviour."""
+"""Task kinds, one plug-in module each; `handler_for(task)` gives the object that owns a kind's behaviour.
 
-from xstilts.kinds.base import FeaturizeOptions, KindHandler, pool
-from xstilts.kinds.classification import ClassificationHandler
-from xstilts.kinds.multiple_choice import MultipleChoiceHandler
-from xstilts.kinds.retrieval import RetrievalHandler
-from xstilts.kinds.span_extraction import SpanExtractionHandler
-from xstilts.kinds.tagging import TaggingHandler
-from xstilts.tasks.base import Task, TaskKind
+Each kind module registers its handler in `xstilts.tasks.base.KINDS` on import (`register_kind`).
+The imports below are the one list of built-in kinds: adding a kind is a module here and a line
+below. Importing this package does not import torch.
+"""
 
-HANDLERS: dict[TaskKind, KindHandler] = {
-    h.kind: h
-    for h in (ClassificationHandler(), MultipleChoiceHandler(), SpanExtractionHandler(), TaggingHandler(), RetrievalHandler())
-}
+from typing import cast
+
+from xstilts.kinds import classification, multiple_choice, retrieval, span_extraction, tagging  # noqa: F401  (they register)
+from xstilts.kinds.base import FeaturizeOptions, KindHandler, ProbeRows, register_kind
+from xstilts.tasks.base import KINDS, Task
 
 
 def handler_for(task: Task) -> KindHandler:
-    return HANDLERS[task.kind]
+    return cast(KindHandler, KINDS.get(task.kind, where=task.name))
 
 
-__all__ = ["FeaturizeOptions", "HANDLERS", "KindHandler", "handler_for", "pool"]
+def handler_named(kind: str) -> KindHandler:
+    return cast(KindHandler, KINDS.get(kind))
+
+
+__all__ = ["KINDS", "FeaturizeOptions", "KindHandler", "ProbeRows", "handler_for", "handler_named", "register_kind"]

@@ -1,24 +1,35 @@
-"""The contract of a task kind: featurisation, batching, head, loss, and prediction decoding.
+"""The contract of a task kind: one plug-in module per kind owns everything that differs by kind.
 
-Each of the five kinds owns these for encoder and decoder backbones alike, so tasks are data and
-the training and evaluation loops never branch on a task's name.
+A kind's handler (a `KindHandler`) holds its example schema checks, featurisation, batching,
+head and loss, the decoding of outputs into predictions, the gold references, its trivial
+predictors, its submission layout and its rows for the selection estimators, for encoder and
+decoder backbones alike, so tasks are data and the training, evaluation and selection code
+never branch on a kind. `register_kind` adds a handler to `xstilts.tasks.base.KINDS`.
+
+Importing a kind does not import torch (plans, schema checks and submission layouts use kinds
+without it): kind modules import torch and `xstilts.kinds.tensors` inside the methods that need
+them. Metrics are named by string (`Task.metric`) and resolved by `xstilts.evaluation`.
 """
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from xstilts.data.formatting import InputFormat
-from xstilts.tasks.base import Example, Task, TaskKind
+from xstilts.tasks.base import KINDS, Example, Task, TaskKind
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 Feature = dict[str, Any]
-Batch = dict[str, torch.Tensor]
+Fields = Mapping[str, type | tuple[type, ...]]  # field name -> its type(s)
+Batch = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +39,34 @@ class FeaturizeOptions:
     max_query_length: int = 64
 
 
+@dataclass(frozen=True)
+class ProbeRows:
+    """The labelled rows a kind gives the selection estimators (`xstilts.selection.features`).
+
+    `positions` None: one row per sequence of the features in order (the choices of a multiple
+    choice feature in order), pooled as the representation pools. Otherwise token rows: for each
+    feature index (ascending), the hidden states at its listed token positions, in that order.
+    `labels` has one label per row, in row order.
+    """
+
+    labels: list[int]
+    positions: dict[int, list[int]] | None = None
+
+
 class KindHandler(ABC):
     kind: TaskKind
     # Whether the head reads one pooled vector per sequence (needs a pooling rule) or every token.
     pooled: bool = False
+    # False: no head and no training; evaluation embeds sentences (`XStiltsModel.embed`) instead.
+    trainable: bool = True
+    # Whether featurisation needs the tokenizer's character offsets (answer spans, word alignment).
+    needs_offsets: bool = False
+    # The fields every example has, and their types (the canonical schema of the kind).
+    fields: ClassVar[Fields] = {"id": str}
+
+    def example_problem(self, task: Task, example: Example) -> str | None:
+        """What is wrong with one example beyond `fields`, phrased after "example <i> ", or None."""
+        return None
 
     @abstractmethod
     def featurize(self, examples: Sequence[Example], tokenizer: Any, fmt: InputFormat, task: Task, options: FeaturizeOptions) -> list[Feature]:
@@ -45,11 +80,29 @@ class KindHandler(ABC):
     def make_head(self, hidden_size: int, task: Task, pooling: str) -> nn.Module:
         """A freshly initialised head for `task`."""
 
+    def head_outputs(self, task: Task) -> int:
+        """The output count a checkpoint's manifest records for the head of `task`."""
+        return task.num_labels or task.num_choices or 1
+
     @abstractmethod
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor: ...
 
+    def unpad(self, logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
+        """Split batch logits into per-feature tensors (token-level kinds drop padding positions)."""
+        return list(logits)
+
+    def calibration_split(self, task: Task) -> str | None:
+        """The split whose outputs `decode` needs besides the evaluated ones (`calibration`), if any."""
+        return None
+
+    def calibration(self, outputs: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example]) -> Any:
+        """The `calibration` argument of `decode` from the calibration split's outputs."""
+        return None
+
     @abstractmethod
-    def decode(self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task) -> Any:
+    def decode(
+        self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task, calibration: Any = None
+    ) -> Any:
         """Predictions in the metric's format from per-feature logits (unpadded)."""
 
     @abstractmethod
@@ -60,9 +113,32 @@ class KindHandler(ABC):
         """The score of a uniform random guess, for the report; None where not meaningful."""
         return None
 
-    def unpad(self, logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
-        """Split batch logits into per-feature tensors (token-level kinds drop padding positions)."""
-        return list(logits)
+    def trivial_predictions(self, examples: Sequence[Example], task: Task) -> list[Any]:
+        """Predictions of models that learned nothing (constant answers), each in the metric's
+        format; the best of them is the task's floor (`xstilts.evaluation.floors`). None here."""
+        return []
+
+    def submission_layout(self, task: Task) -> str | None:
+        """The official XTREME task whose submission file format `task` is written in
+        (`xstilts.evaluation.submission`), or None."""
+        return None
+
+    def parallel_text(self, example: Example) -> str:
+        """The text of an example that translations of it translate (cross-lingual alignment)."""
+        return str(example["text"])
+
+    def probe_rows(self, features: Sequence[Feature], task: Task, rng: random.Random) -> ProbeRows:
+        """Labelled rows of `features` for the selection estimators (see `ProbeRows`)."""
+        raise NotImplementedError(f"{task.name}: a {task.kind} task has no labelled rows")
+
+
+H = TypeVar("H", bound=KindHandler)
+
+
+def register_kind(handler_class: type[H]) -> type[H]:
+    """Class decorator: register one instance of a kind's handler under its kind's name."""
+    KINDS.register(handler_class.kind.value, handler_class())
+    return handler_class
 
 
 class ChoiceHandler(KindHandler):
@@ -72,18 +148,29 @@ class ChoiceHandler(KindHandler):
     pooled = True
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
+        from torch.nn import functional as F  # deferred: importing a kind does not import torch
 
-    def decode(self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task) -> list[int]:
+        return F.cross_entropy(logits.float(), batch["labels"])
+
+    def decode(
+        self, logits: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example], task: Task, calibration: Any = None
+    ) -> list[int]:
         return [int(row.argmax()) for row in logits]
 
     def references(self, examples: Sequence[Example], task: Task) -> list[int]:
         return [ex["label"] for ex in examples]
 
+    def trivial_predictions(self, examples: Sequence[Example], task: Task) -> list[Any]:
+        """Every example gets the most frequent gold label (or choice position, e.g. always "A")."""
+        references = self.references(examples, task)
+        label = Counter(references).most_common(1)[0][0]
+        return [[label] * len(references)]
 
-def unpad_tokens(logits: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
-    lengths = batch["attention_mask"].sum(-1).tolist()
-    return [logits[i, : int(n)] for i, n in enumerate(lengths)]
+
+def label_problem(label: object, num_labels: int, field: str) -> str | None:
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < num_labels:
+        return f"field {field!r} has label {label!r}, expected 0..{num_labels - 1}"
+    return None
 
 
 def trim_offsets(text: str, offsets: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
@@ -97,60 +184,3 @@ def trim_offsets(text: str, offsets: Sequence[Sequence[int]]) -> list[tuple[int,
             e -= 1
         out.append((s, e))
     return out
-
-
-def pad_ids(rows: Sequence[Sequence[int]], pad_id: int, value_dtype: torch.dtype = torch.long) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=value_dtype)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.as_tensor(r, dtype=value_dtype)
-        mask[i, : len(r)] = 1
-    return ids, mask
-
-
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """One vector per sequence: `first` token, `last` non-padding token, or `mean` of non-padding.
-
-    `last` finds the final position whose mask is 1, so it is right for left- and right-padded
-    batches alike.
-    """
-    if how == "first":
-        positions = attention_mask.argmax(-1)  # first non-padding position (0 unless left-padded)
-        return hidden[torch.arange(hidden.size(0), device=hidden.device), positions]
-    if how == "last":
-        idx = torch.arange(attention_mask.size(-1), device=hidden.device).expand_as(attention_mask)
-        positions = (idx * attention_mask).argmax(-1)
-        return hidden[torch.arange(hidden.size(0), device=hidden.device), positions]
-    if how == "mean":
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-    raise ValueError(f"unknown pooling {how!r}")
-
-
-class PooledHead(nn.Module):
-    """Pooling, then dense + tanh + dropout + linear, the same for both families (fair comparison)."""
-
-    def __init__(self, hidden_size: int, outputs: int, pooling: str, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.pooling = pooling
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, outputs)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = pool(hidden, attention_mask, self.pooling)
-        x = self.dropout(torch.tanh(self.dense(self.dropout(x))))
-        return self.out(x)
-
-
-class TokenHead(nn.Module):
-    """A linear layer over every token's hidden state."""
-
-    def __init__(self, hidden_size: int, outputs: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, outputs)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(hidden))

@@ -1,28 +1,32 @@
 """Retrieval (Tatoeba, BUCC, LAReQA, Mewsli-X): sentences embedded by pooling one hidden layer of
 the backbone, no head and no training.
 
-Examples (tasks/base.py): queries (`side="query"`, `gold` = ids of their correct candidates) and
-candidates. What is searched, and how, is the procedure of the task's *metric* (the official
+Examples: {"id": str, "text": str, "side": "query" | "candidate", "gold": list[str]}: queries
+(`gold` = ids of their correct candidates) and candidates (`gold` = []); a candidate may have a
+`context` (LAReQA: its paragraph). What is searched, and how, is the procedure of the task's *metric* (the official
 one for each task), not of the task's name:
 
   tatoeba_accuracy  XTREME's direction: every English sentence (a candidate that is some query's
                     gold) takes its cosine nearest neighbour among the other-language sentences
                     (the queries); predictions and references are keyed by the English id
                     ({english id: [nearest query id]} / {english id: [its translation's id]}),
-                    exactly `evaluation.retrieval.tatoeba_predictions(source, english)`.
+                    exactly `retrieval_search.tatoeba_predictions(source, english)`.
   map_at_20,        each query ranks the candidates by cosine, the best 20 kept (LAReQA,
   retrieval_accuracy  Mewsli-X; Mewsli-X's official search is inner product with normalised
                     candidates, the same ranking as cosine).
   bucc_f1           BUCC's mining: queries are the source sentences, candidates the English ones;
                     ratio-margin "max" mining, threshold chosen for the best F1 on the gold pairs
                     of the task's dev split, applied to the evaluated split
-                    (`evaluation.retrieval.bucc_evaluate`). Predictions: {source id: [target ids]}.
+                    (`retrieval_search.bucc_evaluate`). Predictions: {source id: [target ids]}.
 
 BUCC's threshold. Decoding one split cannot see another, so the dev split comes in as
 `calibration`: the dev examples with their embeddings, made by the same model, layer and pooling.
 `calibration_split(task)` names the split (the task's dev_split) and `evaluation.predict.evaluate`
 loads it for the same language (`data.loading.load_examples`, with the spec's data_dir), embeds
-it and passes it to `decode`. Evaluating the dev split itself tunes the threshold on the split it
+it, turns it into `calibration(...)` and passes that to `decode`.
+
+The search itself (cosine k-NN, margin mining) is `xstilts.kinds.retrieval_search` (torch),
+imported where a procedure runs. Evaluating the dev split itself tunes the threshold on the split it
 scores, an optimistic number.
 """
 
@@ -31,15 +35,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from xstilts.data.formatting import InputFormat, truncate_pair
 from xstilts.errors import ConfigError, DataError
-from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, KindHandler, pad_ids
+from xstilts.kinds.base import Batch, Feature, FeaturizeOptions, Fields, KindHandler, register_kind
 from xstilts.tasks.base import Example, Task, TaskKind
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ def _ids(examples: Sequence[Example]) -> list[str]:
 
 def nearest_query_of_english(data: Embedded, calibration: Embedded | None, task: Task) -> dict[str, list[str]]:
     """Tatoeba: each gold candidate (English sentence) -> [its cosine nearest query]."""
-    from xstilts.evaluation.retrieval import tatoeba_predictions
+    from xstilts.kinds.retrieval_search import tatoeba_predictions  # deferred: torch
 
     queries, query_emb = data.side("query")
     candidates, candidate_emb = data.side("candidate")
@@ -96,7 +101,7 @@ def nearest_query_of_english(data: Embedded, calibration: Embedded | None, task:
 
 def ranked_candidates(data: Embedded, calibration: Embedded | None, task: Task) -> dict[str, list[str]]:
     """Each query -> its TOP_K candidates by cosine, best first."""
-    from xstilts.evaluation.retrieval import rank_candidates
+    from xstilts.kinds.retrieval_search import rank_candidates  # deferred: torch
 
     queries, query_emb = data.side("query")
     candidates, candidate_emb = data.side("candidate")
@@ -107,7 +112,7 @@ def ranked_candidates(data: Embedded, calibration: Embedded | None, task: Task) 
 
 def mined_pairs(data: Embedded, calibration: Embedded | None, task: Task) -> dict[str, list[str]]:
     """BUCC: each query (source sentence) -> the English ids mined for it (at most one)."""
-    from xstilts.evaluation.retrieval import bucc_evaluate
+    from xstilts.kinds.retrieval_search import bucc_evaluate  # deferred: torch
 
     if calibration is None:
         raise ConfigError(
@@ -128,7 +133,7 @@ def mined_pairs(data: Embedded, calibration: Embedded | None, task: Task) -> dic
 
 
 def _bucc_split(data: Embedded, with_gold: bool) -> Any:
-    from xstilts.evaluation.retrieval import BuccSplit
+    from xstilts.kinds.retrieval_search import BuccSplit  # deferred: torch
 
     sources, source_emb = data.side("query")
     targets, target_emb = data.side("candidate")
@@ -154,14 +159,15 @@ class Procedure:
     decode: Callable[[Embedded, Embedded | None, Task], dict[str, list[str]]]
     references: Callable[[Sequence[Example]], dict[str, list[str]]]
     chance: Callable[[Sequence[Example]], float | None]
+    layout: str  # the official task whose submission file format it has
     calibrated: bool = False  # needs the dev split's embeddings (BUCC's threshold)
 
 
 PROCEDURES: dict[str, Procedure] = {
-    "tatoeba_accuracy": Procedure(nearest_query_of_english, queries_of_gold_candidates, _chance_one_of_queries),
-    "map_at_20": Procedure(ranked_candidates, gold_of_queries, _chance_one_of_candidates),
-    "retrieval_accuracy": Procedure(ranked_candidates, gold_of_queries, _chance_one_of_candidates),
-    "bucc_f1": Procedure(mined_pairs, gold_of_queries, lambda examples: None, calibrated=True),
+    "tatoeba_accuracy": Procedure(nearest_query_of_english, queries_of_gold_candidates, _chance_one_of_queries, "tatoeba"),
+    "map_at_20": Procedure(ranked_candidates, gold_of_queries, _chance_one_of_candidates, "lareqa"),
+    "retrieval_accuracy": Procedure(ranked_candidates, gold_of_queries, _chance_one_of_candidates, "lareqa"),
+    "bucc_f1": Procedure(mined_pairs, gold_of_queries, lambda examples: None, "bucc2018", calibrated=True),
 }
 
 
@@ -177,9 +183,17 @@ def procedure_for(task: Task) -> Procedure:
 # --- the kind ---------------------------------------------------------------------------------
 
 
+@register_kind
 class RetrievalHandler(KindHandler):
     kind = TaskKind.RETRIEVAL
     pooled = True
+    trainable = False
+    fields: ClassVar[Fields] = {"id": str, "text": str, "side": str, "gold": list}
+
+    def example_problem(self, task: Task, example: Example) -> str | None:
+        if example["side"] not in ("query", "candidate"):
+            return f"field 'side' should be 'query' or 'candidate', got {example['side']!r}"
+        return None
 
     def featurize(self, examples: Sequence[Example], tokenizer: Any, fmt: InputFormat, task: Task, options: FeaturizeOptions) -> list[Feature]:
         """One sequence per example; a candidate with a `context` (LAReQA: the answer sentence's
@@ -200,6 +214,8 @@ class RetrievalHandler(KindHandler):
         return features
 
     def collate(self, features: Sequence[Feature], pad_id: int) -> Batch:
+        from xstilts.kinds.tensors import pad_ids  # deferred: torch
+
         ids, mask = pad_ids([f["input_ids"] for f in features], pad_id)
         return {"input_ids": ids, "attention_mask": mask}
 
@@ -212,6 +228,9 @@ class RetrievalHandler(KindHandler):
     def calibration_split(self, task: Task) -> str | None:
         """The split whose embedded examples `decode` needs besides the evaluated ones, if any."""
         return task.dev_split if procedure_for(task).calibrated else None
+
+    def calibration(self, outputs: list[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example]) -> Embedded:
+        return embedded(outputs, features, examples)
 
     def decode(
         self,
@@ -230,6 +249,10 @@ class RetrievalHandler(KindHandler):
     def chance(self, examples: Sequence[Example], task: Task) -> float | None:
         return procedure_for(task).chance(examples)
 
+    def submission_layout(self, task: Task) -> str | None:
+        procedure = PROCEDURES.get(task.metric)
+        return procedure.layout if procedure else None
+
 
 def embedded(embeddings: Sequence[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example]) -> Embedded:
     """Per-feature embeddings (one feature per example) in example order."""
@@ -240,4 +263,6 @@ def embedded(embeddings: Sequence[torch.Tensor], features: Sequence[Feature], ex
         rows[feature["example_index"]] = vector.float()
     if any(r is None for r in rows):
         raise DataError("retrieval: some examples have no embedding")
+    import torch  # deferred: importing a kind does not import torch
+
     return Embedded(examples, torch.stack(rows))  # type: ignore[arg-type]

@@ -23,7 +23,8 @@ from torch import nn
 from xstilts.data.formatting import InputFormat
 from xstilts.errors import CheckpointError
 from xstilts.io import atomic_write_json, sha256_file
-from xstilts.kinds import handler_for, pool
+from xstilts.kinds import handler_for
+from xstilts.kinds.tensors import pool
 from xstilts.models.backbone import (
     BackboneOptions,
     Family,
@@ -111,8 +112,7 @@ class XStiltsModel(nn.Module):
         head = handler.make_head(self.hidden_size, task, self.pooling)
         head.to(next(self.body.parameters()).dtype)
         self.heads[self._key(task.name)] = head
-        outputs = task.num_labels or task.num_choices or (2 if task.kind.value == "span_extraction" else 1)
-        self.head_info[task.name] = HeadInfo(task.name, task.kind.value, outputs, self.pooling)
+        self.head_info[task.name] = HeadInfo(task.name, task.kind.value, handler.head_outputs(task), self.pooling)
 
     def has_head(self, task_name: str) -> bool:
         return task_name in self.head_info

@@ -19,6 +19,7 @@ from typing import Any
 import xstilts.hub
 from xstilts.data.formatting import InputFormat
 from xstilts.errors import Problem, XStiltsError
+from xstilts.kinds import KINDS, handler_named
 from xstilts.models.backbone import (
     BackboneOptions,
     BuiltinModels,
@@ -33,8 +34,8 @@ from xstilts.models.backbone import (
 
 log = logging.getLogger(__name__)
 
-KIND_NAMES = ("classification", "multiple_choice", "span_extraction", "tagging", "retrieval")
-OFFSET_KINDS = frozenset({"span_extraction", "tagging"})  # answer spans and word alignment use offsets
+KIND_NAMES = tuple(KINDS.names())
+OFFSET_KINDS = frozenset(k for k in KIND_NAMES if handler_named(k).needs_offsets)  # answer spans and word alignment use offsets
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 TORCH_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 # A tokenizer is present when one of these is: the fast tokenizer file, or files it converts from.

@@ -1,7 +1,8 @@
 """Labelled features of small task samples under one model: the estimators' input.
 
 The estimators (LogME, H-score, nearest-centre accuracy, task embeddings) score labelled rows of
-features. Every task kind is turned into such rows from the model's hidden states:
+features. Every task kind turns a sample into such rows from the model's hidden states (its
+`KindHandler.probe_rows` says which sequences or tokens, labelled how):
 
 - classification: one row per example, the pooled sequence (or sequence pair); label = the class.
 - multiple choice: one row per (context, choice) sequence, pooled as the head pools it;
@@ -38,11 +39,10 @@ import numpy as np
 import torch
 
 from xstilts.errors import DataError
-from xstilts.kinds import FeaturizeOptions, handler_for
-from xstilts.kinds.base import KindHandler, pad_ids, pool
-from xstilts.kinds.tagging import IGNORE
+from xstilts.kinds import FeaturizeOptions, KindHandler, handler_for
+from xstilts.kinds.tensors import pad_ids, pool
 from xstilts.models.model import XStiltsModel, default_retrieval_layer
-from xstilts.tasks.base import Example, Task, TaskKind
+from xstilts.tasks.base import Example, Task
 
 POOLINGS = ("model", "first", "last", "mean")
 
@@ -63,7 +63,7 @@ def representation_for(model: XStiltsModel, target: Task, pooling: str = "model"
     """The representation of one selection run (see module doc)."""
     if pooling not in POOLINGS:
         raise DataError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-    if target.kind is TaskKind.RETRIEVAL:
+    if not handler_for(target).trainable:  # read as sentence embeddings, as the kind evaluates
         chosen_layer = default_retrieval_layer(model.num_layers) if layer is None else layer
         chosen_pooling = "mean" if pooling == "model" else pooling
     else:
@@ -151,54 +151,6 @@ def _token_rows(model, handler, features, positions: dict[int, list[int]], rep, 
     return out
 
 
-def _classification(model, task, handler, features, rep, batch_size, rng) -> tuple[np.ndarray, np.ndarray]:
-    rows, _ = _pooled_rows(model, handler, features, rep, batch_size)
-    return rows, np.array([f["label"] for f in features], dtype=np.int64)
-
-
-def _multiple_choice(model, task, handler, features, rep, batch_size, rng) -> tuple[np.ndarray, np.ndarray]:
-    rows, counts = _pooled_rows(model, handler, features, rep, batch_size)
-    labels = [int(j == f["label"]) for f, c in zip(features, counts) for j in range(c)]
-    return rows, np.array(labels, dtype=np.int64)
-
-
-def _tagging(model, task, handler, features, rep, batch_size, rng) -> tuple[np.ndarray, np.ndarray]:
-    positions = {i: [p for p, t in enumerate(f["labels"]) if t != IGNORE] for i, f in enumerate(features)}
-    positions = {i: p for i, p in positions.items() if p}
-    states = _token_rows(model, handler, features, positions, rep, batch_size)
-    rows, labels = [], []  # type: list[np.ndarray], list[int]
-    for i in sorted(states):
-        rows.append(states[i])
-        labels.extend(features[i]["labels"][p] for p in positions[i])
-    return np.concatenate(rows), np.array(labels, dtype=np.int64)
-
-
-def _span_extraction(model, task, handler, features, rep, batch_size, rng) -> tuple[np.ndarray, np.ndarray]:
-    positions: dict[int, list[int]] = {}
-    seen: set[int] = set()
-    for i, f in enumerate(features):
-        if f["start"] <= 0 or f["example_index"] in seen:
-            continue  # the answer is not in this window, or an earlier window of the example holds it
-        others = [j for j, off in enumerate(f["offset_mapping"]) if off is not None and j != f["start"]]
-        if not others:
-            continue
-        seen.add(f["example_index"])
-        positions[i] = [f["start"], rng.choice(others)]
-    states = _token_rows(model, handler, features, positions, rep, batch_size)
-    if not states:
-        raise DataError(f"{task.name}: no sampled example has its answer inside a window; cannot label start tokens")
-    rows = np.concatenate([states[i] for i in sorted(states)])
-    return rows, np.tile(np.array([1, 0], dtype=np.int64), len(states))
-
-
-_BY_KIND = {
-    TaskKind.CLASSIFICATION: _classification,
-    TaskKind.MULTIPLE_CHOICE: _multiple_choice,
-    TaskKind.TAGGING: _tagging,
-    TaskKind.SPAN_EXTRACTION: _span_extraction,
-}
-
-
 def labelled_features(
     model: XStiltsModel,
     task: Task,
@@ -216,16 +168,22 @@ def labelled_features(
     the others; multiple choice, tagging and span extraction give several rows per example.
     Rows of pooled kinds follow the representation's pooling; token-level kinds read its layer.
     """
-    if task.kind not in _BY_KIND:
+    handler = handler_for(task)
+    if not handler.trainable:
         raise DataError(f"{task.name}: a {task.kind.value} task has no labels to score; it can only be a target")
     if not examples:
         raise DataError(f"{task.name}: no examples to featurise")
     start = time.perf_counter()
-    handler = handler_for(task)
     rng = random.Random(f"{seed}/{task.name}/rows")
     options = FeaturizeOptions(max_length=max_length, max_query_length=min(64, max_length // 2))
     features = handler.featurize(examples, model.tokenizer, model.input_format, task, options)
-    rows, labels = _BY_KIND[task.kind](model, task, handler, features, rep, batch_size, rng)
+    probe = handler.probe_rows(features, task, rng)
+    if probe.positions is None:
+        rows, _ = _pooled_rows(model, handler, features, rep, batch_size)
+    else:
+        states = _token_rows(model, handler, features, probe.positions, rep, batch_size)
+        rows = np.concatenate([states[i] for i in sorted(states)])
+    labels = np.array(probe.labels, dtype=np.int64)
     if max_rows is not None and rows.shape[0] > max_rows:
         keep = np.sort(np.random.default_rng(rng.randrange(2**32)).choice(rows.shape[0], max_rows, replace=False))
         rows, labels = rows[keep], labels[keep]

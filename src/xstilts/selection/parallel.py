@@ -9,8 +9,9 @@ Where they come from, per target (`PAIRING`):
   splits are generated from the same propositions in every language).
 - any other target (UD-POS, PAN-X, MLQA, TyDiQA-GoldP, XCOPA, LAReQA, Mewsli-X): no parallel
   inputs are known, so the alignment estimate is unavailable and the reason is reported.
-The text of an example: classification its first sentence (`text`), tagging its words joined
-by spaces, span extraction and multiple choice its `context`, retrieval its `text`.
+The text of an example is its kind's `parallel_text`: classification its first sentence
+(`text`), tagging its words joined by spaces, span extraction and multiple choice its
+`context`, retrieval its `text`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 
 from xstilts.data.loading import load_examples
 from xstilts.errors import DataError
+from xstilts.kinds import handler_for
 from xstilts.selection.features import sample_examples
-from xstilts.tasks.base import Example, Task, TaskKind
+from xstilts.tasks.base import Example, Task
 
 PAIRING: dict[str, str] = {
     "tatoeba": "gold",
@@ -51,14 +53,6 @@ def unavailable_reason(task: Task) -> str | None:
         f"{task.name}: its evaluation data is not parallel across languages (no translation of the same "
         "English inputs), so cross-lingual alignment is unavailable"
     )
-
-
-def example_text(example: Example, kind: TaskKind) -> str:
-    if kind is TaskKind.TAGGING:
-        return " ".join(example["tokens"])
-    if kind in (TaskKind.SPAN_EXTRACTION, TaskKind.MULTIPLE_CHOICE):
-        return example["context"]
-    return example["text"]
 
 
 def _gold_pairs(examples: list[Example]) -> tuple[list[str], list[str]]:
@@ -94,8 +88,9 @@ def parallel_sentences(
         else:
             by_id = {ex["id"]: ex for ex in other}
             pairs = [(ex, by_id[ex["id"]]) for ex in en if ex["id"] in by_id]
-        english = [example_text(a, task.kind) for a, _ in pairs]
-        target = [example_text(b, task.kind) for _, b in pairs]
+        handler = handler_for(task)
+        english = [handler.parallel_text(a) for a, _ in pairs]
+        target = [handler.parallel_text(b) for _, b in pairs]
     if len(english) < 4:
         raise DataError(f"{task.name}: only {len(english)} parallel English-{language} sentences; need at least 4")
     # One stream for every language: equal-length parallel lists keep the same sentences.

@@ -1,8 +1,9 @@
 """What a task is: a declaration (data), never a code path.
 
 A `Task` names its kind, languages, metric and data source. Behaviour that differs between tasks
-lives in the task *kind* (`xstilts.kinds`), of which there are five; adding a task is one
-declaration in a module of `xstilts.tasks`.
+lives in the task *kind*: a plug-in module of `xstilts.kinds` that registers its handler in
+`KINDS` on import (five are built in). Adding a task is one declaration in a module of
+`xstilts.tasks`; adding a kind is one module in `xstilts.kinds`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from xstilts.registry import Registry, load_plugins
 
 
-class TaskKind(str, Enum):
-    CLASSIFICATION = "classification"  # single sentence or sentence pair -> one label
-    MULTIPLE_CHOICE = "multiple_choice"  # context (+ question) and N choices -> index of the right one
-    SPAN_EXTRACTION = "span_extraction"  # question + context -> answer span in the context
-    TAGGING = "tagging"  # words -> one label per word
-    RETRIEVAL = "retrieval"  # queries and candidates -> ranked candidates (no training data)
+class TaskKind(str):
+    """The name of a task kind. The set is open: a kind is whatever `xstilts.kinds` registers in
+    `KINDS`; the built-in five are named here for task declarations. One name is one object, so
+    kinds compare with `is` as well as `==`, and `.value` is the plain string."""
+
+    __slots__ = ()
+    _named: ClassVar[dict[str, TaskKind]] = {}
+    CLASSIFICATION: ClassVar[TaskKind]  # single sentence or sentence pair -> one label
+    MULTIPLE_CHOICE: ClassVar[TaskKind]  # context (+ question) and N choices -> index of the right one
+    SPAN_EXTRACTION: ClassVar[TaskKind]  # question + context -> answer span in the context
+    TAGGING: ClassVar[TaskKind]  # words -> one label per word
+    RETRIEVAL: ClassVar[TaskKind]  # queries and candidates -> ranked candidates (no training data)
+
+    def __new__(cls, name: str) -> TaskKind:
+        kind = cls._named.get(name)
+        if kind is None:
+            kind = cls._named[name] = super().__new__(cls, name)
+        return kind
+
+    def __repr__(self) -> str:
+        return f"TaskKind({str(self)!r})"
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+TaskKind.CLASSIFICATION = TaskKind("classification")
+TaskKind.MULTIPLE_CHOICE = TaskKind("multiple_choice")
+TaskKind.SPAN_EXTRACTION = TaskKind("span_extraction")
+TaskKind.TAGGING = TaskKind("tagging")
+TaskKind.RETRIEVAL = TaskKind("retrieval")
 
 
 class Role(str, Enum):
@@ -28,14 +57,8 @@ class Role(str, Enum):
     AUXILIARY = "auxiliary"  # English task used only as a stage of a target's training (SIQa, COPA)
 
 
-# Canonical example schemas, one per kind. Loaders convert every dataset into these.
-#   classification:  {"id": str, "text": str, "text_pair": str | None, "label": int}
-#   multiple_choice: {"id": str, "context": str, "question": str, "choices": list[str], "label": int}
-#   span_extraction: {"id": str, "context": str, "question": str,
-#                     "answers": {"text": list[str], "answer_start": list[int]}}
-#   tagging:         {"id": str, "tokens": list[str], "tags": list[int]}
-#   retrieval:       {"id": str, "text": str, "side": "query" | "candidate", "gold": list[str]}
-#                    (queries list the ids of their correct candidates in "gold"; candidates have [])
+# One example in the canonical schema of its task's kind (each kind's module documents its
+# schema, `Kind.fields` and `Kind.example_problem` check it). Loaders convert every dataset into these.
 Example = dict[str, Any]
 
 
@@ -94,10 +117,14 @@ class Task:
     def num_labels(self) -> int:
         return len(self.labels)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", TaskKind(self.kind))
+
     @property
     def trainable(self) -> bool:
-        """Retrieval tasks have no training data: they embed with the intermediate checkpoint."""
-        return self.kind is not TaskKind.RETRIEVAL
+        """Whether the task's kind trains a head; retrieval has no training data: it embeds with
+        the intermediate checkpoint."""
+        return kind_of(self.kind).trainable
 
     def eval_split_for(self, language: str) -> str:
         """The split evaluated in `language` (UD-POS kk/th/tl/yo have only a test set)."""
@@ -107,3 +134,30 @@ class Task:
         if benchmark and benchmark in self.benchmark_languages:
             return self.benchmark_languages[benchmark]
         return self.languages
+
+
+class Kind(Protocol):
+    """What tasks and data need of a task kind (its full behaviour: `xstilts.kinds.KindHandler`)."""
+
+    kind: TaskKind
+    trainable: bool  # False: no head and no training (retrieval embeds sentences instead)
+
+    @property
+    def fields(self) -> Mapping[str, type | tuple[type, ...]]:
+        """The fields every example has, and their types."""
+        ...
+
+    def example_problem(self, task: Task, example: Example) -> str | None:
+        """What is wrong with one example beyond `fields` (e.g. "field 'label' has label 7, ..."), or None."""
+        ...
+
+
+# Every task kind, by name; each module of `xstilts.kinds` registers its handler on import.
+KINDS: Registry[Kind] = Registry("task kind")
+
+
+def kind_of(name: str, where: str = "") -> Kind:
+    """The registered kind `name`, loading the plug-ins (`xstilts.kinds` and installed ones) on first use."""
+    if name not in KINDS:
+        load_plugins()  # the kinds sit above tasks: they register themselves here when loaded
+    return KINDS.get(name, where)

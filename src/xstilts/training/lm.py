@@ -13,7 +13,7 @@ import torch
 import xstilts.hub
 from xstilts.data.formatting import Family
 from xstilts.errors import DataError
-from xstilts.kinds.base import pad_ids
+from xstilts.kinds.tensors import pad_ids
 from xstilts.models.model import XStiltsModel
 from xstilts.registry import load_plugins
 from xstilts.training.corpora import LM_CORPORA

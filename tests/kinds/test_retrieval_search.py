@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation.retrieval import (
+from xstilts.kinds.retrieval_search import (
     BuccCandidate,
     BuccSplit,
     best_bucc_threshold,

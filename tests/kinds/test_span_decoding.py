@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xstilts.evaluation.qa import postprocess_qa
+from xstilts.kinds.span_extraction import postprocess_qa
 
 CONTEXT = "alpha beta gamma delta"
 WORDS = [(0, 5), (6, 10), (11, 16), (17, 22)]
