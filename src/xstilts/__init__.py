@@ -1,3 +1,5 @@
 """xstilts: cross-lingual intermediate-task training for encoder-only and decoder-only models."""
 
-__version__ = "0.1.0"
+from xstilts.version import __version__
+
+__all__ = ["__version__"]

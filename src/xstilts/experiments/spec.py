@@ -23,6 +23,7 @@ import yaml
 
 from xstilts.config import from_dict, load_yaml, to_dict
 from xstilts.errors import ConfigError, UnknownNameError, closest
+from xstilts.experiments.throughput import gpu_names
 from xstilts.tasks.base import Role, TaskKind
 
 NONE = "none"
@@ -670,8 +671,6 @@ def _validate_evaluation(spec: ExperimentSpec) -> None:
 
 
 def _validate_executor(spec: ExperimentSpec) -> None:
-    from xstilts.experiments.estimate import gpu_names
-
     x = spec.executor
     if x.workers < 1:
         raise _error("executor.workers", f"must be 1 or more, got {x.workers}")
