@@ -89,6 +89,7 @@ def model_provenance(model: XStiltsModel) -> dict:
     return {"attn_implementation": model.attn_implementation, "dtype": str(next(model.body.parameters()).dtype).removeprefix("torch.")}
 
 
+# -- device and settings ----------------------------------------------------------------------------
 def choose_device(spec: ExperimentSpec) -> torch.device:
     if spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
