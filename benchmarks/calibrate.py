@@ -131,7 +131,7 @@ def summary(obs: list[Observation], predicted: list[float]) -> dict:
 def calibrated_table(base: dict, device: str, parameters: float, result: Fit, note: str) -> dict:
     """`base` with the device's row holding the fitted rates at the grid's model size (other sizes
     of the row scaled by the same factor, so the row keeps its shape) and the fitted overhead."""
-    from xstilts.experiments.estimate import Throughput
+    from xstilts.experiments.throughput import Throughput
 
     table = json.loads(json.dumps(base))
     row = table["devices"].setdefault(device, {"train": {}, "inference": {}, "fp32_factor": 1.0})
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="write the comparison here")
     args = p.parse_args(argv)
 
-    from xstilts.experiments.estimate import THROUGHPUT_FILE
+    from xstilts.experiments.throughput import THROUGHPUT_FILE
 
     obs = observations(args.spec, args.store, args.device, args.table, args.model)
     sizes = {o.parameters for o in obs}

@@ -44,45 +44,8 @@ HEAVY = frozenset({"torch", "transformers", "datasets", "accelerate", "pandas", 
 # Violations that other branches of issue #21 remove; each must still occur (the test says when
 # one no longer does) and the list is emptied when they are merged.
 PENDING_ARROWS: set[tuple[str, str]] = set()
-PENDING_CYCLES: set[frozenset[str]] = {
-    # experiments-internal loops (branch settings-chain)
-    frozenset({"xstilts.experiments.estimate", "xstilts.experiments.plan", "xstilts.experiments.spec"}),
-    frozenset({"xstilts.experiments.distributed", "xstilts.experiments.executors", "xstilts.experiments.runner", "xstilts.experiments.stages"}),
-}
-PENDING_LAZY: set[tuple[str, str]] = {
-    # branch settings-chain
-    ("xstilts.experiments.catalog", "xstilts.synthetic.spec"),
-    ("xstilts.experiments.distributed", "xstilts.experiments.executors"),
-    ("xstilts.experiments.distributed", "xstilts.experiments.plan"),
-    ("xstilts.experiments.distributed", "xstilts.experiments.runner"),
-    ("xstilts.experiments.distributed", "xstilts.experiments.spec"),
-    ("xstilts.experiments.executors", "xstilts.experiments.estimate"),
-    ("xstilts.experiments.executors", "xstilts.experiments.spec"),
-    ("xstilts.experiments.executors", "xstilts.progress"),
-    ("xstilts.experiments.executors", "xstilts.tasks"),
-    ("xstilts.experiments.plan", "xstilts.synthetic.spec"),
-    ("xstilts.experiments.preflight", "xstilts.data.formatting"),
-    ("xstilts.experiments.preflight", "xstilts.data.loading"),
-    ("xstilts.experiments.preflight", "xstilts.hub"),
-    ("xstilts.experiments.preflight", "xstilts.models.backbone"),
-    ("xstilts.experiments.preflight", "xstilts.models.preflight"),
-    ("xstilts.experiments.results", "xstilts.io"),
-    ("xstilts.experiments.runner", "xstilts.experiments.distributed"),
-    ("xstilts.experiments.spec", "xstilts.experiments.catalog"),
-    ("xstilts.experiments.spec", "xstilts.experiments.estimate"),
-    ("xstilts.experiments.spec", "xstilts.languages"),
-    ("xstilts.experiments.spec", "xstilts.models.backbone"),
-    ("xstilts.experiments.spec", "xstilts.tasks"),
-    ("xstilts.experiments.stages", "xstilts.evaluation.metrics"),
-    ("xstilts.experiments.stages", "xstilts.experiments.plan"),
-    ("xstilts.experiments.stages", "xstilts.io"),
-    ("xstilts.experiments.stages", "xstilts.models.backbone"),
-    ("xstilts.experiments.worker", "xstilts.errors"),
-    ("xstilts.experiments.worker", "xstilts.experiments.plan"),
-    ("xstilts.experiments.worker", "xstilts.experiments.runner"),
-    ("xstilts.experiments.worker", "xstilts.experiments.spec"),
-    ("xstilts.experiments.worker", "xstilts.io"),
-}
+PENDING_CYCLES: set[frozenset[str]] = set()
+PENDING_LAZY: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

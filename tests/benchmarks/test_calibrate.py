@@ -40,7 +40,7 @@ def test_leave_one_out_estimates_each_stage_without_it():
 
 
 def test_calibrated_table_gives_the_fitted_seconds_to_the_planner(tmp_path):
-    from xstilts.experiments.estimate import THROUGHPUT_FILE, load_throughput
+    from xstilts.experiments.throughput import THROUGHPUT_FILE, load_throughput
 
     base = json.loads(THROUGHPUT_FILE.read_text())
     result = Fit(overhead=12.5, train_rate=3000.0, inference_rate=9000.0)

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import types
+import typing
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,10 +20,17 @@ import pytest
 
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
-from xstilts.experiments.executors import ProcessExecutor, run_grid, worker_command
+from xstilts.experiments.executors import (
+    EXECUTORS,
+    ExecutorRequest,
+    InProcessExecutor,
+    ProcessExecutor,
+    run_grid,
+    worker_command,
+)
 from xstilts.experiments.plan import plan
 from xstilts.experiments.runner import STORE_NAME, WorkerOptions, prepare
-from xstilts.experiments.spec import spec_from_dict
+from xstilts.experiments.spec import ExecutorSpec, spec_from_dict
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json
 
@@ -52,6 +60,23 @@ def _assert_parents_first(root: Path, stages: list) -> None:
 def _all_done(store_path: Path) -> bool:
     with ResultsStore(store_path) as store:
         return all(r.status == "done" for r in store.stages())
+
+
+def test_every_executor_kind_of_the_spec_is_registered(tmp_path: Path) -> None:
+    kinds = typing.get_args(typing.get_type_hints(ExecutorSpec)["kind"])
+    assert sorted(EXECUTORS.names()) == sorted(kinds)
+    with pytest.raises(ConfigError, match="unknown executor 'kubernetes'"):
+        run_grid(spec_from_dict(grid(tmp_path / "out")), executor="kubernetes")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_one_local_worker_runs_in_this_process(tmp_path: Path) -> None:
+    local = EXECUTORS.get("local")
+    assert isinstance(local(ExecutorRequest(1, None, True, None)), InProcessExecutor)
+    assert isinstance(local(ExecutorRequest(2, None, True, None)), ProcessExecutor)
+    spec = spec_from_dict(grid(tmp_path / "out"))
+    summary = run_grid(spec, run_stage="fake_stages:sleepy")
+    assert len(summary.ran) == len(plan(spec)) and not summary.failed
 
 
 def test_several_worker_processes_share_a_grid(tmp_path: Path, worker_env: dict) -> None:

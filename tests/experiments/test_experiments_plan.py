@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from xstilts.cli import main
-from xstilts.experiments.estimate import Throughput, estimate_plan, load_throughput
+from xstilts.experiments.estimate import estimate_plan
 from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import load_spec, spec_from_dict
+from xstilts.experiments.throughput import Throughput, load_throughput
 
 from experiment_helpers import grid
 
@@ -98,7 +99,7 @@ def test_a_tables_stage_overhead_is_added_to_every_stage_and_checked(tmp_path: P
     import json
 
     from xstilts.errors import ConfigError
-    from xstilts.experiments.estimate import THROUGHPUT_FILE
+    from xstilts.experiments.throughput import THROUGHPUT_FILE
 
     spec = load_spec(EXAMPLES / "encoder_vs_decoder_xtremer.yaml")
     stages = plan(spec)

@@ -28,11 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from xstilts.experiments.estimate import THROUGHPUT_FILE, estimate_plan
+    from xstilts.experiments.estimate import estimate_plan
     from xstilts.experiments.plan import plan
     from xstilts.experiments.runner import STORE_NAME, classify, gaps_line
     from xstilts.experiments.spec import STAGE_KINDS, load_spec
     from xstilts.experiments.store import ResultsStore
+    from xstilts.experiments.throughput import THROUGHPUT_FILE
 
     spec = load_spec(args.spec)
     if args.output_dir:

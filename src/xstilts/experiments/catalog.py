@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.tasks.suites import DatasetFacts
 from xstilts.tasks.suites import dataset_facts as suite_dataset_facts
 
@@ -74,7 +75,6 @@ def model_facts(path: str) -> ModelFacts | None:
 
 
 def _synthetic_facts(family: str) -> ModelFacts:
-    from xstilts.synthetic.spec import SyntheticSpec
 
     spec = SyntheticSpec()
     shape = spec.encoder if family == "encoder" else spec.decoder

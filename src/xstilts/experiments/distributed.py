@@ -17,9 +17,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
+from xstilts.config import to_dict
 from xstilts.errors import XStiltsError
+from xstilts.experiments.plan import Stage, plan
+from xstilts.experiments.processes import is_main_process, worker_pythonpath, world_size
+from xstilts.experiments.spec import ExperimentSpec, spec_from_dict
 from xstilts.io import atomic_write_json, atomic_write_text, read_json
 
 log = logging.getLogger(__name__)
@@ -27,33 +30,13 @@ log = logging.getLogger(__name__)
 TRAINING_KINDS = ("intermediate", "target")
 
 
-def world_size() -> int:
-    """Processes of the torchrun launch this process belongs to (1 outside one)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def barrier() -> None:
-    """Wait for every process of the launch (nothing outside one)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def launched_here(stage_kind: str, processes: int) -> bool:
     """Whether a stage should be started as a multi-process launch from this (single) process."""
     return stage_kind in TRAINING_KINDS and processes > 1 and world_size() == 1
 
 
-def launch(stage: Any, root: Path, spec: Any, work_dir: Path) -> dict:
+def launch(stage: Stage, root: Path, spec: ExperimentSpec, work_dir: Path) -> dict:
     """Run a training stage in `spec.training.processes` processes; returns its outcome."""
-    from xstilts.experiments.executors import worker_pythonpath
-    from xstilts.experiments.spec import to_dict
-
     processes = spec.training.processes
     folder = work_dir / "launch"
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,18 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    from xstilts.experiments import stages as pipeline
-    from xstilts.experiments.plan import plan
-    from xstilts.experiments.runner import choose_device
-    from xstilts.experiments.spec import spec_from_dict
+    from xstilts.experiments.stages import StageContext, choose_device, run_intermediate, run_target  # loads torch
 
     try:
         spec = spec_from_dict(read_json(args.spec_json), str(args.spec_json))
         stage = next((s for s in plan(spec) if s.id == args.stage), None)
         if stage is None or stage.kind not in TRAINING_KINDS:
             raise XStiltsError(f"--stage {args.stage}: not a training stage of {args.spec_json}")
-        ctx = pipeline.StageContext(spec=spec, root=args.root, device=choose_device(spec))
-        outcome = pipeline.run_intermediate(stage, ctx) if stage.kind == "intermediate" else pipeline.run_target(stage, ctx)
+        ctx = StageContext(spec=spec, root=args.root, device=choose_device(spec))
+        outcome = run_intermediate(stage, ctx) if stage.kind == "intermediate" else run_target(stage, ctx)
     except KeyboardInterrupt:
         return 130
     except XStiltsError as err:

@@ -29,13 +29,16 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
+from xstilts.experiments.estimate import default_device, estimate_stage, training_phases
 from xstilts.experiments.plan import Stage, plan
+from xstilts.experiments.processes import worker_pythonpath
 from xstilts.experiments.runner import (
     STORE_NAME,
     Notify,
@@ -50,11 +53,31 @@ from xstilts.experiments.runner import (
 )
 from xstilts.experiments.spec import STAGE_KINDS, ExperimentSpec, spec_from_dict
 from xstilts.experiments.store import ResultsStore
+from xstilts.experiments.throughput import Throughput, load_throughput
 from xstilts.io import atomic_write_json
+from xstilts.progress import progress_bar
+from xstilts.registry import Registry
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local", "slurm", "submitit-local", "ray")
+class Executor(Protocol):
+    def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
+        """Run the stages of the grid not done yet; a summary of the run, read back from the store."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExecutorRequest:
+    """What a run asks of its executor besides the grid."""
+
+    workers: int  # local: worker processes
+    run_stage: str | StageRunner | None  # None: the default stage runner
+    wait: bool  # slurm: wait for the jobs to finish (False: submit and return)
+    notify: Notify | None  # told of each stage's progress (a worker in this process only)
+
+
+# The executors by `executor.kind`, each a factory of an Executor for a request.
+EXECUTORS: Registry[Callable[[ExecutorRequest], Executor]] = Registry("executor")
 
 
 def run_grid(
@@ -62,21 +85,12 @@ def run_grid(
     run_stage: str | StageRunner | None = None, stop_on_error: bool = True, wait: bool = True, notify: Notify | None = None,
 ) -> RunSummary:
     """Plan, register and run the grid of `spec` with an executor (default: the spec's)."""
-    kind = executor or spec.executor.kind
-    count = workers or spec.executor.workers
+    make = EXECUTORS.get(executor or spec.executor.kind)
+    chosen = make(ExecutorRequest(workers or spec.executor.workers, run_stage, wait, notify))
     root, stages = prepare(spec, base_dir)
     options = WorkerOptions.from_spec(spec, stop_on_error=stop_on_error, wait=wait, run_started=time.time())
     started = time.time()
-    if kind == "local" and count == 1:
-        summary = work(spec, stages, root, resolve_runner(run_stage), options, notify=notify)
-    elif kind == "local":
-        summary = ProcessExecutor(count, run_stage).run(spec, root, stages, options)
-    elif kind in ("slurm", "submitit-local"):
-        summary = SubmititExecutor("slurm" if kind == "slurm" else "local", run_stage, wait=wait or kind == "submitit-local").run(spec, root, stages, options)
-    elif kind == "ray":
-        summary = RayExecutor(run_stage).run(spec, root, stages, options)
-    else:
-        raise ConfigError(f"executor {kind!r}: not one of {', '.join(EXECUTORS)}")
+    summary = chosen.run(spec, root, stages, options)
     summary.seconds = time.time() - started
     return summary
 
@@ -114,17 +128,16 @@ def _to_run(spec: ExperimentSpec, root: Path, stages: list[Stage], options: Work
     return [s for s in stages if state[s.id] not in ("done", "held")]
 
 
-def _source_path() -> str:
-    """The folder holding the xstilts package this process runs, for workers to import the same code."""
-    return str(Path(__file__).resolve().parents[2])
+# -- one worker in this process ---------------------------------------------------------------------
+@dataclass
+class InProcessExecutor:
+    """One worker in this process: the default."""
 
+    run_stage: str | StageRunner | None = None
+    notify: Notify | None = None
 
-def worker_pythonpath(extra: str | None = None) -> str:
-    """PYTHONPATH for child processes: this checkout's code first, then the inherited path."""
-    parts = [_source_path(), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
-    if extra:
-        parts.insert(0, extra)
-    return os.pathsep.join(dict.fromkeys(parts))
+    def run(self, spec: ExperimentSpec, root: Path, stages: list[Stage], options: WorkerOptions) -> RunSummary:
+        return work(spec, stages, root, resolve_runner(self.run_stage), options, notify=self.notify)
 
 
 # -- several local worker processes -----------------------------------------------------------------
@@ -220,7 +233,6 @@ def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None, progres
     """Wait for the workers; with `progress` (spec, root, stages), show the grid's stages done."""
     bar, done, last_poll = None, 0, 0.0
     if progress is not None:
-        from xstilts.progress import progress_bar
 
         spec, root, stages = progress
         ids = {s.id for s in stages}
@@ -350,39 +362,28 @@ def cluster_partitions() -> list[str]:
     return sorted({line.strip() for line in done.stdout.splitlines() if line.strip()})
 
 
-def checkpoint_interval_hours(stage: Stage, spec: ExperimentSpec, throughput: Any) -> float | None:
+def checkpoint_interval_hours(stage: Stage, throughput: Throughput) -> float | None:
     """Estimated hours between two training checkpoints of `stage` (None: no training, or no estimate)."""
-    from xstilts.experiments.estimate import _training_tokens, estimate_stage
-    from xstilts.experiments.spec import PhaseSettings
-    from xstilts.tasks import get_task
-
-    if stage.kind == "evaluate":
+    if stage.training is None:
         return None
-    estimate = estimate_stage(stage, spec, throughput)
+    estimate = estimate_stage(stage, throughput)
     if estimate.hours is None:
         return None
-    settings = stage.settings or PhaseSettings()
-    if stage.kind == "intermediate":
-        phases = [_training_tokens(name, get_task(name), settings) for name in stage.condition.tasks]
-    else:
-        target = get_task(stage.task or "")
-        phases = [_training_tokens(name, target, settings) for name in (*target.train_first, target.train_task or target.name)]
-    steps = settings.max_steps or sum(p[0] for p in phases)
-    every = settings.checkpoint_every or min(p[3] for p in phases)
+    phases = training_phases(stage)
+    steps = stage.training.max_steps or sum(p.steps for p in phases)
+    every = stage.training.first().checkpoint_every or min(p.eval_every for p in phases)
     return estimate.hours * min(1.0, every / max(1, steps))
 
 
 def check_time_limits(spec: ExperimentSpec, stages: list[Stage]) -> None:
     """A job stopped at its time limit resumes from its last checkpoint; a limit shorter than one
     checkpoint interval would requeue the stage forever without progress."""
-    from xstilts.experiments.estimate import default_device, load_throughput
-
     throughput = load_throughput(default_device(spec))
     for kind in ("intermediate", "target"):
         usable = (time_limit_minutes(spec, kind) * 60 - signal_seconds(spec, kind)) / 3600
         worst: tuple[float, Stage] | None = None
         for stage in (s for s in stages if s.kind == kind):
-            hours = checkpoint_interval_hours(stage, spec, throughput)
+            hours = checkpoint_interval_hours(stage, throughput)
             if hours is not None and (worst is None or hours > worst[0]):
                 worst = (hours, stage)
         if worst is not None and worst[0] > usable:
@@ -596,3 +597,28 @@ class RayExecutor:
                 except Exception as err:  # a task that died: the store holds its stage's state
                     log.error("ray task ended without a result: %s", _failure_summary(err))
         return summarize(spec, root, stages, options, before)
+
+
+# -- the registry -----------------------------------------------------------------------------------
+def _local(request: ExecutorRequest) -> Executor:
+    if request.workers == 1:
+        return InProcessExecutor(request.run_stage, request.notify)
+    return ProcessExecutor(request.workers, request.run_stage)
+
+
+def _slurm(request: ExecutorRequest) -> Executor:
+    return SubmititExecutor("slurm", request.run_stage, wait=request.wait)
+
+
+def _submitit_local(request: ExecutorRequest) -> Executor:
+    return SubmititExecutor("local", request.run_stage, wait=True)  # its jobs are this machine's processes
+
+
+def _ray(request: ExecutorRequest) -> Executor:
+    return RayExecutor(request.run_stage)
+
+
+EXECUTORS.register("local", _local)
+EXECUTORS.register("slurm", _slurm)
+EXECUTORS.register("submitit-local", _submitit_local)
+EXECUTORS.register("ray", _ray)

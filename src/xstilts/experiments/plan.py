@@ -6,6 +6,9 @@ Three kinds of stage:
   evaluate      checkpoint + every language of a target               -> predictions and scores
 Retrieval targets have no target stage: they evaluate the intermediate checkpoint directly.
 
+Each stage carries its settings, resolved once here through the settings chain
+(`xstilts.experiments.settings`); whatever runs or estimates a stage reads them from the stage.
+
 A stage's id hashes everything that determines its output (model, seed, tasks, the training
 settings it resolves to, data, its parent's id) and nothing that is only a label or only changes
 how it runs (names, output folder, executor, evaluation batch size, checkpoint frequency), so an
@@ -21,8 +24,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from xstilts.config import to_dict
+from xstilts.experiments.settings import (
+    StageEvaluation,
+    StageTraining,
+    resolve_evaluation,
+    resolve_training,
+    spec_overrides,
+)
 from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec, PhaseSettings
+from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.tasks import get_task
+from xstilts.training.settings import TRAINER_DEFAULTS
 
 # Bump when a change to the pipeline changes what a stage produces for the same inputs.
 PIPELINE_VERSION = 4  # 4: LAReQA candidates are encoded as (sentence, paragraph), as in XTREME
@@ -39,7 +51,8 @@ class Stage:
     condition: ConditionSpec
     task: str | None  # target task (target and evaluate stages)
     parent: str | None  # id of the stage whose checkpoint this one starts from; None: the base model
-    settings: PhaseSettings | None  # training overrides (intermediate and target stages)
+    training: StageTraining | None  # resolved training settings (intermediate and target stages)
+    evaluation: StageEvaluation | None  # resolved evaluation settings (evaluate stages)
 
     @property
     def label(self) -> str:
@@ -64,7 +77,6 @@ def _hash(obj: dict) -> str:
 
 def _data_fingerprint(task_names: list[str], model: ModelSpec) -> dict:
     """What identifies the data behind the tasks: the synthetic benchmark's spec where used."""
-    from xstilts.synthetic.spec import SyntheticSpec
 
     synthetic = model.path.startswith("synthetic:") or any("synthetic" in get_task(t).benchmarks for t in task_names)
     return {"synthetic": SyntheticSpec().fingerprint} if synthetic else {}
@@ -84,13 +96,15 @@ def _condition_key(condition: ConditionSpec) -> dict:
     return key
 
 
-def _settings_key(settings: PhaseSettings, hp_tasks: list[str]) -> dict:
+def _settings_key(given: PhaseSettings, hp_tasks: list[str]) -> dict:
     """The training settings a stage resolves to, per task whose defaults it uses: the task's
-    hyper-parameters overridden by the spec. Writing a default explicitly keeps the stage id;
-    `checkpoint_every` changes only how often training can resume, so it is left out."""
-    overrides = {k: v for k, v in to_dict(settings).items() if v is not None and k != "checkpoint_every"}
-    extra = {"precision": "no", "max_grad_norm": 1.0, "max_dev_examples": None}
-    return {name: {**to_dict(get_task(name).hyperparameters), **extra, **overrides} for name in hp_tasks}
+    hyper-parameters overridden by what the spec sets (`given`). Writing a default explicitly keeps
+    the stage id; `checkpoint_every` changes only how often training can resume, so it is left out.
+    The trainer's precision enters as "no", its default when ids were first hashed: "auto" replaced
+    it without changing ids."""
+    overrides = {k: v for k, v in to_dict(given).items() if v is not None and k != "checkpoint_every"}
+    trainer = {"precision": "no", "max_grad_norm": TRAINER_DEFAULTS.max_grad_norm, "max_dev_examples": None}
+    return {name: {**to_dict(get_task(name).hyperparameters), **trainer, **overrides} for name in hp_tasks}
 
 
 def _evaluation_key(spec: ExperimentSpec, task: str) -> dict:
@@ -99,13 +113,6 @@ def _evaluation_key(spec: ExperimentSpec, task: str) -> dict:
     if key["retrieval_layers"] is None or get_task(task).trainable:
         key.pop("retrieval_layers")  # a layer sweep only concerns retrieval targets
     return key
-
-
-def phase_settings(spec: ExperimentSpec, phase: str, task_names: list[str]) -> PhaseSettings:
-    settings = getattr(spec.training, phase)
-    for name in task_names:
-        settings = settings.merged(spec.training.tasks.get(name))
-    return settings
 
 
 def plan(spec: ExperimentSpec) -> list[Stage]:
@@ -117,30 +124,32 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
             for condition in spec.conditions():
                 parent = None
                 if not condition.is_baseline:
-                    settings = phase_settings(spec, "intermediate", condition.tasks)
+                    given = spec_overrides(spec, "intermediate", condition.tasks)
+                    training = resolve_training(spec, given, condition.tasks)
                     key = {
                         "v": PIPELINE_VERSION, "kind": "intermediate", "model": _model_key(model), "seed": seed,
-                        "condition": _condition_key(condition), "settings": _settings_key(settings, condition.tasks), "data_dir": spec.data_dir,
-                        "data": _data_fingerprint(condition.tasks, model), "max_restarts": spec.training.max_restarts,
+                        "condition": _condition_key(condition), "settings": _settings_key(given, condition.tasks), "data_dir": spec.data_dir,
+                        "data": _data_fingerprint(condition.tasks, model), "max_restarts": training.max_restarts,
                     }
-                    parent = _add(stages, Stage(_hash(key), "intermediate", model, seed, condition, None, None, settings))
+                    parent = _add(stages, Stage(_hash(key), "intermediate", model, seed, condition, None, None, training, None))
                 for target in targets:
                     task = get_task(target)
                     source = parent
                     if task.trainable:
-                        settings = phase_settings(spec, "target", [target])
+                        given = spec_overrides(spec, "target", [target])
+                        training = resolve_training(spec, given, [target])
                         key = {
                             "v": PIPELINE_VERSION, "kind": "target", "model": _model_key(model), "seed": seed,
-                            "parent": parent, "task": target, "settings": _settings_key(settings, [target]), "data_dir": spec.data_dir,
-                            "data": _data_fingerprint([target], model), "max_restarts": spec.training.max_restarts,
+                            "parent": parent, "task": target, "settings": _settings_key(given, [target]), "data_dir": spec.data_dir,
+                            "data": _data_fingerprint([target], model), "max_restarts": training.max_restarts,
                         }
-                        source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, settings))
+                        source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, training, None))
                     key = {
                         "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
                         "parent": source, "task": target, "evaluation": _evaluation_key(spec, target), "data_dir": spec.data_dir,
                         "data": _data_fingerprint([target], model),
                     }
-                    _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None))
+                    _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None, resolve_evaluation(spec, target)))
     return list(stages.values())
 
 

@@ -21,9 +21,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xstilts.data.formatting import InputFormat
+from xstilts.data.loading import english_training, load_examples, locate_examples, locate_translated_train
 from xstilts.errors import Problem, XStiltsError
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.hub import hub_reachable
 from xstilts.kinds import FeaturizeOptions, handler_for
+from xstilts.models.backbone import BackboneOptions, detect_family, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.preflight import check_model
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Task
 
@@ -73,7 +78,6 @@ def data_needs(spec: ExperimentSpec) -> list[DataNeed]:
     def add(need: DataNeed) -> None:
         needs.setdefault((need.task, need.split, need.language, need.purpose), need)
 
-    from xstilts.data.loading import english_training
 
     for condition in spec.conditions():
         for name in condition.tasks:
@@ -114,7 +118,6 @@ def model_kinds(spec: ExperimentSpec) -> list[str]:
 # -- checks ---------------------------------------------------------------------------------------------
 def check_data(spec: ExperimentSpec) -> tuple[list[Problem], list[Problem], int]:
     """(problems, missing languages, number of checks): each need located by the resolution order."""
-    from xstilts.data.loading import locate_examples, locate_translated_train
 
     problems: list[Problem] = []
     missing: list[Problem] = []
@@ -161,7 +164,6 @@ def _merge_languages(problems: list[Problem]) -> list[Problem]:
 
 
 def backbone_options(model: ModelSpec):  # -> BackboneOptions
-    from xstilts.models.backbone import BackboneOptions
 
     return BackboneOptions(
         family=model.family, dtype=model.dtype, attn_implementation=model.attn_implementation,
@@ -170,7 +172,6 @@ def backbone_options(model: ModelSpec):  # -> BackboneOptions
 
 
 def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
-    from xstilts.models.preflight import check_model
 
     kinds = model_kinds(spec)
     problems: list[Problem] = []
@@ -181,9 +182,6 @@ def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
 
 def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Problem]:
     """Deep check: each model's tokenizer featurises a few examples of every task of the grid."""
-    from xstilts.data.formatting import InputFormat
-    from xstilts.data.loading import load_examples
-    from xstilts.models.backbone import detect_family, load_config, load_tokenizer, resolve_model_path
 
     samples: dict[str, list] = {}
     smallest_first = {"dev": 0, "evaluate": 1, "calibrate": 2, "train": 3}  # a dev split loads fastest
@@ -229,7 +227,6 @@ def check_lm_corpora(spec: ExperimentSpec) -> list[Problem]:
             continue
         looks_like_hub_id = corpus.count("/") == 1 and not corpus.startswith((".", "/", "~"))
         if looks_like_hub_id:
-            from xstilts.hub import hub_reachable
 
             if hub_reachable():
                 continue

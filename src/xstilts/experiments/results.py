@@ -21,6 +21,7 @@ from xstilts.experiments.plan import plan
 from xstilts.experiments.runner import STORE_NAME, classify
 from xstilts.experiments.spec import STAGE_KINDS, ExperimentSpec, load_spec
 from xstilts.experiments.store import STATUSES, ResultsStore
+from xstilts.io import atomic_write_bytes
 
 
 def locate_store(path_or_spec: str | Path | ExperimentSpec, base_dir: Path | None = None) -> tuple[Path, str | None]:
@@ -55,7 +56,6 @@ def export_scores(frame: Any, path: Path) -> Path:
     """Write the scores to a .csv or .parquet file (the extension in any case), atomically."""
     import io as bytes_io
 
-    from xstilts.io import atomic_write_bytes
 
     path = Path(path)
     suffix = path.suffix.lower()

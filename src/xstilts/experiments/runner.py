@@ -36,7 +36,9 @@ from typing import Any
 
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
-from xstilts.experiments import leases
+from xstilts.experiments.distributed import launch, launched_here
+from xstilts.experiments.leases import LOST, keeper_command
+from xstilts.experiments.leases import describe as describe_holder
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
 from xstilts.experiments.store import ResultsStore, worker_id
@@ -118,37 +120,26 @@ class RunSummary:
 
 
 # -- the default stage runner ---------------------------------------------------------------------
-def choose_device(spec: ExperimentSpec) -> Any:
-    import torch
-
-    if spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise XStiltsError("device: cuda was asked for but no CUDA device is available")
-    return torch.device("cuda")
-
-
 def default_run_stage(stage: Stage, ctx: WorkerContext) -> tuple[dict, list[dict]]:
     """Train or evaluate with the real pipeline (`xstilts.experiments.stages`)."""
-    from xstilts.experiments import stages as pipeline
+    # Imported here: the pipeline loads torch, which workers that only coordinate never need.
+    import torch
+
+    from xstilts.experiments.stages import StageContext, choose_device, run_evaluate, run_intermediate, run_target
 
     threads = os.environ.get("OMP_NUM_THREADS")
     if threads and threads.isdigit():
-        import torch
-
         torch.set_num_threads(int(threads))
-    from xstilts.experiments import distributed
-
     scores: list[dict] = []
-    if distributed.launched_here(stage.kind, ctx.spec.training.processes):
-        return distributed.launch(stage, ctx.root, ctx.spec, ctx.work_dir(stage.id)), scores
-    sctx = pipeline.StageContext(spec=ctx.spec, root=ctx.root, device=choose_device(ctx.spec))
+    if launched_here(stage.kind, ctx.spec.training.processes):
+        return launch(stage, ctx.root, ctx.spec, ctx.work_dir(stage.id)), scores
+    sctx = StageContext(spec=ctx.spec, root=ctx.root, device=choose_device(ctx.spec))
     if stage.kind == "intermediate":
-        outcome = pipeline.run_intermediate(stage, sctx)
+        outcome = run_intermediate(stage, sctx)
     elif stage.kind == "target":
-        outcome = pipeline.run_target(stage, sctx)
+        outcome = run_target(stage, sctx)
     else:
-        outcome, scores = pipeline.run_evaluate(stage, sctx)
+        outcome, scores = run_evaluate(stage, sctx)
     return outcome, scores
 
 
@@ -252,7 +243,7 @@ class Heartbeat:
     another took the stage over), the stage is interrupted: its result would be discarded anyway."""
 
     def __init__(self, store_path: Path, stage_id: str, worker: str, interval: float = HEARTBEAT_SECONDS) -> None:
-        self._command = leases.keeper_command(
+        self._command = keeper_command(
             str(store_path), stage_id, worker, interval, interrupt=threading.current_thread() is threading.main_thread(),
         )
         self._process: subprocess.Popen | None = None
@@ -264,7 +255,7 @@ class Heartbeat:
         if self._lost is None and self._process is not None and self._process.stdout is not None:
             ready, _, _ = select.select([self._process.stdout], [], [], 0)
             if ready:
-                self._lost = self._process.stdout.read(len(leases.LOST)) == leases.LOST
+                self._lost = self._process.stdout.read(len(LOST)) == LOST
         return bool(self._lost)
 
     def __enter__(self) -> Heartbeat:
@@ -282,7 +273,7 @@ class Heartbeat:
         process.kill()
         process.wait()
         if self._lost is None:
-            self._lost = process.stdout.read() == leases.LOST if process.stdout else False
+            self._lost = process.stdout.read() == LOST if process.stdout else False
         if process.stdout:
             process.stdout.close()
 
@@ -430,7 +421,7 @@ def take_back_dead(store: ResultsStore, by_id: dict[str, Stage]) -> list[str]:
     for stage_id, worker, holder in store.take_back_dead():
         stage = by_id.get(stage_id)
         name = f"{stage.label} ({stage_id})" if stage else stage_id
-        log.info("stage %s was held by %s, which no longer runs: taken back", name, leases.describe(worker, holder.host))
+        log.info("stage %s was held by %s, which no longer runs: taken back", name, describe_holder(worker, holder.host))
         ids.append(stage_id)
     return ids
 
@@ -465,7 +456,7 @@ class WaitingLines:
                 continue
             self._shown[key] = now
             ends = max(0.0, (heartbeat or now) + lease_seconds - now)
-            log.info("waiting for %s (%s) held by %s (lease ends in %.0f s)", stage.label, stage.id, leases.describe(worker, host), ends)
+            log.info("waiting for %s (%s) held by %s (lease ends in %.0f s)", stage.label, stage.id, describe_holder(worker, host), ends)
 
 
 def work(

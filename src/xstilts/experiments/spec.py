@@ -23,6 +23,11 @@ import yaml
 
 from xstilts.config import from_dict, load_yaml, to_dict
 from xstilts.errors import ConfigError, UnknownNameError, closest
+from xstilts.experiments.catalog import LINEAR_MODULES, model_facts, module_names
+from xstilts.experiments.throughput import gpu_names
+from xstilts.languages import LANGUAGES
+from xstilts.models.backbone import attention_problem, attention_support_of_type
+from xstilts.tasks import all_tasks, get_task
 from xstilts.tasks.base import Role, TaskKind
 from xstilts.tasks.suites import SUITES, suite_names
 from xstilts.tasks.suites.phang2020 import INTERMEDIATE_TASKS as PAPER_INTERMEDIATE_TASKS
@@ -254,7 +259,6 @@ def _paper_tasks() -> tuple[str, ...]:
 
 def expand_targets(names: list[str], where: str = "targets") -> list[str]:
     """Task names, with benchmark names expanded to their tasks in the benchmark's official order."""
-    from xstilts.tasks import all_tasks
 
     official = {name: suite.targets_in_listing_order for name, suite in SUITES.items()}
     out: list[str] = []
@@ -386,7 +390,6 @@ def _validate_name(spec: ExperimentSpec) -> None:
 
 def _model_family(model: ModelSpec) -> tuple[str | None, str]:
     """(encoder | decoder | None, how it is known) without downloading anything."""
-    from xstilts.experiments.catalog import model_facts
 
     facts = model_facts(model.path)
     if model.family != "auto":
@@ -397,7 +400,6 @@ def _model_family(model: ModelSpec) -> tuple[str | None, str]:
 
 
 def _validate_models(spec: ExperimentSpec) -> None:
-    from xstilts.experiments.catalog import LINEAR_MODULES, model_facts, module_names
 
     if not spec.models:
         raise _error("models", "at least one model is needed, e.g. - {name: xlmr-large, path: FacebookAI/xlm-roberta-large}")
@@ -443,7 +445,6 @@ def _validate_models(spec: ExperimentSpec) -> None:
 
 def _validate_attention(m: ModelSpec, key: str, model_type: str) -> None:
     """An explicit attention implementation the model's class lacks fails at load time: refuse it now."""
-    from xstilts.models.backbone import attention_problem, attention_support_of_type
 
     support = attention_support_of_type(model_type)
     if support.model_class is None:
@@ -495,13 +496,11 @@ def _validate_seeds(spec: ExperimentSpec) -> None:
 
 
 def _task_names() -> list[str]:
-    from xstilts.tasks import all_tasks
 
     return [t.name for t in all_tasks()]
 
 
 def _validate_targets(spec: ExperimentSpec) -> None:
-    from xstilts.tasks import all_tasks, get_task
 
     if not spec.targets:
         raise _error("targets", "at least one target is needed: a task (xnli, tatoeba, ...) or a benchmark (xtreme, xtreme-r, synthetic)")
@@ -527,8 +526,6 @@ def _validate_targets(spec: ExperimentSpec) -> None:
 
 
 def _validate_conditions(spec: ExperimentSpec) -> None:
-    from xstilts.languages import LANGUAGES
-    from xstilts.tasks import all_tasks, get_task
 
     if not spec.intermediate:
         raise _error("intermediate", "empty; list at least `none` (no intermediate training)")
@@ -597,7 +594,6 @@ def _validate_condition(c: ConditionSpec, key: str, from_name: bool, get_task: A
 
 
 def _validate_training(spec: ExperimentSpec) -> None:
-    from xstilts.tasks import get_task
 
     t = spec.training
     if t.max_restarts < 0:
@@ -649,7 +645,6 @@ def _check_phase(s: PhaseSettings, key: str, spec: ExperimentSpec) -> None:
 
 
 def _validate_evaluation(spec: ExperimentSpec) -> None:
-    from xstilts.tasks import get_task
 
     e = spec.evaluation
     if e.batch_size <= 0:
@@ -669,8 +664,6 @@ def _validate_evaluation(spec: ExperimentSpec) -> None:
 
 
 def _validate_executor(spec: ExperimentSpec) -> None:
-    from xstilts.experiments.estimate import gpu_names
-
     x = spec.executor
     if x.workers < 1:
         raise _error("executor.workers", f"must be 1 or more, got {x.workers}")

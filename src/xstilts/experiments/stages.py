@@ -15,18 +15,20 @@ import torch
 from xstilts.data.loading import english_training, load_examples, load_translated_train
 from xstilts.errors import CheckpointError, ConfigError, DataError, XStiltsError
 from xstilts.evaluation.floors import majority_score
+from xstilts.evaluation.metrics import get_metric
 from xstilts.evaluation.predict import evaluate
-from xstilts.experiments.distributed import barrier, is_main_process, world_size
 from xstilts.experiments.plan import Stage
-from xstilts.experiments.spec import ExperimentSpec, ModelSpec, PhaseSettings
+from xstilts.experiments.processes import barrier, is_main_process, world_size
+from xstilts.experiments.settings import StageEvaluation, StageTraining
+from xstilts.experiments.spec import ExperimentSpec, ModelSpec
 from xstilts.experiments.store import FLAGS_KEY, GAPS_KEY
-from xstilts.io import atomic_dir, atomic_write_json, write_jsonl
+from xstilts.io import atomic_dir, atomic_write_json, cache_root, write_jsonl
 from xstilts.kinds import FeaturizeOptions, handler_for
-from xstilts.models.backbone import BackboneOptions
+from xstilts.models.backbone import BackboneOptions, resolve_model_path
 from xstilts.models.model import XStiltsModel, load_checkpoint, load_pretrained, read_manifest
 from xstilts.tasks import Task, get_task
-from xstilts.tasks.base import Hyperparameters
-from xstilts.training.loop import TaskData, Trainer, TrainSettings, steps_for_epochs
+from xstilts.training.loop import TaskData, Trainer
+from xstilts.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,6 @@ class StageContext:
 
     @property
     def feature_cache(self) -> Path:
-        from xstilts.io import cache_root
 
         return cache_root() / "features"
 
@@ -89,41 +90,28 @@ def model_provenance(model: XStiltsModel) -> dict:
     return {"attn_implementation": model.attn_implementation, "dtype": str(next(model.body.parameters()).dtype).removeprefix("torch.")}
 
 
-# -- settings ---------------------------------------------------------------------------------------
-def resolve_settings(hp: Hyperparameters, overrides: PhaseSettings | None, n_train: int, seed: int, model: ModelSpec) -> tuple[TrainSettings, FeaturizeOptions]:
-    o = overrides or PhaseSettings()
-
-    def pick(name: str, default: Any) -> Any:
-        value = getattr(o, name)
-        return default if value is None else value
-
-    batch = pick("batch_size", hp.batch_size)
-    accumulation = pick("gradient_accumulation", hp.gradient_accumulation)
-    if o.max_steps is not None:
-        steps = o.max_steps
-    elif o.epochs is not None or hp.max_steps is None:
-        steps = steps_for_epochs(n_train, batch, pick("epochs", hp.epochs), accumulation)
-    else:
-        steps = hp.max_steps
-    per_epoch = steps_for_epochs(n_train, batch, 1.0, accumulation)
-    settings = TrainSettings(
-        learning_rate=pick("learning_rate", hp.learning_rate),
-        batch_size=batch,
-        max_steps=steps,
-        warmup_ratio=pick("warmup_ratio", hp.warmup_ratio),
-        weight_decay=pick("weight_decay", hp.weight_decay),
-        max_grad_norm=pick("max_grad_norm", 1.0),
-        gradient_accumulation=accumulation,
-        eval_every=min(pick("eval_every", hp.eval_every or per_epoch), steps),
-        patience=pick("patience", hp.patience),
-        checkpoint_every=o.checkpoint_every,
-        seed=seed,
-        precision=pick("precision", "auto"),
-        freeze_embeddings=model.freeze_embeddings,
-    )
-    return settings, FeaturizeOptions(max_length=pick("max_length", hp.max_length))
+# -- device and settings ----------------------------------------------------------------------------
+def choose_device(spec: ExperimentSpec) -> torch.device:
+    if spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise XStiltsError("device: cuda was asked for but no CUDA device is available")
+    return torch.device("cuda")
 
 
+def training_of(stage: Stage) -> StageTraining:
+    if stage.training is None:
+        raise XStiltsError(f"{stage.label}: a {stage.kind} stage has no training settings")
+    return stage.training
+
+
+def evaluation_of(stage: Stage) -> StageEvaluation:
+    if stage.evaluation is None:
+        raise XStiltsError(f"{stage.label}: a {stage.kind} stage has no evaluation settings")
+    return stage.evaluation
+
+
+# -- data ------------------------------------------------------------------------------------------
 def _cap(examples: list, n: int | None) -> list:
     """The first `n` examples; for retrieval, the first `n` queries with their gold candidates
     and the first `n` candidates (a pool to search, not only the answers)."""
@@ -157,30 +145,28 @@ def load_start_model(stage: Stage, ctx: StageContext) -> tuple[XStiltsModel, dic
 # -- intermediate ----------------------------------------------------------------------------------
 def run_intermediate(stage: Stage, ctx: StageContext) -> dict:
     condition = stage.condition
+    training = training_of(stage)
     model, loaded = load_start_model(stage, ctx)
     data, settings_per_task = [], []
     for name in condition.tasks:
-        task = get_task(name)
+        task, resolved = get_task(name), training.tasks[name]
         train = load_examples(task, task.train_split, "en", ctx.spec.data_dir)
         if condition.translated:
             for language in condition.translated:
                 train = train + load_translated_train(task, language, ctx.spec.data_dir)
-        hp = task.hyperparameters
-        cap = (stage.settings.max_train_examples if stage.settings else None) or hp.max_train_examples
-        train = _cap(train, cap)
-        dev = _cap(load_examples(task, task.dev_split, "en", ctx.spec.data_dir), stage.settings.max_dev_examples if stage.settings else None)
-        settings, options = resolve_settings(hp, stage.settings, len(train), stage.seed, stage.model)
-        settings_per_task.append(settings)
+        train = _cap(train, resolved.max_train_examples)
+        dev = _cap(load_examples(task, task.dev_split, "en", ctx.spec.data_dir), resolved.max_dev_examples)
+        settings_per_task.append(resolved.train_settings(len(train), stage.seed, stage.model.freeze_embeddings))
+        options = FeaturizeOptions(max_length=resolved.max_length)
         data.append(TaskData(task, ctx.features(model, task, train, options), dev, ctx.features(model, task, dev, options)))
     first = settings_per_task[0]
-    steps = stage.settings.max_steps if stage.settings and stage.settings.max_steps else sum(s.max_steps for s in settings_per_task)
+    steps = training.max_steps or sum(s.max_steps for s in settings_per_task)
     settings = dataclasses.replace(
         first, max_steps=steps, eval_every=min(first.eval_every, steps), sampling=condition.sampling,
         temperature=condition.temperature, max_examples_per_task=condition.max_examples_per_task,
     )
     lm = None
     if condition.lm_mix:
-        from xstilts.models.backbone import resolve_model_path
         from xstilts.training.lm import LMData, attach_lm_head, lm_features, read_corpus
 
         mix = condition.lm_mix
@@ -195,15 +181,17 @@ def run_intermediate(stage: Stage, ctx: StageContext) -> dict:
 # -- target ----------------------------------------------------------------------------------------
 def run_target(stage: Stage, ctx: StageContext) -> dict:
     target = get_task(stage.task or "")
+    resolved = training_of(stage).tasks[target.name]
+    options = FeaturizeOptions(max_length=resolved.max_length)
     model, loaded = load_start_model(stage, ctx)
     outcome: dict[str, Any] = {"loaded": loaded, "phases": []}
     phases = english_training(target)
     for i, phase in enumerate(phases):
         task = phase.task
         _check_compatible(target, task)
-        train = _cap(load_examples(task, phase.train_split, "en", ctx.spec.data_dir), stage.settings.max_train_examples if stage.settings else None)
-        dev = _cap(load_examples(task, phase.dev_split, "en", ctx.spec.data_dir), stage.settings.max_dev_examples if stage.settings else None)
-        settings, options = resolve_settings(target.hyperparameters, stage.settings, len(train), stage.seed, stage.model)
+        train = _cap(load_examples(task, phase.train_split, "en", ctx.spec.data_dir), resolved.max_train_examples)
+        dev = _cap(load_examples(task, phase.dev_split, "en", ctx.spec.data_dir), resolved.max_dev_examples)
+        settings = resolved.train_settings(len(train), stage.seed, stage.model.freeze_embeddings)
         # The head is the target's, trained on the English training task's data (XNLI <- MNLI).
         head_task = dataclasses.replace(task, name=target.name, labels=target.labels or task.labels)
         data = [TaskData(head_task, ctx.features(model, task, train, options), dev, ctx.features(model, task, dev, options))]
@@ -230,7 +218,8 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         loaded["lora"] = f"r={lora.r} alpha={lora.alpha}: {trainable} trainable backbone parameters; merged into the saved checkpoint"
     base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     base_heads = set(model.head_info)
-    for attempt in range(ctx.spec.training.max_restarts + 1):
+    max_restarts = training_of(stage).max_restarts
+    for attempt in range(max_restarts + 1):
         seed = settings.seed + 1000 * attempt
         work = ctx.work_dir(stage.id) / f"{phase_name or 'train'}-seed{seed}"
         if attempt:  # start again from the same weights, with fresh heads drawn from the new seed
@@ -244,7 +233,7 @@ def _train_and_save(stage: Stage, ctx: StageContext, model: XStiltsModel, data: 
         outcome = trainer.train()
         chance = _dev_chance(data)
         collapsed = chance is not None and outcome.best_score <= chance + COLLAPSE_MARGIN
-        if not collapsed or attempt == ctx.spec.training.max_restarts:
+        if not collapsed or attempt == max_restarts:
             break
         log.warning("%s collapsed to chance (dev %.1f, chance %.1f) with seed %d; restarting with seed %d", stage.label, outcome.best_score, chance, seed, seed + 1000)
         restarts.append({"seed": seed, "best_dev": outcome.best_score, "chance": chance})
@@ -294,7 +283,6 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
     """{'not_learned': details} when the chosen checkpoint's English dev score of some task is
     still within COLLAPSE_MARGIN of chance (the collapse notion above) or of its majority-class
     floor (`xstilts.evaluation.floors`); {} otherwise. Warns once, naming stage, score and level."""
-    from xstilts.evaluation.metrics import get_metric
 
     at_best: dict[str, float] = next((h["dev"] for h in outcome.history if h.get("step") == outcome.best_step), {})
     tasks = []
@@ -339,21 +327,16 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
             raise CheckpointError(f"{path}: has no {task.name} head to evaluate")
     model.to(ctx.device)
     log.info("%s evaluates %s (%s head: %s)", stage.label, loaded, task.name, "trained" if task.trainable else "none, embeddings")
-    spec_eval = ctx.spec.evaluation
-    languages = spec_eval.languages or list(task.languages)
-    languages = [lang for lang in languages if lang in task.languages]
-    from xstilts.experiments.plan import phase_settings
-
-    # Evaluate with the sequence length the target was trained with.
-    max_length = phase_settings(ctx.spec, "target", [task.name]).max_length or task.hyperparameters.max_length
+    settings = evaluation_of(stage)
+    languages = list(settings.languages)
     scores, summary, missing = [], {}, []
     started = time.time()
     predictions_dir = ctx.stage_dir(stage.id)
     with atomic_dir(predictions_dir) as tmp:
         for language in languages:
-            split = spec_eval.split or task.eval_split_for(language)
+            split = settings.split or task.eval_split_for(language)
             try:
-                result = _evaluate_language(model, task, language, split, stage, ctx, max_length)
+                result = _evaluate_language(model, task, language, split, stage, ctx, settings)
             except XStiltsError as err:  # missing or bad data of one language: score the others
                 reason = " ".join(str(err).split()) or type(err).__name__
                 missing.append({"task": task.name, "language": language, "split": split, "reason": reason})
@@ -384,27 +367,25 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
     return outcome, scores
 
 
-def _evaluate_language(model: XStiltsModel, task: Task, language: str, split: str, stage: Stage, ctx: StageContext, max_length: int) -> Any:
+def _evaluate_language(model: XStiltsModel, task: Task, language: str, split: str, stage: Stage, ctx: StageContext, settings: StageEvaluation) -> Any:
     """Load, featurise and score one language (with the layer sweep of retrieval targets)."""
-    spec_eval = ctx.spec.evaluation
-    examples = _cap(load_examples(task, split, language, ctx.spec.data_dir), spec_eval.max_examples)
-    features = ctx.features(model, task, examples, FeaturizeOptions(max_length=max_length))
+    examples = _cap(load_examples(task, split, language, ctx.spec.data_dir), settings.max_examples)
+    features = ctx.features(model, task, examples, FeaturizeOptions(max_length=settings.max_length))
     result = evaluate(
-        model, task, examples, features, batch_size=spec_eval.batch_size,
+        model, task, examples, features, batch_size=settings.batch_size,
         retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
         data_dir=ctx.spec.data_dir,
     )
-    if not task.trainable:
-        result.scores |= _layer_sweep(model, task, examples, features, spec_eval, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)
+    result.scores |= _layer_sweep(model, task, examples, features, settings, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)
     return result
 
 
-def _layer_sweep(model: XStiltsModel, task: Task, examples: list, features: list, spec_eval: Any, stage: Stage, language: str, data_dir: str | None, primary: str) -> dict[str, float]:
-    """The retrieval score from each layer of `evaluation.retrieval_layers` (the layer sweep)."""
+def _layer_sweep(model: XStiltsModel, task: Task, examples: list, features: list, settings: StageEvaluation, stage: Stage, language: str, data_dir: str | None, primary: str) -> dict[str, float]:
+    """The retrieval score from each layer of the stage's `retrieval_layers` (the layer sweep of retrieval targets)."""
     scores = {}
-    for layer in spec_eval.retrieval_layers or []:
+    for layer in settings.retrieval_layers:
         swept = evaluate(
-            model, task, examples, features, batch_size=spec_eval.batch_size, retrieval_layer=layer,
+            model, task, examples, features, batch_size=settings.batch_size, retrieval_layer=layer,
             retrieval_pooling=stage.model.retrieval_pooling, language=language, data_dir=data_dir,
         )
         scores[f"{primary}@layer{layer}"] = swept.scores[primary]

@@ -13,6 +13,12 @@ import os
 import sys
 from pathlib import Path
 
+from xstilts.errors import XStiltsError
+from xstilts.experiments.plan import plan
+from xstilts.experiments.runner import WorkerOptions, resolve_runner, work
+from xstilts.experiments.spec import spec_from_dict
+from xstilts.io import read_json
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xstilts.experiments.worker")
@@ -27,11 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    from xstilts.errors import XStiltsError
-    from xstilts.experiments.plan import plan
-    from xstilts.experiments.runner import WorkerOptions, resolve_runner, work
-    from xstilts.experiments.spec import spec_from_dict
-    from xstilts.io import read_json
 
     log = logging.getLogger("xstilts.worker")
 

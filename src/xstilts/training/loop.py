@@ -32,6 +32,7 @@ from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.progress import progress_bar
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
+from xstilts.training.settings import TrainSettings
 from xstilts.training.sharding import (
     full_model_state,
     full_optimizer_state,
@@ -49,35 +50,6 @@ CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "rng.safetensors", "sch
 
 class TrainingDiverged(XStiltsError):
     """The loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    learning_rate: float = 1e-5
-    batch_size: int = 32
-    max_steps: int = 1000
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    gradient_accumulation: int = 1
-    eval_every: int = 200
-    patience: int | None = None  # evaluations without improvement before stopping early
-    checkpoint_every: int | None = None  # steps between resumable checkpoints; default: every evaluation
-    seed: int = 0
-    precision: str = "auto"  # auto | no | bf16 | fp16 (autocast); auto: bf16 on GPUs that support it, else no
-    sampling: str = "proportional"  # proportional | temperature | uniform (multi-task)
-    temperature: float = 2.0
-    max_examples_per_task: int | None = None  # cap on each task's share of the sampling weights
-    freeze_embeddings: bool = False
-    length_grouping: bool = True
-    eval_batch_size: int = 64
-    # Experiment trackers through accelerate (tensorboard, wandb, mlflow, ... or GeneralTracker
-    # instances); logs go under <work_dir>/logs for file-based trackers.
-    log_with: tuple = ()
-    run_name: str = "xstilts"
-    # Shard weights, gradients and optimizer states across the processes of a multi-process launch
-    # (torch FSDP2) instead of replicating them (DDP); one process trains unsharded.
-    fsdp: bool = False
 
 
 @dataclass
@@ -179,10 +151,6 @@ class BatchStream:
 def _feature_length(f: Feature) -> int:
     ids = f["input_ids"]
     return max(len(r) for r in ids) if ids and isinstance(ids[0], list) else len(ids)
-
-
-def steps_for_epochs(n_examples: int, batch_size: int, epochs: float, accumulation: int = 1) -> int:
-    return max(1, math.ceil(n_examples / (batch_size * accumulation) * epochs))
 
 
 # -- the loop -------------------------------------------------------------------------------------

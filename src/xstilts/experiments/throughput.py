@@ -1,0 +1,76 @@
+"""Throughput tables: tokens per second of training and inference, per device and model size.
+
+`throughput.json` ships with xstilts (its GPU rows are derived from peak FLOP/s, not measured);
+`python -m benchmarks.calibrate` writes measured tables of the same layout for
+`xstilts plan --throughput FILE`. Read by the spec's validation (the known device names) and by
+the estimate (`xstilts.experiments.estimate`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from xstilts.errors import ConfigError, unknown_name
+
+THROUGHPUT_FILE = Path(__file__).with_name("throughput.json")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    device: str
+    sizes: dict[str, float]
+    train: dict[str, float]
+    inference: dict[str, float]
+    fp32_factor: float
+    stage_overhead_seconds: float = 0.0
+
+    def tokens_per_second(self, parameters: float, mode: str) -> float:
+        table = self.train if mode == "train" else self.inference
+        points = sorted((self.sizes[label], value) for label, value in table.items())
+        if parameters <= points[0][0]:
+            return points[0][1]  # smaller models are overhead-bound: no faster than the smallest row
+        for (n0, v0), (n1, v1) in itertools.pairwise(points):
+            if parameters <= n1:
+                t = (math.log(parameters) - math.log(n0)) / (math.log(n1) - math.log(n0))
+                return math.exp(math.log(v0) + t * (math.log(v1) - math.log(v0)))
+        n, v = points[-1]
+        return v * n / parameters  # cost grows with the parameter count beyond the table
+
+
+@lru_cache(maxsize=8)
+def _read_table(path: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: throughput table not found") from None
+    except ValueError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or "sizes" not in data or "devices" not in data:
+        raise ConfigError(f"{path}: a throughput table needs 'sizes' and 'devices' (see {THROUGHPUT_FILE.name} shipped with xstilts)")
+    return data
+
+
+def gpu_names(path: Path | None = None) -> list[str]:
+    return sorted(_read_table(str(path or THROUGHPUT_FILE))["devices"])
+
+
+def load_throughput(device: str, path: Path | None = None) -> Throughput:
+    table_path = str(path or THROUGHPUT_FILE)
+    data = _read_table(table_path)
+    if device not in data["devices"]:
+        raise unknown_name("device in the throughput table", device, data["devices"], where=table_path)
+    row = data["devices"][device]
+    sizes = {label: float(n) for label, n in data["sizes"].items()}
+    for mode in ("train", "inference"):
+        for label in row.get(mode, {}):
+            if label not in sizes:
+                raise ConfigError(f"{table_path}: devices.{device}.{mode}: size {label!r} is not listed under 'sizes'")
+    overhead = row.get("stage_overhead_seconds", 0.0)
+    if not isinstance(overhead, (int, float)) or overhead < 0:
+        raise ConfigError(f"{table_path}: devices.{device}.stage_overhead_seconds: expected a number of seconds >= 0, got {overhead!r}")
+    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)), float(overhead))
