@@ -24,7 +24,8 @@ PACKAGE = SRC / "xstilts"
 # ("" is the package itself, which holds only the version).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("", "errors", "registry", "io", "progress", "languages", "hub", "config", "version")),
-    ("tasks/data", ("tasks", "data")),
+    ("tasks", ("tasks",)),
+    ("data", ("data",)),
     ("kinds", ("kinds",)),
     ("models", ("models",)),
     ("evaluation", ("evaluation",)),

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.data.sources import Hub, read_hub
 from xstilts.errors import DataError
 from xstilts.tasks import get_task
+from xstilts.tasks.sources import Hub, read_hub
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 
 from xstilts import hub
 from xstilts.data.loading import load_examples, locate_examples
-from xstilts.data.sources import task_folder
 from xstilts.errors import DataError
 from xstilts.tasks import get_task
+from xstilts.tasks.sources import task_folder
 
 
 def _pawsx(root: Path, sentence: str) -> Path:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from xstilts.data.loading import all_languages
-from xstilts.data.sources import PARQUET_REVISION, DatasetSource, Hub, read_hub
 from xstilts.errors import DataError
 from xstilts.tasks import all_tasks, get_task
+from xstilts.tasks.sources import PARQUET_REVISION, DatasetSource, Hub, read_hub
 
 LISTING = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "hub_listing.json").read_text())
 

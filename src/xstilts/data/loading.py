@@ -22,7 +22,10 @@ from functools import partial
 from pathlib import Path
 
 from xstilts.data.schema import validate_examples
-from xstilts.data.sources import (
+from xstilts.errors import unknown_name
+from xstilts.tasks import get_task
+from xstilts.tasks.base import Example, Task, TaskKind
+from xstilts.tasks.sources import (
     ConvertContext,
     DataError,
     DataLocation,
@@ -33,9 +36,6 @@ from xstilts.data.sources import (
     task_env_var,
     task_folder,
 )
-from xstilts.errors import unknown_name
-from xstilts.tasks import get_task
-from xstilts.tasks.base import Example, Task, TaskKind
 
 TRANSLATED_FOLDER = "translate-train"
 

@@ -8,7 +8,7 @@ through `xstilts.hub.hub_reachable`, and only when something is neither local no
   - every split the grid reads has data: each intermediate task's English train and dev splits
     (and its translated training data), each target's English training stages, and every target
     language's evaluation split (and calibration split, for BUCC), by the resolution order of
-    `xstilts.data.sources`.
+    `xstilts.tasks.sources`.
 `deep=True` also loads each tokenizer and featurises a few examples of every task with it.
 
 A target language without evaluation data is a *missing language*: with `allow_missing` the run

@@ -31,7 +31,7 @@ def _load_builtin() -> None:
 
 
 # Modules declaring real tasks; each registers its tasks on import. They are imported on the first
-# lookup, not with this package: they import xstilts.data.sources, which imports xstilts.tasks.base.
+# lookup, not with this package: they import xstilts.tasks.sources, which imports xstilts.tasks.base.
 _BUILTIN_MODULES: list[str] = ["classification", "multiple_choice", "qa", "tagging", "retrieval"]
 
 __all__ = [

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xstilts.data.sources import (
+from xstilts.tasks.base import Example, Role, Task, TaskKind
+from xstilts.tasks.registry import register
+from xstilts.tasks.sources import (
     ConvertContext,
     DataError,
     DatasetSource,
@@ -19,8 +21,6 @@ from xstilts.data.sources import (
     rowwise,
     text,
 )
-from xstilts.tasks.base import Example, Role, Task, TaskKind
-from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 from xstilts.tasks.suites.xtreme import jiant_target

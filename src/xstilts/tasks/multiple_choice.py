@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xstilts.data.sources import (
+from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
+from xstilts.tasks.registry import register
+from xstilts.tasks.sources import (
     PARQUET_REVISION,
     ConvertContext,
     DatasetSource,
@@ -24,8 +26,6 @@ from xstilts.data.sources import (
     rowwise,
     text,
 )
-from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
-from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 

@@ -13,7 +13,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from xstilts.data.sources import (
+from xstilts.errors import DataError
+from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
+from xstilts.tasks.registry import register
+from xstilts.tasks.sources import (
     ConvertContext,
     DatasetSource,
     Hub,
@@ -24,9 +27,6 @@ from xstilts.data.sources import (
     read_json,
     read_jsonl,
 )
-from xstilts.errors import DataError
-from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
-from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 
 # ISO 639-3 codes of the Tatoeba files (LASER data/tatoeba/v1), as XTREME's preprocessing maps them.

@@ -8,7 +8,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from xstilts.data.sources import (
+from xstilts.errors import DataError
+from xstilts.tasks.base import Example, Role, Task, TaskKind
+from xstilts.tasks.registry import register
+from xstilts.tasks.sources import (
     ConvertContext,
     DatasetSource,
     Hub,
@@ -21,9 +24,6 @@ from xstilts.data.sources import (
     opening,
     rowwise,
 )
-from xstilts.errors import DataError
-from xstilts.tasks.base import Example, Role, Task, TaskKind
-from xstilts.tasks.registry import register
 from xstilts.tasks.suites import xtreme
 from xstilts.tasks.suites.phang2020 import PAPER, jiant_intermediate
 from xstilts.tasks.suites.xtreme import PANX_TAGS, UPOS_TAGS, jiant_target
