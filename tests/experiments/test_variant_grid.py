@@ -65,6 +65,6 @@ def test_three_models_per_family_give_the_random_models_inference(tmp_path: Path
     findings = json.loads(paths.summary.read_text())["findings"]
     inference = [f["text"] for f in findings if f["topic"] == "inference"]
     assert len(inference) == 1
-    assert inference[0].startswith("Inference made: random models (3 encoder and 3 decoder models)")
+    assert inference[0].startswith("Inference made: random models (3 encoder models and 3 decoder models)")
     assert "random sample of their family" in inference[0] and "other pretraining seeds" in inference[0]
     assert "Inference made: random models" in paths.markdown.read_text()

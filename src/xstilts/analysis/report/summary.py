@@ -207,7 +207,7 @@ def _inference_findings(data: ReportData, a: Analysis) -> list[Finding]:
     fams = {f: sorted(set(a.df.loc[a.df["family"] == f, "model"])) for f in FAMILIES}
     made = set(a.interactions.frame["inference"]) if a.interactions is not None else set()
     inference = (RANDOM if RANDOM in made else next(iter(made))) if made else choose_inference("auto", fams)
-    counts = f"{len(fams['encoder'])} encoder and {len(fams['decoder'])} decoder models"
+    counts = _and([f"{len(ms)} {f} model{'' if len(ms) == 1 else 's'}" for f, ms in fams.items()])
     if inference == RANDOM:
         variation = model_variation(data, [m for ms in fams.values() for m in ms])
         text = f"Inference made: random models ({counts}): {generalises_to(RANDOM, variation)}."
