@@ -66,12 +66,13 @@ MODEL_EFFECTS = ("auto", "fixed", "random")
 MIN_RESIDUAL_DF = stats.MIN_RESIDUAL_DF
 
 
-def generalises_to(inference: str) -> str:
-    """What a result under `inference` says something about, in words."""
+def generalises_to(inference: str, variation: str = "") -> str:
+    """What a result under `inference` says something about, in words. `variation` says how the
+    models of a family differ (e.g. "pretrained with one recipe from different seeds"), where known."""
     if inference == RANDOM:
         return (
-            "models treated as random draws from their family: the result generalises to other models "
-            "of each architecture like these"
+            "models treated as a random sample of their family: the result generalises to other models "
+            + (variation or "of each architecture like these")
         )
     return "models treated as fixed: the result is about these models, not the architectures in general"
 

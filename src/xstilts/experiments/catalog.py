@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from xstilts.synthetic.spec import SyntheticSpec
+from xstilts.synthetic.spec import SyntheticSpec, model_variant
 from xstilts.tasks.suites import DatasetFacts
 from xstilts.tasks.suites import dataset_facts as suite_dataset_facts
 
@@ -63,7 +63,7 @@ DECODER_TYPES = {"bloom", "xglm", "qwen2", "qwen3", "llama", "mistral", "gemma",
 def model_facts(path: str) -> ModelFacts | None:
     """What is known about a model without downloading it: the table, a local config, or the
     synthetic benchmark's shapes; None when nothing is known."""
-    if path in ("synthetic:encoder", "synthetic:decoder"):
+    if path.startswith("synthetic:"):
         return _synthetic_facts(path.split(":", 1)[1])
     key = ALIASES.get(path, path)
     if key in KNOWN_MODELS:
@@ -74,9 +74,11 @@ def model_facts(path: str) -> ModelFacts | None:
     return None
 
 
-def _synthetic_facts(family: str) -> ModelFacts:
-
-    spec = SyntheticSpec()
+def _synthetic_facts(name: str) -> ModelFacts | None:
+    variant = model_variant(name)
+    if variant is None:
+        return None
+    family, spec = variant.family, SyntheticSpec()
     shape = spec.encoder if family == "encoder" else spec.decoder
     per_layer = 4 * shape.hidden**2 + (3 if family == "decoder" else 2) * shape.hidden * shape.intermediate
     params = shape.layers * per_layer + spec.vocab_size * shape.hidden

@@ -27,6 +27,7 @@ from xstilts.experiments.catalog import LINEAR_MODULES, model_facts, module_name
 from xstilts.experiments.throughput import gpu_names
 from xstilts.languages import LANGUAGES
 from xstilts.models.backbone import attention_problem, attention_support_of_type
+from xstilts.synthetic.spec import MODEL_NAMES as SYNTHETIC_MODELS
 from xstilts.tasks import all_tasks, get_task
 from xstilts.tasks.base import Role, TaskKind
 from xstilts.tasks.suites import SUITES, suite_names
@@ -417,8 +418,8 @@ def _validate_models(spec: ExperimentSpec) -> None:
         identity[content] = i
         if not m.path.strip():
             raise _error(f"{key}.path", "empty; give a hub id (e.g. FacebookAI/xlm-roberta-large), a local folder or synthetic:encoder")
-        if m.path.startswith("synthetic:") and m.path not in ("synthetic:encoder", "synthetic:decoder"):
-            raise _unknown("synthetic model", f"{key}.path", m.path, ["synthetic:encoder", "synthetic:decoder"])
+        if m.path.startswith("synthetic:") and m.path.split(":", 1)[1] not in SYNTHETIC_MODELS:
+            raise _unknown("synthetic model", f"{key}.path", m.path, [f"synthetic:{n}" for n in SYNTHETIC_MODELS])
         facts = model_facts(m.path)
         if facts and facts.family and m.family != "auto" and m.family != facts.family:
             raise _error(

@@ -103,8 +103,8 @@ def resolve_model_path(name_or_path: str) -> str:
         return name_or_path
     models, name = found
     if name not in models.names:
-        names = " and ".join(models.path_of(n) for n in models.names)
-        raise ConfigError(f"model {name_or_path!r}: the {models.prefix} models are {names}")
+        names = ", ".join(models.path_of(n) for n in models.names)
+        raise ConfigError(f"model {name_or_path!r}: not a {models.prefix} model; they are {names}")
     return str(models.ensure(name))
 
 

@@ -86,7 +86,7 @@ def _builtin_folder(models: BuiltinModels, name: str, path: str, subject: str, p
     """A plug-in model's folder when a copy exists (made or shipped); None when it will be made at
     run time (not a problem: nothing to check yet) or the name is wrong."""
     if name not in models.names:
-        choices = " or ".join(models.path_of(n) for n in models.names)
+        choices = ", ".join(models.path_of(n) for n in models.names[:-1]) + f" or {models.path_of(models.names[-1])}"
         problems.append(Problem(subject, f"{path!r} is not a {models.prefix} model", f"use {choices}"))
         return None
     return models.existing(name)

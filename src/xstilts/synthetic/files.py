@@ -90,5 +90,6 @@ class SyntheticBenchmark:
             atomic_write_text(tmp / "DONE", self.spec.pretraining_fingerprint)
         return target
 
-    def model_dir(self, family: str) -> Path:
-        return self.root / f"{family}"
+    def model_dir(self, name: str) -> Path:
+        """The folder of a pretrained model, by its name (`encoder`, `encoder-1`, ...)."""
+        return self.root / name

@@ -1,7 +1,7 @@
 """The synthetic benchmark as an xstilts plug-in: a miniature of the paper's setting that runs
 offline on a laptop CPU. Importing this module (`xstilts.registry.load_plugins` does) registers
-its languages, its tasks, its pretrained models (`synthetic:encoder`, `synthetic:decoder`) and its
-pretraining corpus (LM corpus "synthetic") into the registries of the layers below."""
+its languages, its tasks, its pretrained models (`synthetic:encoder`, `synthetic:decoder` and
+their pretraining-seed variants `synthetic:encoder-1`, ...) and its pretraining corpus (LM corpus "synthetic") into the registries of the layers below."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from xstilts.languages import Language, register_language
 from xstilts.models.backbone import BuiltinModels, register_builtin_models
 from xstilts.synthetic.files import SyntheticBenchmark
 from xstilts.synthetic.pretrain import ensure_pretrained, existing_pretrained
+from xstilts.synthetic.spec import MODEL_NAMES
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
 from xstilts.tasks.registry import register
 from xstilts.training.corpora import register_corpus
@@ -106,7 +107,7 @@ register(Task(
     description="parallel-sentence retrieval into English, no training data (Tatoeba-like)",
 ))
 
-register_builtin_models(BuiltinModels("synthetic", ("encoder", "decoder"), ensure_pretrained, existing_pretrained))
+register_builtin_models(BuiltinModels("synthetic", MODEL_NAMES, ensure_pretrained, existing_pretrained))
 
 
 def _corpus_documents() -> list[str]:

@@ -16,11 +16,12 @@ import shutil
 import time
 from pathlib import Path
 
+from xstilts.errors import unknown_name
 from xstilts.io import atomic_dir, atomic_write_json
 from xstilts.models.backbone import BackboneOptions, resolve_attention
 from xstilts.progress import progress_bar
 from xstilts.synthetic.files import SyntheticBenchmark
-from xstilts.synthetic.spec import ModelShape, SyntheticSpec
+from xstilts.synthetic.spec import MODEL_NAMES, ModelShape, ModelVariant, SyntheticSpec, model_variant
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +46,40 @@ def model_config(family: str, shape: ModelShape, tokenizer) -> object:
     return LlamaConfig(**common, max_position_embeddings=shape.max_positions, tie_word_embeddings=True)
 
 
-def ensure_pretrained(family: str, spec: SyntheticSpec | None = None, progress: bool = True) -> Path:
-    """Path of the pretrained synthetic `family` model, pretraining it if no copy exists."""
+def ensure_pretrained(name: str, spec: SyntheticSpec | None = None, progress: bool = True) -> Path:
+    """Path of the pretrained synthetic model `name` (`encoder`, `decoder-1`, ...; see
+    `xstilts.synthetic.spec.ModelVariant`), pretraining it if no copy exists."""
+    variant = _variant(name)
     bench = SyntheticBenchmark(spec)
-    target = bench.model_dir(family)
+    target = bench.model_dir(name)
     if (target / "DONE").exists():
         return target
-    shipped = SHIPPED_DIR / bench.spec.pretraining_fingerprint / family
+    shipped = SHIPPED_DIR / bench.spec.pretraining_fingerprint / name
     if (shipped / "DONE").exists():
         with atomic_dir(target) as tmp:
             shutil.copytree(shipped, tmp, dirs_exist_ok=True)
-        log.info("using the shipped pretrained synthetic %s (%s)", family, bench.spec.pretraining_fingerprint)
+        log.info("using the shipped pretrained synthetic %s (%s)", name, bench.spec.pretraining_fingerprint)
         return target
     tokenizer_dir = bench.tokenizer_dir()
     with atomic_dir(target) as tmp:
-        pretrain(bench, family, tokenizer_dir, tmp, progress=progress)
+        pretrain(bench, variant, tokenizer_dir, tmp, progress=progress)
     return target
 
 
-def existing_pretrained(family: str, spec: SyntheticSpec | None = None) -> Path | None:
-    """The pretrained synthetic `family` model's folder when a copy exists (made before, or shipped:
+def existing_pretrained(name: str, spec: SyntheticSpec | None = None) -> Path | None:
+    """The pretrained synthetic model's folder when a copy exists (made before, or shipped:
     then copied into the cache); None when it would have to be pretrained."""
     bench = SyntheticBenchmark(spec)
-    built = (bench.model_dir(family) / "DONE").exists()
-    shipped = (SHIPPED_DIR / bench.spec.pretraining_fingerprint / family / "DONE").exists()
-    return ensure_pretrained(family, spec) if built or shipped else None
+    built = (bench.model_dir(name) / "DONE").exists()
+    shipped = (SHIPPED_DIR / bench.spec.pretraining_fingerprint / name / "DONE").exists()
+    return ensure_pretrained(name, spec) if built or shipped else None
+
+
+def _variant(name: str) -> ModelVariant:
+    variant = model_variant(name)
+    if variant is None:
+        raise unknown_name("synthetic model", name, MODEL_NAMES)
+    return variant
 
 
 def _documents(bench: SyntheticBenchmark, tokenizer, length: int) -> list[list[int]]:
@@ -79,21 +89,23 @@ def _documents(bench: SyntheticBenchmark, tokenizer, length: int) -> list[list[i
     return [[bos, *ids, eos] for ids in encoded if ids]
 
 
-def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+def pretrain(bench: SyntheticBenchmark, variant: ModelVariant, tokenizer_dir: Path, out_dir: Path, progress: bool = True) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     spec = bench.spec
     settings = spec.pretrain
+    family = variant.family
     shape = spec.encoder if family == "encoder" else spec.decoder
-    torch.manual_seed(spec.seed)
+    seed = spec.pretraining_seed(variant.variant)
+    torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     config = model_config(family, shape, tokenizer)
     model_cls = AutoModelForMaskedLM if family == "encoder" else AutoModelForCausalLM
     attention, _ = resolve_attention(config, BackboneOptions())
     model = model_cls.from_config(config, attn_implementation=attention)
     docs = _documents(bench, tokenizer, settings.sequence_length)
-    rng = random.Random(spec.seed)
+    rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / settings.warmup_steps) * max(0.05, 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
@@ -102,7 +114,7 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     model.train()
     started = time.time()
     losses: list[float] = []
-    bar = progress_bar(total=settings.steps, description=f"pretraining synthetic {family}", enabled=progress)
+    bar = progress_bar(total=settings.steps, description=f"pretraining synthetic {variant.name}", enabled=progress)
     for _ in range(settings.steps):
         batch = rng.sample(docs, settings.batch_size)
         width = max(len(d) for d in batch)
@@ -127,7 +139,10 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     tokenizer.save_pretrained(str(out_dir))
     summary = {
         "family": family,
+        "model": variant.name,
         "spec": spec.pretraining_fingerprint,
+        "fingerprint": spec.model_fingerprint(variant.variant),
+        "seed": seed,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": settings.steps,
         "final_loss": sum(losses[-50:]) / len(losses[-50:]),
@@ -135,7 +150,7 @@ def pretrain(bench: SyntheticBenchmark, family: str, tokenizer_dir: Path, out_di
     }
     atomic_write_json(out_dir / "pretraining.json", summary)
     (out_dir / "DONE").write_text(json.dumps(summary))
-    log.info("pretrained synthetic %s: %s", family, summary)
+    log.info("pretrained synthetic %s: %s", variant.name, summary)
     return summary
 
 

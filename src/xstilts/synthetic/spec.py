@@ -5,6 +5,10 @@ folders: the pretraining fingerprint (world, corpus, tokenizer, model shapes, pr
 for the corpus, tokenizer and pretrained models, and the data fingerprint (world, task sizes,
 generators) for the task data. Changing a task's generator regenerates its data without
 invalidating the pretrained models; nothing stale is ever reused.
+
+Each family has several pretrained models (`ModelVariant`): `encoder` is the benchmark's own,
+`encoder-1`, `encoder-2` are pretrained by the same recipe on the same corpus and tokenizer from
+another pretraining seed, so that an analysis can treat models as a sample of their family.
 """
 
 from __future__ import annotations
@@ -20,6 +24,38 @@ WORLD_VERSION = 1
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 INTERMEDIATE_TASKS = ("syn-nli", "syn-mc", "syn-squad", "syn-topic")
+MODEL_FAMILIES = ("encoder", "decoder")
+# Pretrained models per family: variant 0 (`encoder`) and variants 1.. (`encoder-1`, ...).
+PRETRAINING_VARIANTS = 3
+
+
+@dataclass(frozen=True)
+class ModelVariant:
+    """One pretrained synthetic model: its family and its pretraining variant. Variant k > 0
+    differs from variant 0 only in the pretraining seed (weight initialisation, batch order,
+    masking)."""
+
+    family: str
+    variant: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.family if self.variant == 0 else f"{self.family}-{self.variant}"
+
+
+def model_variant(name: str) -> ModelVariant | None:
+    """The model a name (`encoder`, `decoder-2`) stands for; None when there is no such model."""
+    family, dash, number = name.partition("-")
+    if family not in MODEL_FAMILIES:
+        return None
+    if not dash:
+        return ModelVariant(family)
+    if not number.isdigit() or number != str(int(number)) or not 0 < int(number) < PRETRAINING_VARIANTS:
+        return None
+    return ModelVariant(family, int(number))
+
+
+MODEL_NAMES = tuple(ModelVariant(f, v).name for f in MODEL_FAMILIES for v in range(PRETRAINING_VARIANTS))
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,17 @@ class SyntheticSpec:
     def pretraining_fingerprint(self) -> str:
         """What the corpus, tokenizer and pretrained models depend on (not the task data)."""
         return _hash({k: v for k, v in self.to_dict().items() if k not in ("sizes", "generator_version")})
+
+    def pretraining_seed(self, variant: int) -> int:
+        """The seed of a model's pretraining run; variant 0 keeps the benchmark's own seed."""
+        return self.seed + variant
+
+    def model_fingerprint(self, variant: int) -> str:
+        """What one pretrained model depends on: the pretraining fingerprint, and its variant's
+        seed for variants other than 0 (so variant 0 keeps the fingerprint it always had)."""
+        if variant == 0:
+            return self.pretraining_fingerprint
+        return _hash({"pretraining": self.pretraining_fingerprint, "pretraining_seed": self.pretraining_seed(variant)})
 
     @property
     def data_fingerprint(self) -> str:

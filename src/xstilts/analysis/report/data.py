@@ -18,6 +18,7 @@ from xstilts.experiments.gaps import with_present_languages
 from xstilts.experiments.store import ResultsStore
 from xstilts.io import read_jsonl
 from xstilts.languages import LANGUAGES
+from xstilts.synthetic.spec import ModelVariant, model_variant
 from xstilts.tasks import all_tasks
 
 SCORE_COLUMNS = ["model", "family", "intermediate", "target", "language", "seed", "score"]
@@ -63,10 +64,24 @@ def _ordered(values: Iterable[str], first: Sequence[str] = ()) -> list[str]:
     return [v for v in first if v in seen] + [v for v in seen if v not in first]
 
 
+def _synthetic_variant(path: str | None) -> ModelVariant | None:
+    prefix, colon, name = (path or "").partition(":")
+    return model_variant(name) if prefix == "synthetic" and colon else None
+
+
 def _family_from_path(path: str | None) -> str | None:
-    if path in ("synthetic:encoder", "synthetic:decoder"):
-        return path.split(":", 1)[1]
-    return None
+    variant = _synthetic_variant(path)
+    return variant.family if variant else None
+
+
+def model_variation(data: ReportData, models: Iterable[str]) -> str:
+    """How `models` differ within their families, in words, where that is known: the synthetic
+    benchmark's models of a family share the pretraining recipe and differ in its seed. Empty
+    otherwise."""
+    paths = data.scores.loc[data.scores["model"].isin(list(models)), "model_path"].unique()
+    if len(paths) and all(_synthetic_variant(p) for p in paths):
+        return "pretrained by this recipe (the synthetic benchmark's) from other pretraining seeds"
+    return ""
 
 
 def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:

@@ -17,7 +17,7 @@ from xstilts.analysis.report.context_sections import (
     notes_section,
     reference_section,
 )
-from xstilts.analysis.report.data import ReportData
+from xstilts.analysis.report.data import ReportData, model_variation
 from xstilts.analysis.report.display import (
     Section,
     Table,
@@ -269,8 +269,9 @@ def _interaction_blocks(data: ReportData, a: Analysis, interactions: Interaction
     """What the interaction test shows, the inference it made, and its table (untestable: without p-values)."""
     f = sort_rows(data, interactions.frame)
     blocks: list[str | Table] = [interactions.description]
+    variation = model_variation(data, a.df["model"].unique())
     for inference in dict.fromkeys(f["inference"]):
-        blocks.append(f"Inference made: {inference} ({generalises_to(inference)}).")
+        blocks.append(f"Inference made: {inference} ({generalises_to(inference, variation)}).")
     shown = pd.DataFrame(
         {
             "target": f["target"],

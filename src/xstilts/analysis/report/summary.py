@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xstilts.analysis.divergence import RANDOM
-from xstilts.analysis.report.data import ReportData
+from xstilts.analysis.divergence import RANDOM, choose_inference, generalises_to
+from xstilts.analysis.report.data import ReportData, model_variation
 from xstilts.analysis.report.published import reference_comparison
 from xstilts.analysis.report.statistics import Analysis, holm_column
 from xstilts.analysis.scores import BASELINE, FAMILIES
@@ -54,6 +54,7 @@ def findings(data: ReportData, a: Analysis) -> list[Finding]:
     out += _grid_findings(data)
     out += _coverage_findings(data)
     out += _answer_findings(data, a)
+    out += _inference_findings(data, a)
     out += _divergence_findings(a)
     out += _gain_findings(data, a)
     out += _variant_findings(a)
@@ -195,6 +196,34 @@ def _interaction_findings(a: Analysis, frame: pd.DataFrame) -> list[Finding]:
             )
         )
     return out
+
+
+def _inference_findings(data: ReportData, a: Analysis) -> list[Finding]:
+    """Which inference the encoder-decoder statistics made and what they generalise to, said in
+    every report that compares the families: fixed models (one per family: two models compared,
+    not architectures) or models random within their family (a sample of it, and of what)."""
+    if a.df.empty or not a.both_families:
+        return []
+    fams = {f: sorted(set(a.df.loc[a.df["family"] == f, "model"])) for f in FAMILIES}
+    made = set(a.interactions.frame["inference"]) if a.interactions is not None else set()
+    inference = (RANDOM if RANDOM in made else next(iter(made))) if made else choose_inference("auto", fams)
+    counts = _and([f"{len(ms)} {f} model{'' if len(ms) == 1 else 's'}" for f, ms in fams.items()])
+    if inference == RANDOM:
+        variation = model_variation(data, [m for ms in fams.values() for m in ms])
+        text = f"Inference made: random models ({counts}): {generalises_to(RANDOM, variation)}."
+        lone = [f for f in FAMILIES if len(fams[f]) == 1]
+        if lone:
+            text += f" The {lone[0]} family has one model, so its side rests on that model alone."
+    elif all(len(ms) == 1 for ms in fams.values()):
+        text = (
+            f"Inference made: fixed models (one model per family: {fams['encoder'][0]} and {fams['decoder'][0]}): "
+            "this compares these two models, not architectures; the result does not generalise to other encoder "
+            "or decoder models. Several models per family (e.g. other pretraining seeds) would let the analysis "
+            "treat models as a sample of their architecture."
+        )
+    else:
+        text = f"Inference made: fixed models ({counts}): {generalises_to(inference)}."
+    return [Finding("inference", text)]
 
 
 def _inference_words(a: Analysis) -> str:
