@@ -12,9 +12,8 @@ The training settings of one task of a stage, lowest precedence first:
 `max_steps` or `epochs` from the spec wins over a task's default `max_steps`. Precision "auto" is
 resolved where the spec fixes the device: "no" with `device: cpu` (as the trainer resolves it
 there); elsewhere it stays "auto", which the trainer resolves on the GPU it runs on (bf16 where
-supported). The model's own
-training option (`freeze_embeddings`) comes with the stage's model. A target stage trains every
-English phase of its target (XNLI: on MNLI) with the target's settings.
+supported). The model's own training option (`freeze_embeddings`) comes with the stage's model.
+A target stage trains every English phase of its target (XNLI: on MNLI) with the target's settings.
 
 An evaluate stage's settings are the spec's `evaluation`, with the sequence length its target
 trains with and the layer sweep only for retrieval targets.
