@@ -161,9 +161,10 @@ def test_a_tables_stage_overhead_is_added_to_every_stage_and_checked(tmp_path: P
     with pytest.raises(ConfigError, match=r"bad.json: devices.h100.stage_overhead_seconds: expected a number of seconds >= 0"):
         load_throughput("h100", bad)
     table["devices"]["h100"].update(stage_overhead_seconds=0, bf16="yes")
-    bad.write_text(json.dumps(table))
-    with pytest.raises(ConfigError, match=r"bad.json: devices.h100.bf16: expected true or false, got 'yes'"):
-        load_throughput("h100", bad)
+    bad_bf16 = tmp_path / "bad_bf16.json"  # tables are cached by path
+    bad_bf16.write_text(json.dumps(table))
+    with pytest.raises(ConfigError, match=r"bad_bf16.json: devices.h100.bf16: expected true or false, got 'yes'"):
+        load_throughput("h100", bad_bf16)
 
 
 def test_paper_grid_evaluation_is_mostly_bucc_full_corpus_encoding() -> None:
