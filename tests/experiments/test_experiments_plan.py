@@ -14,6 +14,7 @@ from xstilts.experiments.estimate import estimate_plan
 from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import load_spec, spec_from_dict
 from xstilts.experiments.throughput import Throughput, load_throughput
+from xstilts.tasks import get_task
 
 from experiment_helpers import grid
 
@@ -57,6 +58,49 @@ def test_ids_depend_on_content_not_on_labels(tmp_path: Path) -> None:
     moved = {s.id for s in plan(_spec(tmp_path))} - set(changed_ids)
     # the intermediate stage and everything downstream of it change; the baseline's stages do not
     assert len(moved) == 4 and all(changed_ids[i].condition.name == "none" for i in set(changed_ids) & base)
+
+
+def _ids(tmp_path: Path, **overrides: object) -> dict[tuple[str, str | None], str]:
+    """Stage ids of the one-seed grid by (kind, condition/target); intermediate stages under (kind, None)."""
+    return {(s.kind, s.task if s.kind != "intermediate" else None) + (s.condition.name,): s.id for s in plan(_spec(tmp_path, **overrides))}  # type: ignore[misc]
+
+
+def _changed(a: dict, b: dict) -> set:
+    return {k for k in a if a[k] != b[k]}
+
+
+def test_precision_auto_and_no_train_differently_on_a_gpu_hence_different_ids(tmp_path: Path) -> None:
+    default = _ids(tmp_path)
+    no = {"intermediate": {"precision": "no"}, "target": {"precision": "no"}}
+    # on a GPU "auto" trains in bf16 where supported, "no" in float32: every training stage and what follows it differ
+    assert _changed(default, _ids(tmp_path, training=no)) == set(default) - {("evaluate", "syn-tatoeba", "none")}
+    auto = {"intermediate": {"precision": "auto"}, "target": {"precision": "auto"}}
+    assert _ids(tmp_path, training=auto) == default  # the default written out
+    # on the CPU auto resolves to float32: the same run as "no", the same ids
+    assert _ids(tmp_path, device="cpu", training=no) == _ids(tmp_path, device="cpu")
+    assert _ids(tmp_path, device="cpu") != default  # resolved to "no", not "auto"
+
+
+def test_the_specs_epochs_over_a_tasks_default_max_steps_change_the_id(tmp_path: Path) -> None:
+    hp = get_task("syn-para").hyperparameters
+    assert hp.max_steps is not None  # trains hp.max_steps steps unless the spec sets epochs
+    default = _ids(tmp_path)
+    # the task's own default epochs, written out, replace its max_steps: a different run
+    epochs = _ids(tmp_path, training={"tasks": {"syn-para": {"epochs": hp.epochs}}})
+    assert _changed(default, epochs) == {("target", "syn-para", c) for c in ("none", "syn-nli")} | {("evaluate", "syn-para", c) for c in ("none", "syn-nli")}
+    assert _ids(tmp_path, training={"tasks": {"syn-para": {"max_steps": hp.max_steps}}}) == default
+
+
+def test_a_retrieval_targets_sequence_length_is_in_its_evaluate_stages_id(tmp_path: Path) -> None:
+    # a retrieval target is evaluated at training.target.max_length (it has no training stage)
+    default = _ids(tmp_path, targets=["syn-tatoeba"])
+    hp = get_task("syn-tatoeba").hyperparameters
+    shorter = _ids(tmp_path, targets=["syn-tatoeba"], training={"target": {"max_length": hp.max_length // 2}})
+    assert _changed(default, shorter) == {("evaluate", "syn-tatoeba", c) for c in ("none", "syn-nli")}
+    assert _ids(tmp_path, targets=["syn-tatoeba"], training={"target": {"max_length": hp.max_length}}) == default
+    # evaluation languages are a set: their order in the spec does not matter
+    languages = get_task("syn-para").languages
+    assert _ids(tmp_path, evaluation={"languages": list(reversed(languages))}) == _ids(tmp_path, evaluation={"languages": list(languages)})
 
 
 def test_seeds_multiply_stages(tmp_path: Path) -> None:
@@ -116,6 +160,11 @@ def test_a_tables_stage_overhead_is_added_to_every_stage_and_checked(tmp_path: P
     bad.write_text(json.dumps(table))
     with pytest.raises(ConfigError, match=r"bad.json: devices.h100.stage_overhead_seconds: expected a number of seconds >= 0"):
         load_throughput("h100", bad)
+    table["devices"]["h100"].update(stage_overhead_seconds=0, bf16="yes")
+    bad_bf16 = tmp_path / "bad_bf16.json"  # tables are cached by path
+    bad_bf16.write_text(json.dumps(table))
+    with pytest.raises(ConfigError, match=r"bad_bf16.json: devices.h100.bf16: expected true or false, got 'yes'"):
+        load_throughput("h100", bad_bf16)
 
 
 def test_paper_grid_evaluation_is_mostly_bucc_full_corpus_encoding() -> None:
@@ -127,6 +176,36 @@ def test_paper_grid_evaluation_is_mostly_bucc_full_corpus_encoding() -> None:
     evaluation = {s.id: s.task for s in stages if s.kind == "evaluate"}
     bucc = estimate.hours({i for i, t in evaluation.items() if t == "bucc2018"})
     assert bucc > 0.8 * estimate.hours(kind="evaluate")
+
+
+def test_xnli_evaluation_is_estimated_as_its_dev_sets_forward_in_float32() -> None:
+    """By hand: an XNLI evaluate stage reads the validation set of XNLI's 15 languages (2,490
+    examples each, ~45 tokens: 1,680,750 tokens), forward only, in float32 (evaluation has no
+    autocast). XLM-R Large (560M parameters) on an a100-80gb infers 83,782 tokens/s at the table's
+    rates (log-log between 300M: 160,000 and 600M: 78,000), x fp32_factor 0.062 = 5,194.5 tokens/s:
+    323.6 s = 0.0899 hours a checkpoint, one per condition (16)."""
+    spec = load_spec(EXAMPLES / "phang2020.yaml")
+    stages = [s for s in plan(spec) if s.kind == "evaluate" and s.task == "xnli"]
+    assert len(stages) == 16
+    estimate = estimate_plan(stages, spec, "a100-80gb")
+    assert {(e.train_tokens, e.inference_tokens, e.inference_speed) for e in estimate.stages} == {(0.0, 15 * 2490 * 45, 0.062)}
+    assert estimate.stages[0].hours == pytest.approx(0.08988, rel=1e-3)
+
+
+def test_the_estimate_prices_the_precision_a_stage_resolves_to(tmp_path: Path) -> None:
+    model = [{"name": "m", "path": "FacebookAI/xlm-roberta-base"}]
+
+    def speeds(device: str, precision: str | None = None) -> tuple[float, float]:
+        training = {"target": {"precision": precision}} if precision else {}
+        spec = _spec(tmp_path, models=model, intermediate=["none"], targets=["syn-para"], training=training)
+        by_kind = {s.kind: e for s, e in zip(plan(spec), estimate_plan(plan(spec), spec, device).stages)}
+        return by_kind["target"].train_speed, by_kind["evaluate"].inference_speed
+
+    h100, v100 = load_throughput("h100").fp32_factor, load_throughput("v100").fp32_factor
+    assert speeds("h100") == speeds("h100", "auto") == speeds("h100", "bf16") == (1.0, h100)  # auto: bf16 on an h100
+    assert speeds("h100", "no") == (h100, h100)  # ~15x slower
+    assert speeds("v100") == (v100, v100)  # no bf16 tensor cores: auto runs at float32 speed
+    assert speeds("v100", "fp16") == (1.0, v100)
 
 
 def test_unknown_device_in_throughput_table() -> None:

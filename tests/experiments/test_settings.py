@@ -27,6 +27,15 @@ def test_defaults_are_the_tasks_hyperparameters_and_the_trainers(tmp_path: Path)
     assert stages["intermediate", None].evaluation is None and stages["evaluate", "syn-para"].training is None
 
 
+def test_precision_auto_is_resolved_where_the_spec_fixes_the_device(tmp_path: Path) -> None:
+    def precision(**overrides: object) -> str:
+        return _stages(tmp_path, **overrides)["target", "syn-para"].training.tasks["syn-para"].precision  # type: ignore[union-attr]
+
+    assert precision() == precision(device="cuda") == "auto"  # decided by the GPU the stage runs on
+    assert precision(device="cpu") == "no"  # float32, as the trainer runs "auto" on the CPU
+    assert precision(device="cpu", training={"target": {"precision": "bf16"}}) == "bf16"
+
+
 def test_task_entries_beat_the_phase_which_beats_the_task_defaults(tmp_path: Path) -> None:
     stages = _stages(tmp_path, training={
         "intermediate": {"learning_rate": 1e-4, "batch_size": 8},

@@ -8,7 +8,9 @@
 
 Steps come from the stage's resolved settings by the stage runner's rules (epochs over the capped
 training set, or max_steps); early stopping can only make a stage shorter, so training estimates
-are upper bounds.
+are upper bounds. Float32 weights run at the table's (bf16) rates times its `fp32_factor` unless
+the stage trains in mixed precision: bf16 / fp16, or "auto" on a device whose row has bf16 (all
+GPU rows but v100's), dev evaluations during training included; evaluate stages run in float32.
 Tokens per second come from `throughput.json` (per device and model size, interpolated log-log in
 the parameter count), with an optional fixed `stage_overhead_seconds` per device (start-up, model
 loading, featurisation: what dominates small stages); its GPU rows are derived from peak FLOP/s,
@@ -41,7 +43,7 @@ class StageEstimate:
     inference_tokens: float = 0.0
     hours: float | None = None
     missing: str | None = None  # why there is no estimate
-    # Multipliers of the table's rates for this stage (fp32, LoRA, gradient checkpointing) and the
+    # Multipliers of the table's rates for this stage (float32, LoRA, gradient checkpointing) and the
     # model's parameter count: what `benchmarks.calibrate` needs to fit a table to measured times.
     train_speed: float = 1.0
     inference_speed: float = 1.0
@@ -92,20 +94,20 @@ def estimate_stage(stage: Stage, throughput: Throughput) -> StageEstimate:
     if facts is None:
         out.missing = f"size of {stage.model.path} unknown offline"
         return out
-    speed = 1.0
-    # "auto" is estimated at float32 speed, like "no" (the default before "auto"), although on GPUs
-    # with bf16 it trains in bf16: an upper bound, kept so that estimates stay comparable.
-    if stage.model.dtype == "float32" and (stage.training is None or stage.training.first().precision in ("auto", "no")):
-        speed *= throughput.fp32_factor
-    train_speed = speed
+    inference_speed = 1.0
+    if stage.model.dtype == "float32":  # half-precision weights run at the table's rates
+        # A training stage's model (dev evaluations included) runs under its precision's autocast;
+        # an evaluate stage loads its checkpoint without one, in float32.
+        inference_speed = throughput.precision_factor(stage.training.first().precision if stage.training else "no")
+    train_speed = inference_speed
     if stage.model.lora is not None:
         train_speed *= 6 / 4  # no weight gradients for the frozen body
     if stage.model.gradient_checkpointing:
         train_speed *= 6 / 8  # the forward pass runs twice
-    out.train_speed, out.inference_speed, out.parameters = train_speed, speed, facts.parameters
+    out.train_speed, out.inference_speed, out.parameters = train_speed, inference_speed, facts.parameters
     seconds = throughput.stage_overhead_seconds
     seconds += out.train_tokens / (throughput.tokens_per_second(facts.parameters, "train") * train_speed)
-    seconds += out.inference_tokens / (throughput.tokens_per_second(facts.parameters, "inference") * speed)
+    seconds += out.inference_tokens / (throughput.tokens_per_second(facts.parameters, "inference") * inference_speed)
     out.hours = seconds / 3600
     return out
 

@@ -31,13 +31,15 @@ from xstilts.experiments.settings import (
     resolve_training,
     spec_overrides,
 )
-from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec, PhaseSettings
+from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec
 from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.tasks import get_task
-from xstilts.training.settings import TRAINER_DEFAULTS
 
 # Bump when a change to the pipeline changes what a stage produces for the same inputs.
-PIPELINE_VERSION = 4  # 4: LAReQA candidates are encoded as (sentence, paragraph), as in XTREME
+# 4: LAReQA candidates are encoded as (sentence, paragraph), as in XTREME.
+# 5: ids hash the resolved settings (Stage.training / Stage.evaluation): precision "auto" apart from
+#    "no", the spec's epochs over a task's default max_steps, a retrieval target's max_length.
+PIPELINE_VERSION = 5
 
 StageKind = Literal["intermediate", "target", "evaluate"]
 
@@ -96,22 +98,25 @@ def _condition_key(condition: ConditionSpec) -> dict:
     return key
 
 
-def _settings_key(given: PhaseSettings, hp_tasks: list[str]) -> dict:
-    """The training settings a stage resolves to, per task whose defaults it uses: the task's
-    hyper-parameters overridden by what the spec sets (`given`). Writing a default explicitly keeps
-    the stage id; `checkpoint_every` changes only how often training can resume, so it is left out.
-    The trainer's precision enters as "no", its default when ids were first hashed: "auto" replaced
-    it without changing ids."""
-    overrides = {k: v for k, v in to_dict(given).items() if v is not None and k != "checkpoint_every"}
-    trainer = {"precision": "no", "max_grad_norm": TRAINER_DEFAULTS.max_grad_norm, "max_dev_examples": None}
-    return {name: {**to_dict(get_task(name).hyperparameters), **trainer, **overrides} for name in hp_tasks}
+def _settings_key(training: StageTraining) -> dict:
+    """The resolved training settings of a stage: what it trains with, whether written in the spec
+    or left to a default (a default written out explicitly resolves the same). `checkpoint_every`
+    changes only how often training can resume, so it is left out; so is the stage's `max_steps`
+    where it has one task, whose own max_steps it equals (it caps only multi-task stages)."""
+    key = to_dict(training)
+    for task in key["tasks"].values():
+        task.pop("checkpoint_every")
+    if len(training.tasks) == 1:
+        key.pop("max_steps")
+    return key
 
 
-def _evaluation_key(spec: ExperimentSpec, task: str) -> dict:
-    key = to_dict(spec.evaluation)
-    key.pop("batch_size")  # how many examples go through the model at once does not change the scores
-    if key["retrieval_layers"] is None or get_task(task).trainable:
-        key.pop("retrieval_layers")  # a layer sweep only concerns retrieval targets
+def _evaluation_key(evaluation: StageEvaluation) -> dict:
+    """The resolved evaluation settings of a stage, less the batch size: how many examples go
+    through the model at once does not change the scores. Languages are a set: each is scored alone."""
+    key = to_dict(evaluation)
+    key.pop("batch_size")
+    key["languages"] = sorted(key["languages"])
     return key
 
 
@@ -128,8 +133,8 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                     training = resolve_training(spec, given, condition.tasks)
                     key = {
                         "v": PIPELINE_VERSION, "kind": "intermediate", "model": _model_key(model), "seed": seed,
-                        "condition": _condition_key(condition), "settings": _settings_key(given, condition.tasks), "data_dir": spec.data_dir,
-                        "data": _data_fingerprint(condition.tasks, model), "max_restarts": training.max_restarts,
+                        "condition": _condition_key(condition), "settings": _settings_key(training), "data_dir": spec.data_dir,
+                        "data": _data_fingerprint(condition.tasks, model),
                     }
                     parent = _add(stages, Stage(_hash(key), "intermediate", model, seed, condition, None, None, training, None))
                 for target in targets:
@@ -140,16 +145,17 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                         training = resolve_training(spec, given, [target])
                         key = {
                             "v": PIPELINE_VERSION, "kind": "target", "model": _model_key(model), "seed": seed,
-                            "parent": parent, "task": target, "settings": _settings_key(given, [target]), "data_dir": spec.data_dir,
-                            "data": _data_fingerprint([target], model), "max_restarts": training.max_restarts,
+                            "parent": parent, "task": target, "settings": _settings_key(training), "data_dir": spec.data_dir,
+                            "data": _data_fingerprint([target], model),
                         }
                         source = _add(stages, Stage(_hash(key), "target", model, seed, condition, target, parent, training, None))
+                    evaluation = resolve_evaluation(spec, target)
                     key = {
                         "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
-                        "parent": source, "task": target, "evaluation": _evaluation_key(spec, target), "data_dir": spec.data_dir,
+                        "parent": source, "task": target, "evaluation": _evaluation_key(evaluation), "data_dir": spec.data_dir,
                         "data": _data_fingerprint([target], model),
                     }
-                    _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None, resolve_evaluation(spec, target)))
+                    _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None, evaluation))
     return list(stages.values())
 
 

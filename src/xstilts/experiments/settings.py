@@ -9,9 +9,11 @@ The training settings of one task of a stage, lowest precedence first:
   3. the spec's `training.tasks.<name>` of each task of the stage, in the stage's order (in a
      multi-task condition, each task's entry applies to all of the condition's tasks).
 
-`max_steps` or `epochs` from the spec wins over a task's default `max_steps`. The model's own
-training option (`freeze_embeddings`) comes with the stage's model. A target stage trains every
-English phase of its target (XNLI: on MNLI) with the target's settings.
+`max_steps` or `epochs` from the spec wins over a task's default `max_steps`. Precision "auto" is
+resolved where the spec fixes the device: "no" with `device: cpu` (as the trainer resolves it
+there); elsewhere it stays "auto", which the trainer resolves on the GPU it runs on (bf16 where
+supported). The model's own training option (`freeze_embeddings`) comes with the stage's model.
+A target stage trains every English phase of its target (XNLI: on MNLI) with the target's settings.
 
 An evaluate stage's settings are the spec's `evaluation`, with the sequence length its target
 trains with and the layer sweep only for retrieval targets.
@@ -48,7 +50,7 @@ class TaskTraining:
     max_grad_norm: float
     eval_every: int | None  # steps between English-dev evaluations; None: once per epoch
     patience: int | None
-    precision: str
+    precision: str  # no | bf16 | fp16; auto: bf16 if the GPU the stage runs on supports it, else no
     max_train_examples: int | None
     max_dev_examples: int | None
     checkpoint_every: int | None
@@ -110,8 +112,16 @@ def spec_overrides(spec: ExperimentSpec, phase: str, task_names: list[str]) -> P
     return settings
 
 
-def resolve_task(hp: Hyperparameters, given: PhaseSettings) -> TaskTraining:
-    """A task's hyper-parameters and the trainer's defaults, overridden by what the spec sets."""
+def resolve_precision(requested: str, device: str) -> str:
+    """The precision a run on the spec's `device` (auto, cpu, cuda) uses: "auto" is float32 ("no")
+    on the CPU, as `xstilts.training.loop.resolve_auto_precision` decides; on a GPU it depends on the
+    GPU, known only when the stage runs, so it stays "auto"."""
+    return "no" if requested == "auto" and device == "cpu" else requested
+
+
+def resolve_task(hp: Hyperparameters, given: PhaseSettings, device: str) -> TaskTraining:
+    """A task's hyper-parameters and the trainer's defaults, overridden by what the spec sets, on
+    the spec's `device`."""
     if given.max_steps is not None:
         max_steps = given.max_steps
     elif given.epochs is not None:
@@ -130,7 +140,7 @@ def resolve_task(hp: Hyperparameters, given: PhaseSettings) -> TaskTraining:
         max_grad_norm=_given_or(given.max_grad_norm, TRAINER_DEFAULTS.max_grad_norm),
         eval_every=_given_or(given.eval_every, hp.eval_every),
         patience=_given_or(given.patience, hp.patience),
-        precision=_given_or(given.precision, TRAINER_DEFAULTS.precision),
+        precision=resolve_precision(_given_or(given.precision, TRAINER_DEFAULTS.precision), device),
         max_train_examples=_given_or(given.max_train_examples, hp.max_train_examples),
         max_dev_examples=given.max_dev_examples,
         checkpoint_every=given.checkpoint_every,
@@ -144,7 +154,7 @@ def _given_or(value: T | None, default: T) -> T:
 def resolve_training(spec: ExperimentSpec, given: PhaseSettings, task_names: list[str]) -> StageTraining:
     """The settings of a training stage whose tasks' hyper-parameters are those of `task_names`,
     given what the spec sets for it (`spec_overrides`)."""
-    tasks = {name: resolve_task(get_task(name).hyperparameters, given) for name in task_names}
+    tasks = {name: resolve_task(get_task(name).hyperparameters, given, spec.device) for name in task_names}
     return StageTraining(tasks, given.max_steps, spec.training.max_restarts)
 
 

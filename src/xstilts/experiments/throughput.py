@@ -28,6 +28,14 @@ class Throughput:
     inference: dict[str, float]
     fp32_factor: float
     stage_overhead_seconds: float = 0.0
+    bf16: bool = True  # precision "auto" trains in bf16 here at the table's rates (else float32)
+
+    def precision_factor(self, precision: str) -> float:
+        """Multiplier of the table's rates for float32 weights run with `precision` (a resolved
+        training precision; "no" for evaluation): auto resolves to bf16 where the device has it."""
+        if precision in ("bf16", "fp16") or (precision == "auto" and self.bf16):
+            return 1.0
+        return self.fp32_factor
 
     def tokens_per_second(self, parameters: float, mode: str) -> float:
         table = self.train if mode == "train" else self.inference
@@ -73,4 +81,7 @@ def load_throughput(device: str, path: Path | None = None) -> Throughput:
     overhead = row.get("stage_overhead_seconds", 0.0)
     if not isinstance(overhead, (int, float)) or overhead < 0:
         raise ConfigError(f"{table_path}: devices.{device}.stage_overhead_seconds: expected a number of seconds >= 0, got {overhead!r}")
-    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)), float(overhead))
+    bf16 = row.get("bf16", True)
+    if not isinstance(bf16, bool):
+        raise ConfigError(f"{table_path}: devices.{device}.bf16: expected true or false, got {bf16!r}")
+    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)), float(overhead), bf16)
