@@ -12,6 +12,7 @@ imported at the top. Plug-ins are imported by name (`xstilts.registry.load_plugi
 from __future__ import annotations
 
 import ast
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -236,3 +237,24 @@ def test_imports_inside_functions_put_off_a_heavy_library() -> None:
     stale = PENDING_LAZY - {(imp.module, imp.target) for imp in light}
     assert not problems, "needless imports inside functions:\n" + "\n".join(problems)
     assert not stale, f"no longer imported inside a function: remove from PENDING_LAZY: {sorted(stale)}"
+
+
+# Standard-library modules slow enough to put off (importlib.metadata: ~70 ms).
+SLOW_STDLIB = frozenset({"importlib"})
+
+
+def _says_why(imp: Import) -> bool:
+    lines = imp.path.read_text(encoding="utf-8").splitlines()
+    here, above = lines[imp.line - 1], lines[imp.line - 2] if imp.line > 1 else ""
+    comment = here.partition("#")[2] if "#" in here else above.strip().removeprefix("#") if above.strip().startswith("#") else ""
+    return bool(comment.strip()) and not comment.strip().startswith(("noqa", "type:"))
+
+
+def test_imports_inside_functions_say_why() -> None:
+    """An import put off into a function says why in a comment on its line or the one above, and
+    never puts off the standard library, which costs nothing to import at the top."""
+    inside = [imp for imp in IMPORTS if imp.in_function and not imp.type_checking and layer_name(imp.module) != "interface"]
+    unexplained = sorted({f"{imp.where}: {imp.target}" for imp in inside if not _says_why(imp)})
+    stdlib = sorted({f"{imp.where}: {imp.target}" for imp in inside if imp.target in sys.stdlib_module_names - SLOW_STDLIB})
+    assert not unexplained, "imports inside functions without a comment saying why (e.g. '# lazy: loads torch'):\n" + "\n".join(unexplained)
+    assert not stdlib, "standard-library imports inside functions (import them at the top):\n" + "\n".join(stdlib)

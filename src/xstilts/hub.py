@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from functools import lru_cache
 from typing import Any
@@ -25,7 +26,7 @@ def offline_requested() -> bool:
 
 
 def _endpoint() -> str:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: loads huggingface_hub
 
     return constants.ENDPOINT
 
@@ -66,7 +67,6 @@ def force_offline() -> None:
     (their flags are read at import time, so the environment alone is not enough once imported)."""
     for name in OFFLINE_VARIABLES:
         os.environ[name] = "1"
-    import sys
 
     hub_constants: Any = sys.modules.get("huggingface_hub.constants")
     if hub_constants is not None:

@@ -889,7 +889,7 @@ def mixed_model_interaction(
         return MixedModelResult(MIXED_DESCRIPTION, target, False, empty, math.nan, 0, math.nan, False, why)
 
     try:
-        from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+        from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec  # lazy: loads statsmodels
     except ImportError:
         return unavailable("statsmodels is not installed (pip install 'xstilts[stats]'): mixed model skipped")
     grid = g.target_grid(df, target)

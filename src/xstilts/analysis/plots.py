@@ -31,10 +31,10 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def _pyplot():  # noqa: ANN202 - matplotlib's module
-    import matplotlib
+    import matplotlib  # lazy: loads matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: loads matplotlib
 
     return plt
 

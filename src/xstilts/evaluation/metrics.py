@@ -149,7 +149,7 @@ def token_accuracy(predictions: Sequence[Sequence[str]], references: Sequence[Se
 def _seqeval_scores(
     predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]], name: str
 ) -> dict[str, float]:
-    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support  # lazy: loads seqeval
 
     check_aligned(predictions, references, name)
     _check_not_empty(references, name)

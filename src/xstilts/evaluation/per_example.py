@@ -33,7 +33,7 @@ def per_example_scores(metric: Metric, predictions: Any, references: Any, langua
 
 
 def chunk_counts(predicted: Sequence[str], gold: Sequence[str]) -> list[int]:
-    from seqeval.metrics.sequence_labeling import get_entities
+    from seqeval.metrics.sequence_labeling import get_entities  # lazy: loads seqeval
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -149,7 +149,7 @@ def visible_gpus(spec: ExperimentSpec) -> list[str]:
         gpus = [d.strip() for d in declared.split(",") if d.strip() and d.strip() != "-1"]
     else:
         try:
-            import torch
+            import torch  # lazy: loads torch
 
             gpus = [str(i) for i in range(torch.cuda.device_count())]
         except ImportError:
@@ -256,7 +256,7 @@ def _wait_all(processes: list[subprocess.Popen], stop_file: Path | None, progres
 # -- Slurm (and submitit's local executor) -----------------------------------------------------------
 def _import_submitit() -> Any:
     try:
-        import submitit
+        import submitit  # lazy: loads submitit
     except ImportError:
         raise XStiltsError("the slurm executor needs submitit: pip install 'xstilts[slurm]'") from None
     return submitit
@@ -545,7 +545,7 @@ def _failure_summary(err: BaseException, limit: int = 600) -> str:
 # -- Ray --------------------------------------------------------------------------------------------
 def _import_ray() -> Any:
     try:
-        import ray
+        import ray  # lazy: loads ray
     except ImportError:
         raise XStiltsError("the ray executor needs Ray: pip install 'xstilts[ray]'") from None
     return ray

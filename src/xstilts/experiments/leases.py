@@ -87,7 +87,7 @@ def process_start(pid: int) -> str | None:
 
 def _psutil_start(pid: int) -> str | None:
     try:
-        import psutil
+        import psutil  # lazy: loads psutil
     except ImportError:
         return None
     try:

@@ -18,6 +18,7 @@ goes on and evaluation records the language as missing; every other problem stop
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,6 @@ def data_needs(spec: ExperimentSpec) -> list[DataNeed]:
 
     def add(need: DataNeed) -> None:
         needs.setdefault((need.task, need.split, need.language, need.purpose), need)
-
 
     for condition in spec.conditions():
         for name in condition.tasks:
@@ -255,11 +255,10 @@ def preflight(spec: ExperimentSpec, deep: bool = False) -> PreflightReport:
 # -- output ---------------------------------------------------------------------------------------------
 def print_problems(report: PreflightReport, allow_missing: bool, file=None) -> None:
     """One table of every problem with its fix; missing languages marked as skipped when allowed."""
-    import sys
 
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    from rich.console import Console  # lazy: loads rich
+    from rich.table import Table  # lazy: loads rich
+    from rich.text import Text  # lazy: loads rich
 
     out = file or sys.stdout
     # Not a terminal (a log, a pipe): one line per row, whole paths greppable. COLUMNS is ignored there:

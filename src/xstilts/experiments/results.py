@@ -11,6 +11,7 @@ target, seed) and provenance (spec hash, code version, package versions, hardwar
 
 from __future__ import annotations
 
+import io as bytes_io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,6 @@ EXPORT_FORMATS = (".csv", ".parquet")
 
 def export_scores(frame: Any, path: Path) -> Path:
     """Write the scores to a .csv or .parquet file (the extension in any case), atomically."""
-    import io as bytes_io
-
 
     path = Path(path)
     suffix = path.suffix.lower()

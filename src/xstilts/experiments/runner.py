@@ -123,8 +123,9 @@ class RunSummary:
 def default_run_stage(stage: Stage, ctx: WorkerContext) -> tuple[dict, list[dict]]:
     """Train or evaluate with the real pipeline (`xstilts.experiments.stages`)."""
     # Imported here: the pipeline loads torch, which workers that only coordinate never need.
-    import torch
+    import torch  # lazy: loads torch
 
+    # lazy: loads torch
     from xstilts.experiments.stages import StageContext, choose_device, run_evaluate, run_intermediate, run_target
 
     threads = os.environ.get("OMP_NUM_THREADS")

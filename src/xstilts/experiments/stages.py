@@ -48,7 +48,7 @@ class StageContext:
         return cache_root() / "features"
 
     def features(self, model: XStiltsModel, task: Task, examples: list, options: FeaturizeOptions) -> list:
-        from xstilts.models.features import cached_features
+        from xstilts.models.features import cached_features  # lazy: loads torch
 
         return cached_features(model, task, examples, options, self.feature_cache)
 
@@ -167,7 +167,7 @@ def run_intermediate(stage: Stage, ctx: StageContext) -> dict:
     )
     lm = None
     if condition.lm_mix:
-        from xstilts.training.lm import LMData, attach_lm_head, lm_features, read_corpus
+        from xstilts.training.lm import LMData, attach_lm_head, lm_features, read_corpus  # lazy: loads torch
 
         mix = condition.lm_mix
         attach_lm_head(model, resolve_model_path(stage.model.path))

@@ -568,7 +568,7 @@ class ResultsStore:
     def scores_frame(self, spec_name: str | None = None) -> Any:
         """Scores joined with the labels of `spec_name` (or of every spec) and the provenance of
         their stage, as a pandas DataFrame (one row per stage, task, language, metric and split)."""
-        import pandas as pd
+        import pandas as pd  # lazy: loads pandas
 
         query = """
             SELECT c.spec, c.model, c.model_path, c.condition, c.target, c.seed, s.stage_id, s.task, s.language,
@@ -589,7 +589,7 @@ class ResultsStore:
         return frame
 
     def cells_frame(self, spec_name: str | None = None) -> Any:
-        import pandas as pd
+        import pandas as pd  # lazy: loads pandas
 
         query = "SELECT c.*, st.status, st.error, st.attempts FROM cells c JOIN stages st ON st.id = c.stage_id"
         params: tuple = ()
@@ -625,7 +625,7 @@ class ResultsStore:
         return frame
 
     def _labelled_frame(self, query: str, spec_name: str | None, order: str) -> Any:
-        import pandas as pd
+        import pandas as pd  # lazy: loads pandas
 
         params: tuple = ()
         if spec_name is not None:

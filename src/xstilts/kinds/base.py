@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from xstilts.data.formatting import InputFormat
-from xstilts.tasks.base import KINDS, Example, Task, TaskKind
+from xstilts.tasks.base import KINDS, Example, Hyperparameters, Task, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -34,7 +34,7 @@ Batch = dict[str, "torch.Tensor"]
 
 @dataclass(frozen=True)
 class FeaturizeOptions:
-    max_length: int = 128
+    max_length: int = Hyperparameters.max_length
     stride: int = 32  # tokens of overlap between windows of long contexts (span extraction)
     max_query_length: int = 64
 

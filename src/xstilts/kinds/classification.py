@@ -56,7 +56,7 @@ class ClassificationHandler(ChoiceHandler):
     def collate(self, features: Sequence[Feature], pad_id: int) -> Batch:
         import torch  # deferred: importing a kind does not import torch
 
-        from xstilts.kinds.tensors import pad_ids
+        from xstilts.kinds.tensors import pad_ids  # lazy: loads torch
 
         ids, mask = pad_ids([f["input_ids"] for f in features], pad_id)
         return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([f["label"] for f in features])}

@@ -59,7 +59,7 @@ class MultipleChoiceHandler(ChoiceHandler):
     def collate(self, features: Sequence[Feature], pad_id: int) -> Batch:
         import torch  # deferred: importing a kind does not import torch
 
-        from xstilts.kinds.tensors import pad_ids
+        from xstilts.kinds.tensors import pad_ids  # lazy: loads torch
 
         n_choices = max(len(f["input_ids"]) for f in features)
         if any(len(f["input_ids"]) != n_choices for f in features):

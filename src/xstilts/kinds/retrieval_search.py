@@ -269,7 +269,7 @@ def _merge_topk(
 
 def _faiss_knn(q: torch.Tensor, c: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        import faiss
+        import faiss  # lazy: loads faiss
     except ImportError:
         raise ConfigError("knn: backend 'faiss' asked for but faiss is not installed (pip install faiss-cpu)") from None
     index = faiss.IndexFlatIP(c.shape[1])

@@ -102,7 +102,7 @@ class SpanExtractionHandler(KindHandler):
     def collate(self, features: Sequence[Feature], pad_id: int) -> Batch:
         import torch  # deferred: importing a kind does not import torch
 
-        from xstilts.kinds.tensors import pad_ids
+        from xstilts.kinds.tensors import pad_ids  # lazy: loads torch
 
         ids, mask = pad_ids([f["input_ids"] for f in features], pad_id)
         return {

@@ -69,7 +69,7 @@ class BackboneOptions:
 
 def quiet_transformers() -> None:
     """Silence per-load reports and progress bars unless the user asked for verbose output."""
-    import transformers
+    import transformers  # lazy: loads transformers
 
     if os.environ.get("TRANSFORMERS_VERBOSITY", "error") == "error":
         transformers.utils.logging.set_verbosity_error()
@@ -81,6 +81,7 @@ def detect_family(config: Any, override: str = "auto", where: str = "") -> Famil
         return Family(override)
     if override != "auto":
         raise ConfigError(f"{where}family: {override!r} is not one of auto, encoder, decoder")
+    # lazy: loads transformers
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
@@ -148,7 +149,7 @@ def warn_remote_code(name_or_path: str, options: BackboneOptions) -> None:
 
 
 def load_config(name_or_path: str, options: BackboneOptions) -> Any:
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # lazy: loads transformers
 
     warn_remote_code(name_or_path, options)
     _prepare_load(name_or_path)
@@ -161,7 +162,7 @@ def load_config(name_or_path: str, options: BackboneOptions) -> Any:
 
 
 def load_tokenizer(name_or_path: str, family: Family, options: BackboneOptions) -> Any:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # lazy: loads transformers
 
     warn_remote_code(name_or_path, options)
     _prepare_load(name_or_path)
@@ -200,7 +201,7 @@ class AttentionSupport:
 
 
 def attention_support(config: Any) -> AttentionSupport:
-    from transformers import AutoModel
+    from transformers import AutoModel  # lazy: loads transformers
 
     try:
         cls = AutoModel._model_mapping[type(config)]
@@ -212,7 +213,7 @@ def attention_support(config: Any) -> AttentionSupport:
 
 def attention_support_of_type(model_type: str) -> AttentionSupport:
     """`attention_support` from a config's `model_type` alone (no config file needed)."""
-    from transformers import CONFIG_MAPPING
+    from transformers import CONFIG_MAPPING  # lazy: loads transformers
 
     try:
         config = CONFIG_MAPPING[model_type]()
@@ -225,8 +226,8 @@ def flash_attention_usable(dtype: str) -> bool:
     """flash-attention 2 is installed, a CUDA GPU is present and the weights are half precision."""
     if dtype not in HALF_DTYPES:
         return False
-    import torch
-    from transformers.utils import is_flash_attn_2_available
+    import torch  # lazy: loads torch
+    from transformers.utils import is_flash_attn_2_available  # lazy: loads transformers
 
     return torch.cuda.is_available() and is_flash_attn_2_available()
 
@@ -243,7 +244,7 @@ def attention_problem(support: AttentionSupport, requested: str, dtype: str) -> 
             return f"attn_implementation flash_attention_2: {name} does not support it in the installed transformers; use auto or eager"
         if dtype not in HALF_DTYPES:
             return f"attn_implementation flash_attention_2 needs dtype bfloat16 or float16, not {dtype}"
-        from transformers.utils import is_flash_attn_2_available
+        from transformers.utils import is_flash_attn_2_available  # lazy: loads transformers
 
         if not is_flash_attn_2_available():
             return "attn_implementation flash_attention_2: the flash-attn package is not installed (or no CUDA GPU); use auto"
@@ -282,7 +283,7 @@ def attention_of(model: Any) -> str:
 
 
 def torch_dtype(name: str) -> Any:
-    import torch
+    import torch  # lazy: loads torch
 
     try:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
@@ -293,8 +294,8 @@ def torch_dtype(name: str) -> Any:
 def load_body(name_or_path: str, options: BackboneOptions, config: Any = None) -> Any:
     """The backbone without any task or LM head (`AutoModel`), with the attention implementation
     `resolve_attention` picks for it."""
-    from safetensors import SafetensorError
-    from transformers import AutoModel
+    from safetensors import SafetensorError  # lazy: loads safetensors
+    from transformers import AutoModel  # lazy: loads transformers
 
     quiet_transformers()
     if config is None:
@@ -328,7 +329,7 @@ def load_body(name_or_path: str, options: BackboneOptions, config: Any = None) -
 
 def _damaged_weights(name_or_path: str, err: Exception) -> CheckpointError:
     """A truncated or garbled safetensors file: name it (a local folder's files are each tried)."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError, safe_open  # lazy: loads safetensors
 
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
     folder = Path(name_or_path)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -57,8 +59,8 @@ def cached_features(model: XStiltsModel, task: Task, examples: Sequence[Example]
     handler = handler_for(task)
     if cache_dir is None:
         return handler.featurize(examples, model.tokenizer, model.input_format, task, options)
-    import datasets
-    from datasets import Dataset, load_from_disk
+    import datasets  # lazy: loads datasets
+    from datasets import Dataset, load_from_disk  # lazy: loads datasets
 
     datasets.disable_progress_bars()  # the stage's own progress is what the user watches
     path = Path(cache_dir) / feature_key(model, task, examples, options)
@@ -95,8 +97,6 @@ def _read_entry(path: Path, load_from_disk) -> list[Feature] | None:
 
 
 def _discard(path: Path) -> None:
-    import os
-    import shutil
 
     aside = path.with_name(f"{path.name}{TMP_MARK}damaged-{os.getpid()}")
     try:

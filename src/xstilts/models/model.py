@@ -10,6 +10,7 @@ checksums against the files, so a wrong or damaged checkpoint fails with a clear
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass
@@ -159,14 +160,13 @@ class XStiltsModel(nn.Module):
     def plain_body(self) -> Any:
         """The backbone as a plain Hugging Face model: LoRA adapters merged into a copy of it."""
         if hasattr(self.body, "merge_and_unload"):
-            import copy
 
             return copy.deepcopy(self.body).merge_and_unload()
         return self.body
 
     def apply_lora(self, r: int, alpha: int, dropout: float, target_modules: list[str] | None) -> int:
         """Wrap the backbone with LoRA adapters (peft); returns the number of trainable parameters."""
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # lazy: loads peft
 
         config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
         try:

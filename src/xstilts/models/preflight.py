@@ -10,6 +10,7 @@ tokenizes a sample as the task kinds will.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -129,8 +130,8 @@ def _local_lookup(folder: Path, subject: str, problems: list[Problem]) -> FileLo
 def _hub_lookup(repo: str, options: BackboneOptions, subject: str, problems: list[Problem]) -> FileLookup | None:
     """For a hub id: a lookup into the local cache when its config is cached; None when the
     files must come from the Hub (reachable) or cannot come at all (a problem is added)."""
-    from huggingface_hub import try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub import try_to_load_from_cache  # lazy: loads huggingface_hub
+    from huggingface_hub.errors import HFValidationError  # lazy: loads huggingface_hub
 
     revision = options.revision
 
@@ -206,7 +207,7 @@ def _safetensors_damage(path: Path) -> str | None:
 
 # -- config -----------------------------------------------------------------------------------------
 def _load_config(source: str, lookup: FileLookup | None, options: BackboneOptions, subject: str, problems: list[Problem]) -> Any:
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # lazy: loads transformers
 
     config_file = lookup("config.json") if lookup is not None else None
     if lookup is not None and config_file is None:
@@ -253,12 +254,10 @@ def _check_tokenizer_files(lookup: FileLookup, family: Family | None, kinds: lis
     if not any(lookup(f) for f in TOKENIZER_FILES):
         problems.append(Problem(subject, "no tokenizer files (tokenizer.json, or a vocabulary such as tokenizer.model / vocab.txt)", "copy the tokenizer files into the model folder (tokenizer.save_pretrained)"))
         return
-    if lookup("tokenizer.json") is None and OFFSET_KINDS & set(kinds) and any(lookup(f) for f in TOKENIZER_FILES[1:5]):
-        import importlib.util
-
-        if importlib.util.find_spec("sentencepiece") is None:
-            needs = ", ".join(sorted(OFFSET_KINDS & set(kinds)))
-            problems.append(Problem(subject, f"only a SentencePiece model file and no tokenizer.json; {needs} need a fast tokenizer (offsets), converted from it with the sentencepiece package, which is not installed", "pip install sentencepiece, or add the model's tokenizer.json"))
+    sentencepiece_only = lookup("tokenizer.json") is None and any(lookup(f) for f in TOKENIZER_FILES[1:5])
+    if sentencepiece_only and OFFSET_KINDS & set(kinds) and importlib.util.find_spec("sentencepiece") is None:
+        needs = ", ".join(sorted(OFFSET_KINDS & set(kinds)))
+        problems.append(Problem(subject, f"only a SentencePiece model file and no tokenizer.json; {needs} need a fast tokenizer (offsets), converted from it with the sentencepiece package, which is not installed", "pip install sentencepiece, or add the model's tokenizer.json"))
     special = _special_tokens(lookup)
     if special is None:
         return

@@ -170,7 +170,7 @@ class RankingRecord:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any], source: str) -> RankingRecord:
-        from xstilts.selection.pipeline import FORMAT
+        from xstilts.selection.pipeline import FORMAT  # lazy: loads numpy
 
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise DataError(f"{source}: not a ranking written by `xstilts select --json` (field 'format' is not {FORMAT!r})")
@@ -405,7 +405,7 @@ def validation_table(
 
 
 def _compute_rankings(results, gains, spec, models, targets, candidates, use_checkpoints, settings) -> Iterable[RankingRecord]:
-    from xstilts.selection.pipeline import SelectionSettings, select_intermediate
+    from xstilts.selection.pipeline import SelectionSettings, select_intermediate  # lazy: loads numpy
 
     chosen = gains
     if models:

@@ -283,7 +283,7 @@ class _Run:
         return min(task.hyperparameters.max_length, self.settings.max_length)
 
     def features(self, model: Any, task: Task, examples: list) -> Any:
-        from xstilts.selection.features import labelled_features
+        from xstilts.selection.features import labelled_features  # lazy: loads torch
 
         s = self.settings
         return labelled_features(
@@ -291,7 +291,7 @@ class _Run:
         )
 
     def embed_pairs(self, model: Any, pairs: dict[str, tuple[list[str], list[str]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        from xstilts.selection.features import sentence_embeddings
+        from xstilts.selection.features import sentence_embeddings  # lazy: loads torch
 
         def embed(texts: list[str]) -> np.ndarray:
             return sentence_embeddings(model, texts, self.rep, max_length=self.max_length(self.target), batch_size=self.settings.batch_size)
@@ -310,8 +310,8 @@ def select_intermediate(
     data_dir: Path | str | None = None,
 ) -> SelectionResult:
     """Rank candidate intermediate tasks for `target` on `model` (see module doc)."""
-    from xstilts.models.model import load_pretrained
-    from xstilts.selection.features import representation_for
+    from xstilts.models.model import load_pretrained  # lazy: loads torch
+    from xstilts.selection.features import representation_for  # lazy: loads torch
 
     settings.check()
     wall_start = time.perf_counter()
@@ -383,7 +383,7 @@ def select_intermediate(
 
 def _parallel_inputs(run: _Run, languages: list[str]) -> tuple[dict[str, tuple[list[str], list[str]]], str | None]:
     """{language: (English texts, translations)}, and why alignment is unavailable (None if it is)."""
-    from xstilts.selection.parallel import parallel_sentences, unavailable_reason
+    from xstilts.selection.parallel import parallel_sentences, unavailable_reason  # lazy: loads torch
 
     if not languages:
         return {}, "no target languages other than English"
@@ -410,7 +410,7 @@ def _alignments(embeddings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[st
 def _target_sample(run: _Run, pairs: dict, alignment_note: str | None) -> tuple[Task | None, list, Any]:
     """The target's English training task (None for retrieval), its sampled examples, and their
     labelled features under the pretrained model."""
-    from xstilts.selection.features import meaning_identity_features, sample_examples
+    from xstilts.selection.features import meaning_identity_features, sample_examples  # lazy: loads torch
 
     s = run.settings
     if run.target.kind is TaskKind.RETRIEVAL:
@@ -436,7 +436,7 @@ def _target_sample(run: _Run, pairs: dict, alignment_note: str | None) -> tuple[
 
 def _similarity_estimates(run: _Run, candidates: list[Task], target_feats: Any) -> dict[str, list[Estimate]]:
     """Each candidate's task-embedding similarity to the target, in one whitened space."""
-    from xstilts.selection.features import sample_examples
+    from xstilts.selection.features import sample_examples  # lazy: loads torch
 
     s = run.settings
     cand_feats = {}
@@ -484,7 +484,7 @@ def _checkpoint_estimates(
     out: list[Estimate],
 ) -> dict[str, dict[str, float]]:
     """Append the checkpoint estimates of one candidate to `out`; return its per-language alignment."""
-    from xstilts.models.model import load_checkpoint
+    from xstilts.models.model import load_checkpoint  # lazy: loads torch
 
     ckpt, load_s = _timed(load_checkpoint, folder, options, expect_family=run.model.family, keep_heads=False)
     log.info("checkpoint of %s loaded from %s in %.1fs", task.name, folder, load_s)

@@ -29,7 +29,7 @@ SHIPPED_DIR = Path(__file__).parent / "pretrained"
 
 
 def model_config(family: str, shape: ModelShape, tokenizer) -> object:
-    from transformers import LlamaConfig, XLMRobertaConfig
+    from transformers import LlamaConfig, XLMRobertaConfig  # lazy: loads transformers
 
     common = dict(
         vocab_size=len(tokenizer),
@@ -90,8 +90,8 @@ def _documents(bench: SyntheticBenchmark, tokenizer, length: int) -> list[list[i
 
 
 def pretrain(bench: SyntheticBenchmark, variant: ModelVariant, tokenizer_dir: Path, out_dir: Path, progress: bool = True) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+    import torch  # lazy: loads torch
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer  # lazy: loads transformers
 
     spec = bench.spec
     settings = spec.pretrain
@@ -156,7 +156,7 @@ def pretrain(bench: SyntheticBenchmark, variant: ModelVariant, tokenizer_dir: Pa
 
 def _mask_tokens(ids, mask, tokenizer, rate: float):
     """BERT-style masking: of the chosen positions, 80% <mask>, 10% random token, 10% unchanged."""
-    import torch
+    import torch  # lazy: loads torch
 
     special = (ids == tokenizer.bos_token_id) | (ids == tokenizer.eos_token_id) | (mask == 0)
     chosen = (torch.rand(ids.shape) < rate) & ~special

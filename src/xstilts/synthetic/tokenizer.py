@@ -15,7 +15,7 @@ def train_tokenizer(corpus: Path, vocab_size: int, out_dir: Path) -> None:
     Encoder-style templates (`<s> A </s></s> B </s>`) are attached; decoder inputs are assembled
     by xstilts itself, so the same tokenizer serves both model families (a fair comparison).
     """
-    from transformers import PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast  # lazy: loads transformers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()

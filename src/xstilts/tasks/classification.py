@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from xstilts.tasks.base import Example, Role, Task, TaskKind
@@ -108,7 +109,6 @@ def _glue_tsv(columns: dict[str, str], files: dict[str, str]):
         path = first_file(folder, [files[split]])
         if path is None:
             return None
-        import csv
 
         opening(path)
         with path.open(encoding="utf-8", newline="") as f:

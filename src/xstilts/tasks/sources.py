@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -426,7 +427,6 @@ def hub_cached(hub: Hub, language: str, hub_splits: Sequence[str]) -> bool:
 
 def _datasets_cache() -> Path:
     """datasets' cache folder, without importing datasets (seconds) when it is not loaded yet."""
-    import sys
 
     loaded = sys.modules.get("datasets.config")
     if loaded is not None:
@@ -469,7 +469,7 @@ def read_records(path: Path) -> list[Row]:
             raise DataError(f"{path}: expected a JSON list of records")
         return data
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: loads pyarrow
 
         try:
             return pq.read_table(path).to_pylist()

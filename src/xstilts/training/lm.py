@@ -49,7 +49,7 @@ def read_corpus(corpus: str, limit: int | None = None) -> list[str]:
 
 def _hub_corpus(name: str, limit: int | None) -> list[str]:
     online = xstilts.hub.hub_reachable()  # decided once; offline, datasets is switched to its cache and fails at once
-    import datasets
+    import datasets  # lazy: loads datasets
 
     try:
         ds = datasets.load_dataset(name, split="train", streaming=True)
@@ -77,7 +77,7 @@ def lm_features(model: XStiltsModel, docs: list[str], max_length: int) -> list[d
 
 def attach_lm_head(model: XStiltsModel, source: str) -> None:
     """Give `model` the LM head of the pretrained checkpoint at `source`, sharing `model.body`."""
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM  # lazy: loads transformers
 
     cls = AutoModelForMaskedLM if model.family is Family.ENCODER else AutoModelForCausalLM
     lm = cls.from_pretrained(source, use_safetensors=True, dtype=next(model.body.parameters()).dtype)

@@ -166,8 +166,8 @@ def make_accelerator(precision: str, device: torch.device | None, log_with: tupl
 
     With several objectives (multi-task heads, LM mixing) each step trains one of them, so the other
     heads get no gradient: DDP must be told to look for unused parameters."""
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-    from accelerate.state import AcceleratorState, PartialState
+    from accelerate import Accelerator, DistributedDataParallelKwargs  # lazy: loads accelerate
+    from accelerate.state import AcceleratorState, PartialState  # lazy: loads accelerate
 
     # accelerate only sets up multi-process CPU training (gloo) when told the run is on the CPU.
     cpu = (device is not None and device.type == "cpu") or not torch.cuda.is_available()
@@ -179,7 +179,7 @@ def make_accelerator(precision: str, device: torch.device | None, log_with: tupl
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if objectives > 1 else []
     if not log_with:
         return Accelerator(mixed_precision=mixed, cpu=cpu, kwargs_handlers=handlers)
-    import accelerate.utils
+    import accelerate.utils  # lazy: loads accelerate
 
     for tracker in log_with:
         available = getattr(accelerate.utils, f"is_{tracker}_available", None) if isinstance(tracker, str) else None
@@ -493,7 +493,7 @@ class Trainer:
     def _broadcast(self, values: tuple) -> tuple:
         if self.processes == 1:
             return values
-        from accelerate.utils import broadcast_object_list
+        from accelerate.utils import broadcast_object_list  # lazy: loads accelerate
 
         return tuple(broadcast_object_list(list(values)))
 
@@ -518,7 +518,7 @@ class Trainer:
 
 def _fused_adamw_supported(device: torch.device) -> bool:
     try:
-        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices  # lazy: loads torch
 
         return device.type in _get_fused_kernels_supported_devices()
     except ImportError:  # older torch: fused AdamW existed on CUDA only

@@ -33,8 +33,8 @@ def shard_copy(model: _M, device: torch.device, where: str = "") -> _M:
 
     The copy keeps `model` whole on the CPU (restarts and checkpoint writing use it); the device
     only ever holds one block's full weights at a time while sharding."""
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.device_mesh import init_device_mesh  # lazy: loads torch
+    from torch.distributed.fsdp import fully_shard  # lazy: loads torch
 
     if hasattr(getattr(model, "body", None), "peft_config"):
         raise ConfigError(f"{where}training.fsdp: LoRA and FSDP together are not supported (LoRA models are small enough for DDP)")
@@ -52,20 +52,21 @@ def shard_copy(model: _M, device: torch.device, where: str = "") -> _M:
 
 def full_model_state(sharded: nn.Module) -> dict[str, torch.Tensor]:
     """Every parameter and buffer, whole, on the CPU (a collective: every process must call it)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict  # lazy: loads torch
 
     return cast(dict[str, torch.Tensor], get_model_state_dict(sharded, options=StateDictOptions(full_state_dict=True, cpu_offload=True)))
 
 
 def full_optimizer_state(sharded: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The optimizer state keyed by parameter name, whole, on the CPU (a collective)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict  # lazy: loads torch
 
     return get_optimizer_state_dict(sharded, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def load_full_state(sharded: nn.Module, optimizer: torch.optim.Optimizer, weights: dict[str, torch.Tensor], optimizer_state: dict[str, Any]) -> None:
     """Scatter full weights and optimizer state (as saved by the two functions above) into the shards."""
+    # lazy: loads torch
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
 
     options = StateDictOptions(full_state_dict=True, strict=False)
