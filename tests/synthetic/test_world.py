@@ -2,7 +2,7 @@ import random
 
 from xstilts.synthetic.benchmark import SyntheticBenchmark, SyntheticSpec
 from xstilts.synthetic.tasks import GENERATORS, NLI_LABELS, nli_hypothesis
-from xstilts.synthetic.world import LANGUAGES, NAMES, World, cognate
+from xstilts.synthetic.world import LANGUAGES, NAMES, World, _all_lemmas, code_switch, cognate
 
 
 def test_languages_realise_the_same_meaning_at_graded_distances():
@@ -83,3 +83,33 @@ def test_benchmark_cache_is_keyed_by_spec(tmp_path):
     assert a.load("syn-para", "train", "scr") == []  # targets train in English only
     assert len(a.load("syn-para", "train", "en")) == a.spec.sizes["syn-para"]["train"]
     assert len(NLI_LABELS) == 3
+
+
+def test_code_switching_keeps_the_sentence_order_and_mixes_the_other_languages():
+    world, rng = World(0), random.Random(7)
+    for language in LANGUAGES:
+        for _ in range(30):
+            s = world.realise(world.random_proposition(rng), language)
+            words = code_switch(world, s, rng, 1.0, language).split()
+            assert len(words) == len(s.words)
+            for w, switched in zip(s.words, words):
+                if not w.lemma:
+                    assert switched == w.text
+                else:
+                    forms = {lang: world.lexicons[lang][w.lemma] for lang in LANGUAGES if lang != language}
+                    english = w.text if language == "en" else w.lemma
+                    assert switched in (*forms.values(), english, cognate(english)), switched
+
+
+def test_every_language_is_anchored_to_english_by_translation_pairs(tmp_path):
+    """The alignment signal behind transfer: the random world gives no distributional cue to a
+    word's meaning, so only documents that hold a sentence and its English translation tie a
+    language's words to English ones; each language gets its share of them."""
+    spec = SyntheticSpec(corpus_sentences_per_language=30, translation_pair_documents=600, code_switched_documents=30)
+    docs = SyntheticBenchmark(spec, root=tmp_path).corpus_documents()
+    world = World(spec.seed)
+    english = set(_all_lemmas())
+    for lang in LANGUAGES[1:]:
+        own = set(world.lexicons[lang].words.values()) - english
+        anchored = [d for d in docs if set(d.split()) & own and set(d.split()) & english]
+        assert len(anchored) > 0.25 * spec.translation_pair_documents, lang

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Bump when the task generators (synthetic/tasks.py) change what they produce for the same spec.
 GENERATOR_VERSION = 3
 # Bump when the world (lexicons, realisation) or the corpus documents change.
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 INTERMEDIATE_TASKS = ("syn-nli", "syn-mc", "syn-squad", "syn-topic")
@@ -43,7 +43,7 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class PretrainSettings:
-    steps: int = 4000
+    steps: int = 3000
     batch_size: int = 64
     sequence_length: int = 32
     learning_rate: float = 1e-3
@@ -69,10 +69,15 @@ class SyntheticSpec:
         }
     )
     corpus_sentences_per_language: int = 20000
-    translation_pair_documents: int = 20000
+    translation_pair_documents: int = 40000
     code_switched_documents: int = 20000
     code_switch_rate: float = 0.4
-    vocab_size: int = 640
+    # The non-English side of a translation pair is code-switched at this rate: its masked words'
+    # lemma is given by the English side but their language is not, which pulls translations'
+    # embeddings together (the random world has no distributional cue to word meaning).
+    pair_code_switch_rate: float = 0.5
+    # Enough for every word form of the four languages to be one token.
+    vocab_size: int = 1000
     encoder: ModelShape = ModelShape()
     # Llama's gated MLP has three matrices to XLM-R's two: 344 gives the same parameter count.
     decoder: ModelShape = ModelShape(intermediate=344)
@@ -149,7 +154,8 @@ class SyntheticBenchmark:
         return path
 
     def corpus_documents(self) -> list[str]:
-        """Monolingual documents in every language, translation pairs, and code-switched English."""
+        """Monolingual documents in every language, translation pairs (English and a code-switched
+        other language), and code-switched English."""
         spec, world = self.spec, self.world
         rng = random.Random(f"{spec.seed}/corpus")
         docs: list[str] = []
@@ -162,7 +168,8 @@ class SyntheticBenchmark:
         for _ in range(spec.translation_pair_documents):
             p = world.random_proposition(rng)
             other = rng.choice(LANGUAGES[1:])
-            pair = [world.realise(p, "en").text, world.realise(p, other).text]
+            switched = code_switch(world, world.realise(p, other), rng, spec.pair_code_switch_rate, other)
+            pair = [world.realise(p, "en").text, switched]
             rng.shuffle(pair)
             docs.append(" ".join(pair))
         for _ in range(spec.code_switched_documents):

@@ -264,13 +264,16 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
-def code_switch(world: World, sentence: Sentence, rng: random.Random, rate: float) -> str:
-    """`sentence` (English) with each word replaced by its form in a random other language at `rate`."""
+def code_switch(world: World, sentence: Sentence, rng: random.Random, rate: float, language: str = "en") -> str:
+    """`sentence` (in `language`) with each word replaced by its form in a random other language
+    at `rate`. English and close forms of an English sentence keep its inflections."""
+    others = [lang for lang in LANGUAGES if lang != language]
     out = []
     for w in sentence.words:
         if w.lemma and rng.random() < rate:
-            language = rng.choice(LANGUAGES[1:])
-            out.append(cognate(w.text) if language == "clo" else world.lexicons[language][w.lemma])
+            other = rng.choice(others)
+            english = w.text if language == "en" else w.lemma
+            out.append({"en": english, "clo": cognate(english)}.get(other) or world.lexicons[other][w.lemma])
         else:
             out.append(w.text)
     return " ".join(out)
