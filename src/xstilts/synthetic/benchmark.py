@@ -43,7 +43,7 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class PretrainSettings:
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     sequence_length: int = 32
     learning_rate: float = 1e-3
@@ -69,13 +69,9 @@ class SyntheticSpec:
         }
     )
     corpus_sentences_per_language: int = 20000
-    translation_pair_documents: int = 40000
+    translation_pair_documents: int = 20000
     code_switched_documents: int = 20000
     code_switch_rate: float = 0.4
-    # The non-English side of a translation pair is code-switched at this rate: its masked words'
-    # lemma is given by the English side but their language is not, which pulls translations'
-    # embeddings together (the random world has no distributional cue to word meaning).
-    pair_code_switch_rate: float = 0.5
     # Enough for every word form of the four languages to be one token.
     vocab_size: int = 1000
     encoder: ModelShape = ModelShape()
@@ -154,8 +150,7 @@ class SyntheticBenchmark:
         return path
 
     def corpus_documents(self) -> list[str]:
-        """Monolingual documents in every language, translation pairs (English and a code-switched
-        other language), and code-switched English."""
+        """Monolingual documents in every language, translation pairs, and code-switched English."""
         spec, world = self.spec, self.world
         rng = random.Random(f"{spec.seed}/corpus")
         docs: list[str] = []
@@ -168,8 +163,7 @@ class SyntheticBenchmark:
         for _ in range(spec.translation_pair_documents):
             p = world.random_proposition(rng)
             other = rng.choice(LANGUAGES[1:])
-            switched = code_switch(world, world.realise(p, other), rng, spec.pair_code_switch_rate, other)
-            pair = [world.realise(p, "en").text, switched]
+            pair = [world.realise(p, "en").text, world.realise(p, other).text]
             rng.shuffle(pair)
             docs.append(" ".join(pair))
         for _ in range(spec.code_switched_documents):

@@ -38,6 +38,13 @@ FUNCTION_WORDS = ("the", "does", "not", "who", "what", "where", "and", "?", ".",
 
 LANGUAGES = ("en", "clo", "scr", "ord")
 
+# Share of the content words (nouns, adjectives, verbs, places) that `scr` and `ord` borrow from
+# English unchanged (the same words in both; `scr` keeps them in Latin script), as real languages
+# share loanwords and international words. Without these anchors the two languages share only
+# names and punctuation with English, and the random world gives no distributional cue to align
+# the rest: their zero-shot transfer sat at chance (issue #19).
+LOANWORD_SHARE = 0.3
+
 # Universal POS tags used by the tagging task.
 POS_TAGS = ("DET", "ADJ", "NOUN", "PROPN", "VERB", "AUX", "PART", "ADP", "PUNCT", "PRON")
 
@@ -150,11 +157,14 @@ def build_lexicons(seed: int) -> dict[str, Lexicon]:
     rng = random.Random(seed)
     scr_latin = _invent_words(lemmas, random.Random(rng.random()), "kmlnpstvdb", "aeiou", "nsr")
     ord_words = _invent_words(lemmas, random.Random(rng.random()), "gzhrfjwyc", "aeiouy", "ltkm")
+    scr = {w: "".join(_GREEK.get(c, c) for c in s) for w, s in scr_latin.items()}
+    content = NOUNS + ADJECTIVES + VERBS + PLACES
+    loans = random.Random(rng.random()).sample(content, round(LOANWORD_SHARE * len(content)))
     return {
         "en": Lexicon("en", {}),
         "clo": Lexicon("clo", {w: cognate(w) for w in lemmas}),
-        "scr": Lexicon("scr", {w: "".join(_GREEK.get(c, c) for c in s) for w, s in scr_latin.items()}),
-        "ord": Lexicon("ord", ord_words),
+        "scr": Lexicon("scr", scr | {w: w for w in loans}),
+        "ord": Lexicon("ord", ord_words | {w: w for w in loans}),
     }
 
 
@@ -264,16 +274,13 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
-def code_switch(world: World, sentence: Sentence, rng: random.Random, rate: float, language: str = "en") -> str:
-    """`sentence` (in `language`) with each word replaced by its form in a random other language
-    at `rate`. English and close forms of an English sentence keep its inflections."""
-    others = [lang for lang in LANGUAGES if lang != language]
+def code_switch(world: World, sentence: Sentence, rng: random.Random, rate: float) -> str:
+    """`sentence` (English) with each word replaced by its form in a random other language at `rate`."""
     out = []
     for w in sentence.words:
         if w.lemma and rng.random() < rate:
-            other = rng.choice(others)
-            english = w.text if language == "en" else w.lemma
-            out.append({"en": english, "clo": cognate(english)}.get(other) or world.lexicons[other][w.lemma])
+            language = rng.choice(LANGUAGES[1:])
+            out.append(cognate(w.text) if language == "clo" else world.lexicons[language][w.lemma])
         else:
             out.append(w.text)
     return " ".join(out)
