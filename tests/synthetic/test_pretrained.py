@@ -1,13 +1,15 @@
-"""The shipped pretrained synthetic models: they match the spec, and their word embeddings carry
-the graded cross-lingual alignment that zero-shot transfer rests on."""
+"""The shipped pretrained synthetic models: they exist for the current spec, every word of the
+corpus is one token, and their word embeddings tie every language's words to English ones."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 
 from xstilts.synthetic.benchmark import SyntheticSpec
 from xstilts.synthetic.pretrain import SHIPPED_DIR
-from xstilts.synthetic.world import LANGUAGES, World, _all_lemmas
+from xstilts.synthetic.world import ADJECTIVES, LANGUAGES, NOUNS, PLACES, VERBS, World
 
 FAMILIES = ("encoder", "decoder")
 
@@ -18,39 +20,36 @@ def _shipped(family: str):
     return folder
 
 
-def _word_forms(world: World) -> dict[str, dict[str, str]]:
-    return {lang: {lemma: world.lexicons[lang][lemma] for lemma in dict.fromkeys(_all_lemmas())} for lang in LANGUAGES}
-
-
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_word_form_is_one_token(family: str) -> None:
+def test_every_word_of_a_sentence_is_one_token(family: str) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(_shipped(family)))
-    for lang, forms in _word_forms(World(SyntheticSpec().seed)).items():
-        split = [w for w in forms.values() if len(tokenizer.tokenize(w)) != 1]
-        assert not split, (lang, split)
+    world, rng = World(SyntheticSpec().seed), random.Random(0)
+    for lang in LANGUAGES:
+        words = {w for _ in range(200) for w in world.realise(world.random_proposition(rng), lang).tokens}
+        assert not [w for w in words if len(tokenizer.tokenize(w)) != 1], lang
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_word_embeddings_align_translations_graded_by_distance(family: str) -> None:
-    """Nearest English word (cosine, input embeddings) of each word's translation: right far above
-    chance in every language, and more often the closer the language."""
+def test_word_embeddings_tie_every_language_to_english(family: str) -> None:
+    """Nearest English word (cosine of input embeddings) of each content word's translation: right
+    far above chance in every language, most often in the close language."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     folder = _shipped(family)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     embeddings = AutoModel.from_pretrained(str(folder)).get_input_embeddings().weight.detach()
-    forms = _word_forms(World(SyntheticSpec().seed))
+    world = World(SyntheticSpec().seed)
+    lemmas = NOUNS + ADJECTIVES + VERBS + PLACES
 
     def vectors(lang: str) -> torch.Tensor:
-        ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w)[0]) for w in forms[lang].values()]
+        ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(world.lexicons[lang][lemma])[0]) for lemma in lemmas]
         return torch.nn.functional.normalize(embeddings[ids], dim=-1)
 
     english = vectors("en")
-    gold = torch.arange(len(english))
+    gold = torch.arange(len(lemmas))
     accuracy = {lang: ((vectors(lang) @ english.T).argmax(1) == gold).float().mean().item() for lang in LANGUAGES[1:]}
-    chance = 1 / len(english)
-    assert min(accuracy.values()) > 10 * chance, accuracy
-    assert accuracy["clo"] > accuracy["scr"] > accuracy["ord"], accuracy
+    assert min(accuracy.values()) > 20 / len(lemmas), accuracy
+    assert accuracy["clo"] > max(accuracy["scr"], accuracy["ord"]), accuracy
