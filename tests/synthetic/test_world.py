@@ -2,7 +2,18 @@ import random
 
 from xstilts.synthetic.benchmark import SyntheticBenchmark, SyntheticSpec
 from xstilts.synthetic.tasks import GENERATORS, NLI_LABELS, nli_hypothesis
-from xstilts.synthetic.world import ADJECTIVES, LANGUAGES, LOANWORD_SHARE, NAMES, NOUNS, PLACES, VERBS, World, _all_lemmas, cognate
+from xstilts.synthetic.world import (
+    ADJECTIVES,
+    LANGUAGES,
+    LOANWORD_SHARE,
+    NAMES,
+    NOUNS,
+    PLACES,
+    VERBS,
+    World,
+    _all_lemmas,
+    cognate,
+)
 
 
 def test_languages_realise_the_same_meaning_at_graded_distances():

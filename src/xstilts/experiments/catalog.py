@@ -206,11 +206,11 @@ SYNTHETIC_SIZES: dict[str, dict[str, tuple[int, float]]] = {
     "syn-mc": {"train": (3000, 78.7), "validation": (300, 78.3)},
     "syn-squad": {"train": (5000, 40.7), "validation": (300, 39.8)},
     "syn-topic": {"train": (6000, 9.8), "validation": (300, 9.7)},
-    "syn-para": {"train": (400, 22.5), "validation": (300, 24.6)},
-    "syn-copa": {"train": (300, 39.9), "validation": (300, 41.6)},
-    "syn-pos": {"train": (200, 10.5), "validation": (300, 11.2)},
-    "syn-qa": {"train": (400, 31.4), "validation": (300, 34.2)},
-    "syn-tatoeba": {"validation": (600, 10.2)},  # both sides of 300 pairs per language
+    "syn-para": {"train": (400, 22.5), "validation": (300, 22.0)},
+    "syn-copa": {"train": (300, 39.9), "validation": (300, 37.9)},
+    "syn-pos": {"train": (200, 10.5), "validation": (300, 10.0)},
+    "syn-qa": {"train": (400, 31.4), "validation": (300, 30.7)},
+    "syn-tatoeba": {"validation": (600, 9.5)},  # both sides of 300 pairs per language
 }
 
 

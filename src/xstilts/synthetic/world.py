@@ -43,7 +43,7 @@ LANGUAGES = ("en", "clo", "scr", "ord")
 # share loanwords and international words. Without these anchors the two languages share only
 # names and punctuation with English, and the random world gives no distributional cue to align
 # the rest: their zero-shot transfer sat at chance (issue #19).
-LOANWORD_SHARE = 0.3
+LOANWORD_SHARE = 0.3  # bump benchmark.WORLD_VERSION with it: cached data and models depend on it
 
 # Universal POS tags used by the tagging task.
 POS_TAGS = ("DET", "ADJ", "NOUN", "PROPN", "VERB", "AUX", "PART", "ADP", "PUNCT", "PRON")
