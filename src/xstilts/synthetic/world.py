@@ -6,13 +6,15 @@ exact in every language. English is the source language; the others sit at grade
 
   clo  close:        English word order; every word is an English cognate under systematic
                      spelling changes, so most sub-words are shared with English.
-  scr  other script: English word order; its own vocabulary written in Greek letters (no shared
-                     sub-words except names and punctuation).
-  ord  other order:  its own Latin-script vocabulary, verb-final order (S O V), adjectives after
-                     nouns, postpositions, negation after the verb.
+  scr  other script: English word order; its own vocabulary written in Greek letters, except
+                     English loanwords kept in Latin script.
+  ord  other order:  its own Latin-script vocabulary and the same English loanwords, verb-final
+                     order (S O V), adjectives after nouns, postpositions, negation after the verb.
 
-Names and punctuation are shared by all languages, as named entities and digits are across real
-languages; they are what anchors cross-lingual alignment in the absence of cognates.
+Names, punctuation and the loanwords (LOANWORD_SHARE of the content words) are shared, as named
+entities, digits and international words are across real languages; they are what anchors
+cross-lingual alignment in the absence of cognates, since the random world gives no
+distributional cue to a word's meaning.
 """
 
 from __future__ import annotations
