@@ -3,7 +3,18 @@ import random
 from xstilts.synthetic.files import SyntheticBenchmark
 from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.synthetic.tasks import GENERATORS, NLI_LABELS, nli_hypothesis
-from xstilts.synthetic.world import LANGUAGES, NAMES, World, cognate
+from xstilts.synthetic.world import (
+    ADJECTIVES,
+    LANGUAGES,
+    LOANWORD_SHARE,
+    NAMES,
+    NOUNS,
+    PLACES,
+    VERBS,
+    World,
+    _all_lemmas,
+    cognate,
+)
 
 
 def test_languages_realise_the_same_meaning_at_graded_distances():
@@ -24,11 +35,40 @@ def test_languages_realise_the_same_meaning_at_graded_distances():
     assert shared["scr"] < shared["clo"] and shared["ord"] < shared["clo"]
 
 
-def test_other_script_language_uses_greek_letters_except_names():
+def test_other_script_language_uses_greek_letters_except_names_and_loanwords():
     world, rng = World(0), random.Random(1)
+    loans = {lemma for lemma, form in world.lexicons["scr"].words.items() if form == lemma}
     for _ in range(50):
         for w in world.realise(world.random_proposition(rng), "scr").tokens:
-            assert w in NAMES or w in ".,?" or all("\u0370" <= c <= "\u03ff" for c in w), w
+            assert w in NAMES or w in ".,?" or w in loans or all("\u0370" <= c <= "\u03ff" for c in w), w
+
+
+def test_scr_and_ord_borrow_the_same_share_of_content_words_from_english():
+    world = World(0)
+    content = set(NOUNS + ADJECTIVES + VERBS + PLACES)
+    loans = {lang: {lemma for lemma, form in world.lexicons[lang].words.items() if form == lemma} for lang in ("scr", "ord")}
+    assert loans["scr"] == loans["ord"] and loans["scr"] <= content  # function words are never borrowed
+    assert len(loans["scr"]) == round(LOANWORD_SHARE * len(content))
+    assert World(1).lexicons["ord"].words != world.lexicons["ord"].words
+
+
+def test_every_language_shares_words_with_english_graded_by_distance():
+    """The anchors of cross-lingual alignment: the random world gives no distributional cue to a
+    word's meaning, so transfer rests on words (and names) identical to English ones; the closer
+    the language, the more of its running content words are shared."""
+    world, rng = World(0), random.Random(8)
+    shared = {lang: 0 for lang in LANGUAGES[1:]}
+    total = 0
+    for _ in range(300):
+        p = world.random_proposition(rng)
+        english = set(world.realise(p, "en").tokens) - set(".,?")
+        content = [w for w in world.realise(p, "en").words if w.lemma]
+        total += len(content)
+        for lang in shared:
+            shared[lang] += sum(bool(w.lemma) and w.text in english for w in world.realise(p, lang).words)
+    share = {lang: n / total for lang, n in shared.items()}
+    # scr and ord borrow the same content words; articles and the other function words never
+    assert share["clo"] > 0.5 > 0.2 > share["scr"] == share["ord"] > 0.1, share
 
 
 def test_verb_final_language_puts_the_verb_last():
@@ -84,3 +124,17 @@ def test_benchmark_cache_is_keyed_by_spec(tmp_path):
     assert a.load("syn-para", "train", "scr") == []  # targets train in English only
     assert len(a.load("syn-para", "train", "en")) == a.spec.sizes["syn-para"]["train"]
     assert len(NLI_LABELS) == 3
+
+
+def test_every_language_is_anchored_to_english_by_translation_pairs(tmp_path):
+    """Beyond the shared words, only documents that hold a sentence and its English translation
+    (or code-switched English) tie a language's own words to English ones; each language gets its
+    share of them."""
+    spec = SyntheticSpec(corpus_sentences_per_language=30, translation_pair_documents=600, code_switched_documents=30)
+    docs = SyntheticBenchmark(spec, root=tmp_path).corpus_documents()
+    world = World(spec.seed)
+    english = set(_all_lemmas())
+    for lang in LANGUAGES[1:]:
+        own = set(world.lexicons[lang].words.values()) - english
+        anchored = [d for d in docs if set(d.split()) & own and set(d.split()) & english]
+        assert len(anchored) > 0.25 * spec.translation_pair_documents, lang

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 # Bump when the task generators (synthetic/tasks.py) change what they produce for the same spec.
 GENERATOR_VERSION = 3
 # Bump when the world (lexicons, realisation) or the corpus documents change.
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 INTERMEDIATE_TASKS = ("syn-nli", "syn-mc", "syn-squad", "syn-topic")
@@ -69,7 +69,7 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class PretrainSettings:
-    steps: int = 4000
+    steps: int = 2000
     batch_size: int = 64
     sequence_length: int = 32
     learning_rate: float = 1e-3
@@ -98,7 +98,8 @@ class SyntheticSpec:
     translation_pair_documents: int = 20000
     code_switched_documents: int = 20000
     code_switch_rate: float = 0.4
-    vocab_size: int = 640
+    # Enough for every word form of the four languages to be one token.
+    vocab_size: int = 1000
     encoder: ModelShape = ModelShape()
     # Llama's gated MLP has three matrices to XLM-R's two: 344 gives the same parameter count.
     decoder: ModelShape = ModelShape(intermediate=344)
