@@ -54,6 +54,7 @@ from xstilts.evaluation.answer_normalization import (
     normalize_squad,
     token_f1,
 )
+from xstilts.kinds.pairs import Pairs, as_id_list, pair_f1
 from xstilts.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -232,37 +233,9 @@ def mlqa(
 # --- retrieval ------------------------------------------------------------------------------
 
 
-Pairs = Mapping[str, Sequence[str]] | Iterable[tuple[str, str]]
-
-
-def pair_set(pairs: Pairs) -> set[tuple[str, str]]:
-    """(source id, target id) pairs from a retrieval mapping or from an iterable of pairs."""
-    if isinstance(pairs, Mapping):
-        return {(src, trg) for src, trgs in pairs.items() for trg in _as_id_list(trgs, src, "bucc_f1")}
-    result = set()
-    for pair in pairs:
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise DataError(f"bucc_f1: expected (source id, target id) pairs, got {pair!r}")
-        result.add((pair[0], pair[1]))
-    return result
-
-
 @register("bucc_f1", primary="f1", description="F1 of mined (source, target) pairs against gold pairs")
 def bucc_f1(predictions: Pairs, references: Pairs) -> dict[str, float]:
-    predicted, gold = pair_set(predictions), pair_set(references)
-    correct = len(predicted & gold)
-    if correct == 0:
-        return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
-    precision = correct / len(predicted)
-    recall = correct / len(gold)
-    f1 = 2 * precision * recall / (precision + recall)
-    return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
-
-
-def _as_id_list(value: Any, query: str, name: str) -> Sequence[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise DataError(f"{name}: entry for {query!r} should be a list of ids, got {type(value).__name__}")
-    return value
+    return pair_f1(predictions, references)
 
 
 def _top1_accuracy(
@@ -273,8 +246,8 @@ def _top1_accuracy(
     for query, gold in references.items():
         if query not in predictions:
             raise DataError(f"{name}: no prediction for query {query!r}")
-        ranked = _as_id_list(predictions[query], query, name)
-        right += int(bool(ranked) and ranked[0] in _as_id_list(gold, query, name))
+        ranked = as_id_list(predictions[query], query, name)
+        right += int(bool(ranked) and ranked[0] in as_id_list(gold, query, name))
     return {"accuracy": 100.0 * right / len(references)}
 
 
@@ -320,13 +293,13 @@ def mean_average_precision_at_k(
     total = 0.0
     missing = 0
     for query, gold in references.items():
-        gold_ids = _as_id_list(gold, query, name)
+        gold_ids = as_id_list(gold, query, name)
         if not gold_ids:
             raise DataError(f"{name}: query {query!r} has no gold ids")
         if query not in predictions:
             missing += 1  # official (Mewsli-X): a query without predictions scores 0
             continue
-        total += average_precision_at_k(gold_ids, _as_id_list(predictions[query], query, name), k)
+        total += average_precision_at_k(gold_ids, as_id_list(predictions[query], query, name), k)
     if missing:
         log.warning("%s: %d of %d queries have no prediction and score 0", name, missing, len(references))
     return total / len(references)

@@ -29,7 +29,7 @@ BUCC (the LASER procedure xtreme's `utils_retrieve.py` adapts):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from xstilts.errors import ConfigError, DataError
+from xstilts.kinds.pairs import pair_f1, pair_set
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +508,7 @@ def best_bucc_threshold(candidates: Sequence[BuccCandidate], gold: Mapping[str, 
     best F1 is reached only at the last candidate (where xtreme's code fails), its score is used.
     0.0 when no candidate is correct.
     """
-    gold_pairs = gold if isinstance(gold, set) else _pair_set(gold)
+    gold_pairs = gold if isinstance(gold, set) else pair_set(gold)
     ranked = sorted(candidates, key=lambda c: -c.score)
     threshold = 0.0
     best_f1 = 0.0
@@ -548,35 +549,16 @@ class BuccSplit:
     gold: Mapping[str, Sequence[str]] | None = None  # source id -> target ids
 
 
-def _pair_set(pairs: Mapping[str, Sequence[str]] | Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """(source id, target id) pairs from {source id: [target ids]} or from pairs."""
-    if isinstance(pairs, Mapping):
-        return {(src, trg) for src, trgs in pairs.items() for trg in trgs}
-    return {(src, trg) for src, trg in pairs}
-
-
-def _pair_f1(predictions: Iterable[tuple[str, str]], gold: Mapping[str, Sequence[str]]) -> dict[str, float]:
-    """F1, precision and recall of mined pairs (0..100), as the `bucc_f1` metric scores them
-    (`xstilts.evaluation.metrics`, which sits above the kinds)."""
-    predicted, gold_pairs = _pair_set(predictions), _pair_set(gold)
-    correct = len(predicted & gold_pairs)
-    if correct == 0:
-        return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
-    precision, recall = correct / len(predicted), correct / len(gold_pairs)
-    f1 = 2 * precision * recall / (precision + recall)
-    return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
-
-
 def bucc_evaluate(dev: BuccSplit, test: BuccSplit, **mine_options) -> BuccResult:
     """The whole BUCC procedure: mine dev, pick the threshold on dev gold, mine test, extract."""
     if dev.gold is None:
         raise DataError("BUCC: the dev split needs gold pairs to choose the threshold")
     dev_candidates = mine_bucc_candidates(*_split_args(dev), **mine_options)
     threshold = best_bucc_threshold(dev_candidates, dev.gold)
-    dev_scores = _pair_f1(extract_bucc_pairs(dev_candidates, threshold), dev.gold)
+    dev_scores = pair_f1(extract_bucc_pairs(dev_candidates, threshold), dev.gold)
     test_candidates = mine_bucc_candidates(*_split_args(test), **mine_options)
     test_pairs = extract_bucc_pairs(test_candidates, threshold)
-    test_scores = _pair_f1(test_pairs, test.gold) if test.gold is not None else None
+    test_scores = pair_f1(test_pairs, test.gold) if test.gold is not None else None
     log.info("BUCC threshold %.6f: dev F1 %.2f, %d test pairs", threshold, dev_scores["f1"], len(test_pairs))
     return BuccResult(threshold, dev_scores, test_pairs, test_scores)
 
