@@ -17,12 +17,11 @@ from xstilts.errors import ConfigError, DataError, unknown_name
 from xstilts.evaluation.export import complete_benchmarks, export_prediction_file
 from xstilts.evaluation.stage_predictions import language_of
 from xstilts.evaluation.submission import FileFormat, file_format
-from xstilts.experiments.store import ResultsStore
+from xstilts.experiments.store import ResultsStore, store_path
 from xstilts.io import atomic_dir, atomic_write_json
 from xstilts.tasks import get_task
 
 MANIFEST = "xstilts-export.json"
-STORE_NAME = "results.sqlite"  # as experiments.runner names it
 
 
 @dataclass(frozen=True)
@@ -62,15 +61,6 @@ class ExportResult:
     files: dict[str, dict[str, str]] = field(default_factory=dict)  # task folder -> language -> file
     splits: tuple[str, ...] = ()
     benchmarks: tuple[str, ...] = ()  # benchmarks whose folder mode scores this export completely
-
-
-def store_path(results: str | Path) -> Path:
-    """results.sqlite, or the experiment output folder holding it."""
-    results = Path(results)
-    path = results / STORE_NAME if results.is_dir() else results
-    if not path.is_file():
-        raise DataError(f"{path}: no results store (expected {STORE_NAME} or the experiment's output folder)")
-    return path
 
 
 def select_cell(

@@ -41,13 +41,12 @@ from xstilts.experiments.leases import LOST, keeper_command
 from xstilts.experiments.leases import describe as describe_holder
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
-from xstilts.experiments.store import ResultsStore, worker_id
+from xstilts.experiments.store import STORE_NAME, ResultsStore, worker_id
 from xstilts.io import TMP_MARK, clean_stale_temporaries
 from xstilts.version import __version__
 
 log = logging.getLogger(__name__)
 
-STORE_NAME = "results.sqlite"
 # Defaults of the spec's executor section, kept here for callers of earlier versions.
 LEASE_SECONDS = 90.0
 HEARTBEAT_SECONDS = 20.0

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xstilts.errors import XStiltsError
+from xstilts.errors import DataError, XStiltsError
 from xstilts.experiments.leases import RENEW, Holder, alive, this_process
 
 # -- schema ------------------------------------------------------------------------------------------
@@ -202,6 +202,18 @@ class StageRow:
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+STORE_NAME = "results.sqlite"  # the results store's file in an experiment's output folder
+
+
+def store_path(results: str | Path) -> Path:
+    """results.sqlite, or the experiment output folder holding it; it must exist."""
+    results = Path(results)
+    path = results / STORE_NAME if results.is_dir() else results
+    if not path.is_file():
+        raise DataError(f"{path}: no results store (expected {STORE_NAME} or the experiment's output folder)")
+    return path
 
 
 class ResultsStore:

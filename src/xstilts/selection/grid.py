@@ -31,22 +31,12 @@ from typing import Any
 import pandas as pd
 
 from xstilts.errors import ConfigError, DataError, XStiltsError, unknown_name
-from xstilts.experiments.store import ResultsStore
+from xstilts.experiments.store import ResultsStore, store_path
 from xstilts.selection.validation import ValidationReport, validate_ranking
 from xstilts.tasks import get_task
 from xstilts.tasks.base import TaskKind
 
-STORE_NAME = "results.sqlite"  # as xstilts.experiments.runner.STORE_NAME (not imported: it pulls in torch)
 BASELINE = "none"
-
-
-def store_path(path: Path | str) -> Path:
-    """`results.sqlite` itself, or the output folder that holds it; must exist."""
-    path = Path(path)
-    resolved = path / STORE_NAME if path.is_dir() else path
-    if not resolved.is_file():
-        raise DataError(f"{path}: no results store here (expected {STORE_NAME} or a folder holding it)")
-    return resolved
 
 
 def _open(path: Path | str):
