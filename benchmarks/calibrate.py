@@ -7,7 +7,8 @@ Reads the finished stages of a grid's results store (their stored wall-clock sec
 stages' token counts from the planner's estimator, and fits for the device, by non-negative least
 squares over the stages,
 
-    seconds = stage overhead + training tokens / train rate + inference tokens / inference rate
+    seconds = overhead of the stage's kind (training or evaluate)
+              + training tokens / train rate + inference tokens / inference rate
 
 (the rates multiplied, as the planner does, by each stage's fp32 / LoRA / checkpointing factors).
 It prints every stage kind's measured time against the estimate of the table it started from and
@@ -35,6 +36,7 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 TOLERANCE = 0.30  # the goal: estimates within 30% of measured times
+LONG_STAGE_SECONDS = 5.0  # stages shorter than this are mostly fixed cost: reported apart
 
 
 @dataclass(frozen=True)
@@ -81,31 +83,38 @@ def observations(spec_path: Path, store_dir: Path | None, device: str, table: Pa
 
 @dataclass(frozen=True)
 class Fit:
-    overhead: float  # seconds per stage
+    overhead: float  # seconds per training stage
     train_rate: float  # tokens/s
     inference_rate: float
+    evaluate_overhead: float | None = None  # seconds per evaluate stage; None: `overhead`
+
+    def overhead_of(self, kind: str) -> float:
+        return self.evaluate_overhead if kind == "evaluate" and self.evaluate_overhead is not None else self.overhead
 
     def seconds(self, o: Observation) -> float:
-        return self.overhead + o.train / self.train_rate + o.inference / self.inference_rate
+        return self.overhead_of(o.kind) + o.train / self.train_rate + o.inference / self.inference_rate
 
 
 def fit(obs: list[Observation]) -> Fit:
-    """Non-negative least squares on the seconds themselves: seconds ~ c + train x (1/a) +
-    inference x (1/b). Long stages weigh most, which is what a grid's total needs (fitting relative
-    errors instead under-predicts when stages of equal token counts scatter in time: an estimate
-    can be at most 100% too low but any amount too high)."""
+    """Non-negative least squares on the seconds themselves: seconds ~ c_kind + train x (1/a) +
+    inference x (1/b), with one fixed cost for training stages and one for evaluate stages (an
+    evaluate stage builds no optimizer and writes no checkpoint). Long stages weigh most, which is
+    what a grid's total needs (fitting relative errors instead under-predicts when stages of equal
+    token counts scatter in time: an estimate can be at most 100% too low but any amount too high)."""
     import numpy as np
     from scipy.optimize import nnls
 
+    evaluates = [o.kind == "evaluate" for o in obs]
+    both = any(evaluates) and not all(evaluates)  # else one fixed cost: the other is not observed
     y = np.array([o.seconds for o in obs])
-    design = np.array([[1.0, o.train, o.inference] for o in obs])
+    design = np.array([[float(not e or not both), float(e and both), o.train, o.inference] for o, e in zip(obs, evaluates)])
     scale = design.max(0)
     scale[scale == 0] = 1.0
     coef, _ = nnls(design / scale, y)
-    c, inv_a, inv_b = coef / scale
+    c, c_evaluate, inv_a, inv_b = coef / scale
     # A rate the data cannot pin down (no tokens of that kind, or a zero coefficient) is infinite:
     # report it as a very large rate rather than divide by zero.
-    return Fit(float(c), 1.0 / inv_a if inv_a > 0 else 1e12, 1.0 / inv_b if inv_b > 0 else 1e12)
+    return Fit(float(c), 1.0 / inv_a if inv_a > 0 else 1e12, 1.0 / inv_b if inv_b > 0 else 1e12, float(c_evaluate) if both else None)
 
 
 def leave_one_out(obs: list[Observation]) -> list[float]:
@@ -114,6 +123,8 @@ def leave_one_out(obs: list[Observation]) -> list[float]:
 
 def summary(obs: list[Observation], predicted: list[float]) -> dict:
     ratios = [p / o.seconds for p, o in zip(predicted, obs)]
+    within = [abs(r - 1) <= TOLERANCE for r in ratios]
+    long = [w for w, o in zip(within, obs) if o.seconds >= LONG_STAGE_SECONDS]
     by_kind = {}
     for kind in dict.fromkeys(o.kind for o in obs):
         pairs = [(p, o) for p, o in zip(predicted, obs) if o.kind == kind]
@@ -124,7 +135,11 @@ def summary(obs: list[Observation], predicted: list[float]) -> dict:
         "by_kind": by_kind,
         "total": {"stages": len(obs), "measured_s": round(total_m, 1), "estimated_s": round(total_e, 1), "ratio": round(total_e / total_m, 3)},
         "stage_ratio_median": round(statistics.median(ratios), 3),
-        "stages_within_30pct": round(sum(abs(r - 1) <= TOLERANCE for r in ratios) / len(ratios), 3),
+        "stages_within_30pct": round(sum(within) / len(ratios), 3),
+        # the share of the grid's measured time spent in stages estimated within 30%
+        "time_within_30pct": round(sum(o.seconds for o, w in zip(obs, within) if w) / total_m, 3),
+        f"stages_of_{LONG_STAGE_SECONDS:g}s_or_more": len(long),
+        f"stages_of_{LONG_STAGE_SECONDS:g}s_or_more_within_30pct": round(sum(long) / len(long), 3) if long else None,
     }
 
 
@@ -148,6 +163,8 @@ def calibrated_table(base: dict, device: str, parameters: float, result: Fit, no
             row[mode] = {k: round(v * rate / current, 1) for k, v in old.items()}
         row[mode][label] = round(rate, 1)
     row["stage_overhead_seconds"] = round(result.overhead, 2)
+    if result.evaluate_overhead is not None:
+        row["evaluate_overhead_seconds"] = round(result.evaluate_overhead, 2)
     row["calibrated"] = note
     return table
 
@@ -173,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     loo = leave_one_out(obs)
     report = {
         "spec": str(args.spec), "model": args.model, "store": str(args.store), "device": args.device, "load": os.getloadavg(),
-        "fit": {"stage_overhead_seconds": round(result.overhead, 2), "train_tokens_per_s": round(result.train_rate, 1),
+        "fit": {"stage_overhead_seconds": round(result.overhead, 2),
+                "evaluate_overhead_seconds": None if result.evaluate_overhead is None else round(result.evaluate_overhead, 2),
+                "train_tokens_per_s": round(result.train_rate, 1),
                 "inference_tokens_per_s": round(result.inference_rate, 1)},
         "before": summary(obs, [o.estimated for o in obs]),
         "after_in_sample": summary(obs, [result.seconds(o) for o in obs]),

@@ -28,6 +28,28 @@ def test_fit_recovers_overhead_and_rates_from_exact_times():
     assert summary(obs, [o.estimated for o in obs])["stages_within_30pct"] == 0.0  # 999 s against measured
 
 
+def test_training_and_evaluate_stages_get_their_own_fixed_cost():
+    truth = Fit(overhead=8.0, train_rate=5000.0, inference_rate=20000.0, evaluate_overhead=0.5)
+    obs = _obs(truth, [1.0] * 10)
+    got = fit(obs)
+    assert got.overhead == pytest.approx(8.0, rel=1e-6) and got.evaluate_overhead == pytest.approx(0.5, abs=1e-6)
+    result = summary(obs, [got.seconds(o) for o in obs])
+    assert result["stages_within_30pct"] == 1.0 and result["time_within_30pct"] == 1.0
+    # one fixed cost for all stages cannot fit both: the short evaluate stages are overestimated
+    one = Fit(overhead=fit(obs).overhead, train_rate=got.train_rate, inference_rate=got.inference_rate)
+    assert summary(obs, [one.seconds(o) for o in obs])["stages_within_30pct"] < 1.0
+    only_training = [o for o in obs if o.kind != "evaluate"]
+    assert fit(only_training).evaluate_overhead is None  # not observed: not fitted
+
+
+def test_summary_weighs_stages_by_time_and_reports_long_stages_apart():
+    obs = [Observation(f"s{n}", "target", f"s{n}", seconds, 1e4, 0.0, 1.3e6, 0.0) for n, seconds in enumerate([100.0, 1.0, 1.0, 1.0])]
+    result = summary(obs, [100.0, 2.0, 2.0, 2.0])  # the long stage right, the three 1-second stages 2x off
+    assert result["stages_within_30pct"] == 0.25
+    assert result["time_within_30pct"] == pytest.approx(100 / 103, abs=1e-3)
+    assert result["stages_of_5s_or_more"] == 1 and result["stages_of_5s_or_more_within_30pct"] == 1.0
+
+
 def test_leave_one_out_estimates_each_stage_without_it():
     truth = Fit(overhead=10.0, train_rate=1000.0, inference_rate=4000.0)
     obs = _obs(truth, [1.1, 0.9, 1.05, 0.95, 1.0, 1.15, 0.92, 1.08, 1.0, 0.97])
@@ -43,12 +65,13 @@ def test_calibrated_table_gives_the_fitted_seconds_to_the_planner(tmp_path):
     from xstilts.experiments.throughput import THROUGHPUT_FILE, load_throughput
 
     base = json.loads(THROUGHPUT_FILE.read_text())
-    result = Fit(overhead=12.5, train_rate=3000.0, inference_rate=9000.0)
+    result = Fit(overhead=12.5, train_rate=3000.0, inference_rate=9000.0, evaluate_overhead=1.5)
     table = calibrated_table(base, "cpu", 1.3e6, result, "test")
     path = tmp_path / "t.json"
     path.write_text(json.dumps(table))
     t = load_throughput("cpu", path)
     assert t.stage_overhead_seconds == 12.5
+    assert t.overhead_seconds("target") == 12.5 and t.overhead_seconds("evaluate") == 1.5
     assert t.tokens_per_second(1.3e6, "train") == pytest.approx(3000.0)
     assert t.tokens_per_second(1.3e6, "inference") == pytest.approx(9000.0)
     # the rest of the row keeps its shape: larger models are slower by the same ratios as before

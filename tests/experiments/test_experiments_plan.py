@@ -139,7 +139,7 @@ def test_estimate_reports_models_of_unknown_size(tmp_path: Path) -> None:
     assert estimate.missing() and all("unknown offline" in (m.missing or "") for m in estimate.missing())
 
 
-def test_a_tables_stage_overhead_is_added_to_every_stage_and_checked(tmp_path: Path) -> None:
+def test_a_tables_stage_overheads_are_added_to_every_stage_and_checked(tmp_path: Path) -> None:
     import json
 
     from xstilts.errors import ConfigError
@@ -155,6 +155,17 @@ def test_a_tables_stage_overhead_is_added_to_every_stage_and_checked(tmp_path: P
     for a, b in zip(plain.stages, with_overhead.stages):
         assert b.hours == pytest.approx(a.hours + 0.1)
         assert b.train_speed > 0 and b.parameters
+    table["devices"]["h100"]["evaluate_overhead_seconds"] = 36
+    path = tmp_path / "t2.json"  # tables are cached by path
+    path.write_text(json.dumps(table))
+    for a, b, stage in zip(plain.stages, estimate_plan(stages, spec, "h100", path).stages, stages):
+        assert b.hours == pytest.approx(a.hours + (0.01 if stage.kind == "evaluate" else 0.1))
+    table["devices"]["h100"]["evaluate_overhead_seconds"] = "fast"
+    bad_evaluate = tmp_path / "bad_evaluate.json"
+    bad_evaluate.write_text(json.dumps(table))
+    with pytest.raises(ConfigError, match=r"bad_evaluate.json: devices.h100.evaluate_overhead_seconds: expected a number of seconds >= 0, got 'fast'"):
+        load_throughput("h100", bad_evaluate)
+    table["devices"]["h100"].pop("evaluate_overhead_seconds")
     table["devices"]["h100"]["stage_overhead_seconds"] = -1
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(table))

@@ -12,8 +12,9 @@ are upper bounds. Float32 weights run at the table's (bf16) rates times its `fp3
 the stage trains in mixed precision: bf16 / fp16, or "auto" on a device whose row has bf16 (all
 GPU rows but v100's), dev evaluations during training included; evaluate stages run in float32.
 Tokens per second come from `throughput.json` (per device and model size, interpolated log-log in
-the parameter count), with an optional fixed `stage_overhead_seconds` per device (start-up, model
-loading, featurisation: what dominates small stages); its GPU rows are derived from peak FLOP/s,
+the parameter count), with optional fixed seconds per stage and device (start-up, model loading,
+featurisation: what dominates small stages): `stage_overhead_seconds`, and for evaluate stages
+`evaluate_overhead_seconds` where the row has it; its GPU rows are derived from peak FLOP/s,
 not measured. `python -m benchmarks.calibrate SPEC --store DIR` fits a device's row to the stage
 times of a finished grid and writes a table for `xstilts plan --throughput FILE`.
 """
@@ -105,7 +106,7 @@ def estimate_stage(stage: Stage, throughput: Throughput) -> StageEstimate:
     if stage.model.gradient_checkpointing:
         train_speed *= 6 / 8  # the forward pass runs twice
     out.train_speed, out.inference_speed, out.parameters = train_speed, inference_speed, facts.parameters
-    seconds = throughput.stage_overhead_seconds
+    seconds = throughput.overhead_seconds(stage.kind)
     seconds += out.train_tokens / (throughput.tokens_per_second(facts.parameters, "train") * train_speed)
     seconds += out.inference_tokens / (throughput.tokens_per_second(facts.parameters, "inference") * inference_speed)
     out.hours = seconds / 3600

@@ -29,6 +29,15 @@ class Throughput:
     fp32_factor: float
     stage_overhead_seconds: float = 0.0
     bf16: bool = True  # precision "auto" trains in bf16 here at the table's rates (else float32)
+    # Evaluate stages only load a checkpoint and score: no optimizer, accelerator or checkpoint
+    # writes, so their fixed cost differs from a training stage's. None: stage_overhead_seconds.
+    evaluate_overhead_seconds: float | None = None
+
+    def overhead_seconds(self, stage_kind: str) -> float:
+        """The fixed seconds the table adds to a stage of this kind (intermediate, target, evaluate)."""
+        if stage_kind == "evaluate" and self.evaluate_overhead_seconds is not None:
+            return self.evaluate_overhead_seconds
+        return self.stage_overhead_seconds
 
     def precision_factor(self, precision: str) -> float:
         """Multiplier of the table's rates for float32 weights run with `precision` (a resolved
@@ -78,10 +87,18 @@ def load_throughput(device: str, path: Path | None = None) -> Throughput:
         for label in row.get(mode, {}):
             if label not in sizes:
                 raise ConfigError(f"{table_path}: devices.{device}.{mode}: size {label!r} is not listed under 'sizes'")
-    overhead = row.get("stage_overhead_seconds", 0.0)
-    if not isinstance(overhead, (int, float)) or overhead < 0:
-        raise ConfigError(f"{table_path}: devices.{device}.stage_overhead_seconds: expected a number of seconds >= 0, got {overhead!r}")
+    overhead = _seconds(row, "stage_overhead_seconds", 0.0, f"{table_path}: devices.{device}") or 0.0
+    evaluate_overhead = _seconds(row, "evaluate_overhead_seconds", None, f"{table_path}: devices.{device}")
     bf16 = row.get("bf16", True)
     if not isinstance(bf16, bool):
         raise ConfigError(f"{table_path}: devices.{device}.bf16: expected true or false, got {bf16!r}")
-    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)), float(overhead), bf16)
+    return Throughput(device, sizes, row["train"], row["inference"], float(row.get("fp32_factor", 1.0)), overhead, bf16, evaluate_overhead)
+
+
+def _seconds(row: dict, key: str, default: float | None, where: str) -> float | None:
+    value = row.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{where}.{key}: expected a number of seconds >= 0, got {value!r}")
+    return float(value)
