@@ -162,7 +162,7 @@ def _summed_cross_entropy(projection: nn.Module, hidden: torch.Tensor, targets: 
 def chunked_lm_loss(lm: nn.Module, batch: dict[str, torch.Tensor], causal: bool, chunk: int = LM_LOSS_CHUNK) -> torch.Tensor:
     """The mean cross-entropy over labelled positions that `lm(**batch).loss` gives (causal: labels
     shifted by one, as Hugging Face does), projecting only labelled positions, `chunk` at a time,
-    each chunk's logits recomputed in the backward pass rather than kept."""
+    each chunk's logits recomputed in the backward pass rather than kept where there are several."""
     from torch.utils.checkpoint import checkpoint  # lazy: loads torch's checkpointing
 
     labels = batch["labels"]
@@ -172,6 +172,10 @@ def chunked_lm_loss(lm: nn.Module, batch: dict[str, torch.Tensor], causal: bool,
     keep = labels != IGNORE
     hidden, targets = hidden[keep], labels[keep]
     projection = lm.get_output_embeddings()  # type: ignore[operator]
+    if len(targets) <= chunk:
+        # One chunk's logits are kept for the backward pass either way: recomputing them would only
+        # add a projection (measured 1.7x a causal step's time at 1,016 positions, for no memory).
+        return _summed_cross_entropy(projection, hidden, targets) / keep.sum()
     total = torch.zeros((), dtype=torch.float32, device=hidden.device)
     for start in range(0, len(targets), chunk):
         part = slice(start, start + chunk)
