@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ class HeadInfo:
 
 class XStiltsModel(nn.Module):
     lm_model: nn.Module  # attached by xstilts.training.lm for language-modelling batches
+    # How LM_TASK turns (lm_model, batch) into the loss (xstilts.training.lm's chunked loss); None: lm_model's own .loss
+    lm_objective: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor] | None = None
 
     def __init__(self, body: nn.Module, family: Family, tokenizer: Any, base_model: str, pooling: str | None = None) -> None:
         super().__init__()
@@ -129,6 +132,8 @@ class XStiltsModel(nn.Module):
     def forward(self, task_name: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits of `task_name`'s head; for LM_TASK, the language-modelling loss."""
         if task_name == LM_TASK:
+            if self.lm_objective is not None:
+                return self.lm_objective(self.lm_model, batch)
             return self.lm_model(**batch).loss
         ids, mask = batch["input_ids"], batch["attention_mask"]
         choices = ids.dim() == 3
