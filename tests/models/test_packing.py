@@ -8,11 +8,10 @@ import random
 import pytest
 import torch
 
-from xstilts.kinds import FeaturizeOptions, handler_for
+from xstilts.kinds import KINDS, FeaturizeOptions, handler_for, handler_named
 from xstilts.models.backbone import BackboneOptions
 from xstilts.models.model import XStiltsModel, load_pretrained
 from xstilts.models.packing import (
-    PACKABLE_KINDS,
     PACKABLE_MODEL_TYPES,
     pack,
     pack_rows,
@@ -49,13 +48,17 @@ def test_varlen_boundaries_restart_at_each_zero_position():
     assert varlen_boundaries(torch.tensor([0, 1, 2, 0, 1, 0])).tolist() == [0, 3, 5, 6]
 
 
+def test_the_kinds_that_pack_are_those_tested_here():
+    assert {k for k in KINDS.names() if handler_named(k).packable} == set(KIND_TASKS)
+
+
 def test_packing_problem_names_the_unsupported_family_or_kind():
     assert packing_problem("llama", ["classification", "tagging"]) is None
     assert "bloom" in (packing_problem("bloom", ["classification"]) or "")
     assert "multiple_choice" in (packing_problem("xlm-roberta", ["multiple_choice"]) or "")
 
 
-@pytest.mark.parametrize("kind", PACKABLE_KINDS)
+@pytest.mark.parametrize("kind", list(KIND_TASKS))
 @pytest.mark.parametrize("name", PACKED_FAMILIES)
 def test_packed_batch_equals_features_one_by_one(loaded, name, kind):
     """Logits at every real token (token kinds) or per feature (pooled kinds), and the loss, of a
@@ -91,3 +94,26 @@ def test_unsupported_families_are_the_ones_left_out():
     assert left_out == ["bloom", "deberta-v2"]
     for name in left_out:
         assert packing_problem(name, ["classification"]) is not None
+
+
+@pytest.mark.parametrize("name", ["xlm-roberta", "llama"])
+def test_packed_batch_gives_the_gradients_of_the_padded_batch(loaded, name):
+    """One training step's gradients (dropout off) are those of the same batch padded."""
+    model = loaded[name]
+    task = get_task("syn-pos")
+    if not model.has_head(task.name):
+        model.add_head(task)
+    model.eval()
+    handler = handler_for(task)
+    features = _features(model, task.name)
+    pad_id = model.input_format.pad_id
+    padded = handler.collate(features, pad_id)
+    grads = []
+    for batch in (padded, pack(padded, 64, pad_id)):
+        model.zero_grad()
+        handler.loss(model(task.name, batch), batch).backward()
+        grads.append({k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None})
+    model.zero_grad()
+    assert grads[0].keys() == grads[1].keys()
+    for k in grads[0]:
+        assert torch.allclose(grads[0][k], grads[1][k], atol=1e-5), k

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from xstilts.kinds import KINDS, handler_named
+
 if TYPE_CHECKING:
     import torch
 
@@ -46,17 +48,15 @@ PACKABLE_MODEL_TYPES: dict[str, str] = {
     "gemma": FROM_ZERO,
     "xglm": FROM_ZERO,
 }
-# Kinds whose batches pack: one sequence per feature (multiple choice has several; retrieval does not train).
-PACKABLE_KINDS = ("classification", "span_extraction", "tagging")
-
-
 def packing_problem(model_type: str, kinds: Sequence[str]) -> str | None:
-    """Why training `kinds` on a `model_type` backbone cannot use packing (one line), or None."""
+    """Why training tasks of `kinds` on a `model_type` backbone cannot use packing (one line), or
+    None. A kind packs when its handler says so (`KindHandler.packable`)."""
     if model_type not in PACKABLE_MODEL_TYPES:
         return f"packing: model type {model_type!r} is not supported (supported: {', '.join(sorted(PACKABLE_MODEL_TYPES))})"
-    unsupported = [k for k in dict.fromkeys(kinds) if k not in PACKABLE_KINDS]
+    unsupported = [k for k in dict.fromkeys(kinds) if k in KINDS and not handler_named(k).packable]
     if unsupported:
-        return f"packing: {', '.join(unsupported)} tasks cannot be packed (supported kinds: {', '.join(PACKABLE_KINDS)})"
+        packable = [k for k in KINDS.names() if handler_named(k).packable]
+        return f"packing: {', '.join(unsupported)} tasks cannot be packed (kinds that can: {', '.join(packable)})"
     return None
 
 
