@@ -15,6 +15,7 @@ from xstilts.models.packing import (
     PACKABLE_MODEL_TYPES,
     pack,
     pack_rows,
+    tightest_rows,
     packing_problem,
     varlen_boundaries,
 )
@@ -36,12 +37,22 @@ def loaded(family_models) -> dict[str, XStiltsModel]:
 def _features(model: XStiltsModel, task_name: str, n: int = 10) -> list[dict]:
     task = get_task(task_name)
     examples = GENERATORS[task.name](World(0), random.Random(3), n, ("en",))["en"]
-    return handler_for(task).featurize(examples, model.tokenizer, model.input_format, task, FeaturizeOptions(max_length=64))
+    return handler_for(task).featurize(examples, model.tokenizer, model.input_format, task, FeaturizeOptions(max_length=128))
 
 
 def test_pack_rows_first_fit_longest_first():
     assert pack_rows([5, 3, 9, 2, 4], budget=9) == [[2], [0, 4], [1, 3]]
     assert pack_rows([12, 3], budget=9) == [[0], [1]]  # a feature longer than the budget gets its own row
+
+
+def test_tightest_rows_compute_the_fewest_positions():
+    lengths = [30, 29, 31, 28, 30, 32]
+    rows = tightest_rows(lengths, budget=128)
+    assert sorted(i for row in rows for i in row) == list(range(6))
+    cost = len(rows) * max(sum(lengths[i] for i in row) for row in rows)
+    assert cost <= 2 * 91 < 6 * 32  # two rows of three, not six padded rows or rows of four and two
+    assert all(sum(lengths[i] for i in row) <= 128 for row in rows)
+    assert tightest_rows([5, 5], budget=4) == [[0], [1]]  # features longer than the budget: a row each
 
 
 def test_varlen_boundaries_restart_at_each_zero_position():
@@ -73,9 +84,9 @@ def test_packed_batch_equals_features_one_by_one(loaded, name, kind):
     features = _features(model, task.name)
     pad_id = model.input_format.pad_id
     padded = handler.collate(features, pad_id)
-    budget = 2 * max(len(f["input_ids"]) for f in features)  # QA windows are all full: rows of two
-    packed = pack(padded, budget, pad_id)
-    assert packed["packed_input_ids"].size(0) < len(features)  # several features share a row
+    # Three features a row, whatever their lengths (the tightest layout may leave full QA windows alone).
+    rows = [list(range(s, min(s + 3, len(features)))) for s in range(0, len(features), 3)]
+    packed = pack(padded, 128, pad_id, rows=rows)
     with torch.no_grad():
         logits = model(task.name, packed)
         loss = handler.loss(logits, packed)
@@ -108,8 +119,10 @@ def test_packed_batch_gives_the_gradients_of_the_padded_batch(loaded, name):
     features = _features(model, task.name)
     pad_id = model.input_format.pad_id
     padded = handler.collate(features, pad_id)
+    packed = pack(padded, 128, pad_id)
+    assert packed["packed_input_ids"].size(0) < len(features)
     grads = []
-    for batch in (padded, pack(padded, 64, pad_id)):
+    for batch in (padded, packed):
         model.zero_grad()
         handler.loss(model(task.name, batch), batch).backward()
         grads.append({k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None})

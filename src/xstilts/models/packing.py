@@ -85,15 +85,32 @@ def pack_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
     return rows
 
 
-def pack(batch: Batch, budget: int, pad_id: int) -> Batch:
-    """The padded `batch` with its packed rows added (see the module docstring)."""
+def tightest_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """The packing (`pack_rows`) with the fewest computed positions (rows x width, padding
+    included) among row widths from the longest feature up to `budget`: for each row count R, the
+    narrowest width that could hold the tokens in R rows is tried."""
+    longest, total = max(lengths), sum(lengths)
+    best: list[list[int]] = [[i] for i in range(len(lengths))]
+    best_cost = len(lengths) * longest
+    for n_rows in range(max(1, -(-total // max(budget, longest))), len(lengths)):
+        rows = pack_rows(lengths, max(longest, -(-total // n_rows)))
+        cost = len(rows) * max(sum(lengths[i] for i in row) for row in rows)
+        if cost < best_cost:
+            best, best_cost = rows, cost
+    return best
+
+
+def pack(batch: Batch, budget: int, pad_id: int, rows: list[list[int]] | None = None) -> Batch:
+    """The padded `batch` with its packed rows added (see the module docstring): rows of at most
+    `budget` tokens (or the longest feature), laid out to compute the fewest positions, or as
+    `rows` (feature indices per row) say."""
     import torch  # lazy: loads torch
 
     ids, mask = batch["input_ids"], batch["attention_mask"]
     if ids.dim() != 2:
         raise ValueError("packing needs one sequence per feature")
     lengths = mask.sum(-1).tolist()
-    rows = pack_rows(lengths, budget)
+    rows = rows or tightest_rows(lengths, budget)
     width = max(sum(lengths[i] for i in row) for row in rows)
     packed_ids = torch.full((len(rows), width), pad_id, dtype=ids.dtype)
     positions = torch.zeros((len(rows), width), dtype=torch.long)
