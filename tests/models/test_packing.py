@@ -15,8 +15,8 @@ from xstilts.models.packing import (
     PACKABLE_MODEL_TYPES,
     pack,
     pack_rows,
-    tightest_rows,
     packing_problem,
+    tightest_rows,
     varlen_boundaries,
 )
 from xstilts.synthetic.tasks import GENERATORS
