@@ -13,10 +13,11 @@ from xstilts.models.backbone import BackboneOptions
 from xstilts.models.model import XStiltsModel, load_pretrained
 from xstilts.models.packing import (
     PACKABLE_MODEL_TYPES,
+    cheapest_rows,
     pack,
     pack_rows,
     packing_problem,
-    tightest_rows,
+    row_cost,
     varlen_boundaries,
 )
 from xstilts.synthetic.tasks import GENERATORS
@@ -45,14 +46,26 @@ def test_pack_rows_first_fit_longest_first():
     assert pack_rows([12, 3], budget=9) == [[0], [1]]  # a feature longer than the budget gets its own row
 
 
-def test_tightest_rows_compute_the_fewest_positions():
+def test_cheapest_rows_compute_the_fewest_positions_where_attention_is_free():
     lengths = [30, 29, 31, 28, 30, 32]
-    rows = tightest_rows(lengths, budget=128)
+    rows = cheapest_rows(lengths, budget=128)
     assert sorted(i for row in rows for i in row) == list(range(6))
     cost = len(rows) * max(sum(lengths[i] for i in row) for row in rows)
     assert cost <= 2 * 91 < 6 * 32  # two rows of three, not six padded rows or rows of four and two
     assert all(sum(lengths[i] for i in row) <= 128 for row in rows)
-    assert tightest_rows([5, 5], budget=4) == [[0], [1]]  # features longer than the budget: a row each
+    assert cheapest_rows([5, 5], budget=4) == [[0], [1]]  # features longer than the budget: a row each
+
+
+def test_cheapest_rows_weigh_the_attention_a_mask_does_not_skip():
+    lengths = [100, 90, 100, 95]
+    assert len(cheapest_rows(lengths, budget=400)) == 1  # attention free: one row, no padding
+    assert cheapest_rows(lengths, budget=400, attention_parity=64.0) == [[0], [1], [2], [3]]  # attention dear: as padded
+    assert row_cost(2, 100, None) == 200 and row_cost(2, 100, 100.0) == 400
+
+
+def test_a_batch_that_gains_nothing_from_packing_is_left_padded():
+    batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4, dtype=torch.long)}
+    assert pack(batch, 4, 0) is batch
 
 
 def test_varlen_boundaries_restart_at_each_zero_position():

@@ -85,32 +85,42 @@ def pack_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
     return rows
 
 
-def tightest_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """The packing (`pack_rows`) with the fewest computed positions (rows x width, padding
-    included) among row widths from the longest feature up to `budget`: for each row count R, the
-    narrowest width that could hold the tokens in R rows is tried."""
+def row_cost(n_rows: int, width: int, attention_parity: float | None) -> float:
+    """What running `n_rows` rows of `width` positions costs, in position units: every position
+    costs 1, plus its attention over the row's `width` keys, which a mask does not skip (sdpa,
+    eager) and which equals the rest of a position's compute at `width == attention_parity`
+    (None: attention confined to each feature, as flash-attention's varlen kernel does)."""
+    return n_rows * width * (1 + width / attention_parity if attention_parity else 1)
+
+
+def cheapest_rows(lengths: Sequence[int], budget: int, attention_parity: float | None = None) -> list[list[int]]:
+    """The packing (`pack_rows`) that costs least (`row_cost`) among row widths from the longest
+    feature up to `budget`, one feature a row (the padded batch) included: for each row count R,
+    the narrowest width that could hold the tokens in R rows is tried."""
     longest, total = max(lengths), sum(lengths)
     best: list[list[int]] = [[i] for i in range(len(lengths))]
-    best_cost = len(lengths) * longest
+    best_cost = row_cost(len(lengths), longest, attention_parity)
     for n_rows in range(max(1, -(-total // max(budget, longest))), len(lengths)):
         rows = pack_rows(lengths, max(longest, -(-total // n_rows)))
-        cost = len(rows) * max(sum(lengths[i] for i in row) for row in rows)
+        cost = row_cost(len(rows), max(sum(lengths[i] for i in row) for row in rows), attention_parity)
         if cost < best_cost:
             best, best_cost = rows, cost
     return best
 
 
-def pack(batch: Batch, budget: int, pad_id: int, rows: list[list[int]] | None = None) -> Batch:
+def pack(batch: Batch, budget: int, pad_id: int, rows: list[list[int]] | None = None, attention_parity: float | None = None) -> Batch:
     """The padded `batch` with its packed rows added (see the module docstring): rows of at most
-    `budget` tokens (or the longest feature), laid out to compute the fewest positions, or as
-    `rows` (feature indices per row) say."""
+    `budget` tokens (or the longest feature) laid out at the least cost (`cheapest_rows`), or as
+    `rows` (feature indices per row) say. Unchanged when no two features share a row."""
     import torch  # lazy: loads torch
 
     ids, mask = batch["input_ids"], batch["attention_mask"]
     if ids.dim() != 2:
         raise ValueError("packing needs one sequence per feature")
     lengths = mask.sum(-1).tolist()
-    rows = rows or tightest_rows(lengths, budget)
+    rows = rows or cheapest_rows(lengths, budget, attention_parity)
+    if len(rows) == len(lengths):
+        return batch
     width = max(sum(lengths[i] for i in row) for row in rows)
     packed_ids = torch.full((len(rows), width), pad_id, dtype=ids.dtype)
     positions = torch.zeros((len(rows), width), dtype=torch.long)
@@ -165,6 +175,17 @@ def varlen_boundaries(positions: torch.Tensor) -> torch.Tensor:
 
     starts = (positions == 0).nonzero().squeeze(-1)
     return torch.cat([starts, starts.new_tensor([positions.numel()])]).to(torch.int32)
+
+
+def attention_parity(body: Any) -> float | None:
+    """The row width at which a position's attention costs as much as the rest of its compute:
+    6 x the hidden size (forward FLOPs: 4 x width x hidden for attention, 24 x hidden^2 for the
+    projections and the feed-forward layer); None under flash-attention, whose varlen kernel
+    attends within each feature only."""
+    config = body.config
+    if str(getattr(config, "_attn_implementation", "")).startswith("flash_attention"):
+        return None
+    return 6.0 * float(config.hidden_size)
 
 
 def packed_hidden(body: Any, batch: Batch, causal: bool, extra: dict[str, torch.Tensor]) -> torch.Tensor:
