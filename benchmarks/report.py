@@ -29,7 +29,7 @@ def _one(results: list[dict], task: str, recipe: str) -> dict | None:
     return found[0] if found else None
 
 
-RECIPE_ORDER = ("xstilts", "xstilts-fp32", "hf-grouped", "hf-dynamic", "hf-padded")
+RECIPE_ORDER = ("xstilts", "xstilts-fp32", "xstilts-packed", "hf-grouped", "hf-dynamic", "hf-padded")
 BASELINE = "hf-grouped"  # the headline baseline: the Trainer with dynamic padding and length grouping
 
 

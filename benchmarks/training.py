@@ -18,6 +18,9 @@ labels), hyper-parameters and number of steps:
               records the order the sampler gave and puts the predictions back before scoring.
   xstilts-fp32  xstilts with precision "no": on a GPU, separates what bf16 autocast (the default
               there) brings from the rest; on the CPU it is the same as xstilts.
+  xstilts-packed  xstilts with padding-free packing (`training.packing`, xstilts.models.packing):
+              each batch's features share rows of up to the task's longest feature, each attending
+              only to itself (a block-diagonal mask under sdpa); the same examples per step.
 Every recipe's dev predictions are decoded and scored by the same xstilts code.
 
 Timing window, the same for every recipe: from the start of the collation of the first training
@@ -39,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RECIPES = ("xstilts", "xstilts-fp32", "hf-grouped", "hf-dynamic", "hf-padded")
+RECIPES = ("xstilts", "xstilts-fp32", "xstilts-packed", "hf-grouped", "hf-dynamic", "hf-padded")
 HF_RECIPES = ("hf-padded", "hf-dynamic", "hf-grouped")
 
 
@@ -185,9 +188,10 @@ def run_case(case: Case) -> CaseResult:
     device_name = torch.cuda.get_device_name(0) if case.device == "cuda" else "cpu"
     peak = case.peak_tflops * 1e12 if case.peak_tflops else (peak_flops(device_name) if case.device == "cuda" else None)
     baseline_rss = rss_peak_mib()[0]
-    if case.recipe in ("xstilts", "xstilts-fp32"):
+    if case.recipe in ("xstilts", "xstilts-fp32", "xstilts-packed"):
         model = xstilts_model(work, shape, case.device)
-        result = _run_xstilts(case, model, task, train, dev, dev_examples, precision="auto" if case.recipe == "xstilts" else "no")
+        precision = "no" if case.recipe == "xstilts-fp32" else "auto"
+        result = _run_xstilts(case, model, task, train, dev, dev_examples, precision=precision, packing=case.recipe == "xstilts-packed")
     elif case.recipe in HF_RECIPES:
         result = _run_hf(case, work, shape, task, train, dev, dev_examples)
     else:
@@ -263,9 +267,12 @@ class StepWindow:
         _sync(self.device)
         self.ends.append((time.perf_counter(), time.process_time()))
 
-    def add_batch(self, attention_mask: Any) -> None:
+    def add_batch(self, attention_mask: Any, packed_ids: Any = None) -> None:
+        """A batch's real lengths, and the positions the backbone computes: its padded rows, or
+        the packed rows of a packed batch."""
         mask = attention_mask.reshape(-1, attention_mask.shape[-1])
-        self.batches.append((mask.sum(-1).tolist(), int(mask.numel())))
+        positions = mask.numel() if packed_ids is None else packed_ids.numel()
+        self.batches.append((mask.sum(-1).tolist(), int(positions)))
 
     @property
     def steps(self) -> int:
@@ -293,7 +300,7 @@ def _sync(device: str) -> None:
 
 
 # -- xstilts --------------------------------------------------------------------------------------
-def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_examples: list, precision: str) -> dict:
+def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_examples: list, precision: str, packing: bool = False) -> dict:
     import torch
 
     from xstilts.evaluation.metrics import get_metric
@@ -311,7 +318,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         def _collate(self, t: int, idx: list[int]) -> dict:
             window.begin()
             batch = super()._collate(t, idx)
-            window.add_batch(batch["attention_mask"])
+            window.add_batch(batch["attention_mask"], batch.get("packed_input_ids"))
             return batch
 
         def evaluate_dev(self) -> dict[str, float]:
@@ -328,7 +335,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     settings = TrainSettings(
         learning_rate=case.learning_rate, batch_size=case.batch_size or bench.batch_size, max_steps=case.steps,
         warmup_ratio=case.warmup_ratio, weight_decay=case.weight_decay, max_grad_norm=case.max_grad_norm,
-        eval_every=case.steps, seed=case.seed, eval_batch_size=case.eval_batch_size, precision=precision,
+        eval_every=case.steps, seed=case.seed, eval_batch_size=case.eval_batch_size, precision=precision, packing=packing,
     )
     trainer = BenchTrainer(model, [TaskData(task, train, dev_examples, dev)], settings, Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}", device=torch.device(case.device))
     window.attach(trainer.optimizer)
@@ -476,7 +483,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
             window.begin()
         batch = inner(rows)
         if collecting[0]:
-            window.add_batch(batch["attention_mask"])
+            window.add_batch(batch["attention_mask"], batch.get("packed_input_ids"))
         return batch
 
     class Timer(TrainerCallback):

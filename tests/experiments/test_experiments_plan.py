@@ -420,3 +420,44 @@ def test_dev_evaluations_are_counted_as_the_training_loop_runs_them(tmp_path: Pa
     facts = dataset_facts("syn-pos")
     assert e.inference_tokens == pytest.approx(3 * facts.dev * facts.eval_tokens)
     assert e.train_tokens == pytest.approx(150 * 32 * facts.tokens)
+
+
+# The stage ids of the shipped specs, pinned: a new setting left at its default must not move them
+# (every stored result would otherwise be orphaned). Update only with a deliberate PIPELINE_VERSION change.
+PINNED_IDS = {
+    "examples/encoder_vs_decoder_xtremer.yaml": (5319, "b565a4067398eaa45b8a405e1b93a20a344fc3f0c0a9b651548ec1e2fbf30845"),
+    "examples/phang2020.yaml": (271, "83165f0b5fdf1669e1f0fc8e4901ba07900edba33d8a156d5add109efc308002"),
+    "examples/synthetic_calibration.yaml": (1170, "5e7d87515eb95bd693f495b39fc066139a3eb6e32263b504961f31482c23390a"),
+    "examples/synthetic_demo.yaml": (58, "bdaef2fa3e6a441e5fc4230d27b2f3e6ae032b9d47119dac1b34248cec4a08a9"),
+    "src/xstilts/synthetic/demo.yaml": (58, "bdaef2fa3e6a441e5fc4230d27b2f3e6ae032b9d47119dac1b34248cec4a08a9"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(PINNED_IDS))
+def test_the_stage_ids_of_the_shipped_specs_are_pinned(path: str) -> None:
+    import hashlib
+
+    ids = [s.id for s in plan(load_spec(EXAMPLES.parent / path))]
+    assert (len(ids), hashlib.sha256("\n".join(ids).encode()).hexdigest()) == PINNED_IDS[path]
+
+
+def test_packing_is_in_the_ids_only_when_on(tmp_path: Path) -> None:
+    default = _ids(tmp_path)
+    assert _ids(tmp_path, training={"intermediate": {"packing": False}, "target": {"packing": False}}) == default
+    packed = _ids(tmp_path, training={"tasks": {"syn-para": {"packing": True}}})
+    assert _changed(default, packed) == {("target", "syn-para", c) for c in ("none", "syn-nli")} | {("evaluate", "syn-para", c) for c in ("none", "syn-nli")}
+
+
+def test_plan_refuses_packing_where_a_kind_cannot_pack(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    packed = {"intermediate": {"packing": True}, "target": {"packing": True}}
+    data = grid(tmp_path / "out", intermediate=["none", "syn-mc", "syn-nli"], targets=["syn-para", "syn-pos"], training=packed)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(path)]) == 2
+    rows = [line for line in _rows(capsys.readouterr().out) if "packing" in line]
+    assert len(rows) == 1 and "model m" in rows[0] and "multiple_choice tasks cannot be packed" in rows[0], rows
+    data["intermediate"] = ["none", "syn-nli"]
+    path.write_text(yaml.safe_dump(data))
+    assert main(["plan", str(path)]) == 0

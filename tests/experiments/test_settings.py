@@ -80,3 +80,11 @@ def test_evaluation_settings_resolve_languages_and_sweep_only_retrieval_targets(
     assert para.languages == ("en", "scr") and tatoeba.languages == ("scr",)  # the task's languages only
     assert para.retrieval_layers == () and tatoeba.retrieval_layers == (1, 2)
     assert para.max_examples == tatoeba.max_examples == 5
+
+
+def test_packing_reaches_the_trainer_settings_of_the_tasks_it_is_set_for(tmp_path: Path) -> None:
+    stages = _stages(tmp_path, training={"tasks": {"syn-para": {"packing": True}}})
+    target = stages["target", "syn-para"].training.tasks["syn-para"]  # type: ignore[union-attr]
+    intermediate = stages["intermediate", None].training.tasks["syn-nli"]  # type: ignore[union-attr]
+    assert target.train_settings(100, 0, False).packing and not intermediate.train_settings(100, 0, False).packing
+    assert not TRAINER_DEFAULTS.packing

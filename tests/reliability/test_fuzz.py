@@ -52,7 +52,7 @@ MODEL = ["name", "path", "family", "dtype", "attn_implementation", "gradient_che
          "revision", "pooling", "retrieval_layer", "retrieval_pooling", "lora", "freeze_embeddings", "bogus"]
 PHASE = ["learning_rate", "batch_size", "epochs", "max_steps", "warmup_ratio", "weight_decay", "gradient_accumulation",
          "max_grad_norm", "eval_every", "patience", "precision", "max_length", "max_train_examples", "max_dev_examples",
-         "checkpoint_every", "bogus"]
+         "checkpoint_every", "packing", "bogus"]
 EVALUATION = ["split", "languages", "batch_size", "max_examples", "retrieval_layers", "bogus"]
 EXECUTOR = ["kind", "workers", "lease_seconds", "heartbeat_seconds", "poll_seconds", "max_attempts", "gpu", "store_journal", "bogus"]
 NAMES = st.sampled_from(["none", "multitask", "phang2020", "syn-nli", "syn-mc", "syn-para", "syn-pos", "syn-tatoeba",

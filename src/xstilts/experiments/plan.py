@@ -102,10 +102,14 @@ def _settings_key(training: StageTraining) -> dict:
     """The resolved training settings of a stage: what it trains with, whether written in the spec
     or left to a default (a default written out explicitly resolves the same). `checkpoint_every`
     changes only how often training can resume, so it is left out; so is the stage's `max_steps`
-    where it has one task, whose own max_steps it equals (it caps only multi-task stages)."""
+    where it has one task, whose own max_steps it equals (it caps only multi-task stages).
+    `packing` is in the key only when on, so the ids of stages trained without it stay those they
+    had before the setting existed."""
     key = to_dict(training)
     for task in key["tasks"].values():
         task.pop("checkpoint_every")
+        if not task["packing"]:
+            task.pop("packing")
     if len(training.tasks) == 1:
         key.pop("max_steps")
     return key

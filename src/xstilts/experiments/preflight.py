@@ -4,7 +4,8 @@ every problem at once, each with a fix.
 Checks, offline-safe and cheap (file names, config files, the datasets cache; the Hub is asked once,
 through `xstilts.hub.hub_reachable`, and only when something is neither local nor cached):
   - every model resolves, its config loads and its family supports the kinds the spec asks for
-    (`xstilts.models.preflight.check_model`);
+    (`xstilts.models.preflight.check_model`), and packs the tasks it trains with `packing` on
+    (`xstilts.models.packing.packing_problem`);
   - every split the grid reads has data: each intermediate task's English train and dev splits
     (and its translated training data), each target's English training stages, and every target
     language's evaluation split (and calibration split, for BUCC), by the resolution order of
@@ -25,10 +26,13 @@ from pathlib import Path
 from xstilts.data.formatting import InputFormat
 from xstilts.data.loading import english_training, load_examples, locate_examples, locate_translated_train
 from xstilts.errors import Problem, XStiltsError
+from xstilts.experiments.catalog import model_facts
+from xstilts.experiments.plan import plan
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
 from xstilts.hub import hub_reachable
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.models.backbone import BackboneOptions, detect_family, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.packing import packing_problem
 from xstilts.models.preflight import check_model
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Task
@@ -237,12 +241,46 @@ def check_lm_corpora(spec: ExperimentSpec) -> list[Problem]:
     return problems
 
 
+def packed_kinds(spec: ExperimentSpec) -> dict[str, list[str]]:
+    """By model name: the kinds of the tasks its stages train with packing on."""
+    settings = [spec.training.intermediate, spec.training.target, *spec.training.tasks.values()]
+    if not any(s.packing for s in settings):
+        return {}
+    kinds: dict[str, dict[str, None]] = {}
+    for stage in plan(spec):
+        for name, training in (stage.training.tasks.items() if stage.training else ()):
+            if training.packing:
+                kinds.setdefault(stage.model.name, {})[get_task(name).kind.value] = None
+    return {model: list(k) for model, k in kinds.items()}
+
+
+def check_packing(spec: ExperimentSpec) -> list[Problem]:
+    """Packing asked for where a model's family or a task's kind cannot pack: one line per model."""
+    problems = []
+    wanted = packed_kinds(spec)
+    for model in spec.models:
+        if model.name not in wanted:
+            continue
+        facts = model_facts(model.path)
+        model_type = facts.model_type if facts else None
+        if model_type is None:
+            try:
+                model_type = str(load_config(resolve_model_path(model.path), backbone_options(model)).model_type)
+            except XStiltsError:
+                continue  # check_models reports a model whose config does not load
+        problem = packing_problem(model_type, wanted[model.name])
+        if problem:
+            problems.append(Problem(f"model {model.name}", problem, "set packing: false in the training settings of these tasks, or use a model and tasks that pack"))
+    return problems
+
+
 def preflight(spec: ExperimentSpec, deep: bool = False) -> PreflightReport:
     """Every problem the grid would run into, found before any training."""
     report = PreflightReport()
     model_problems = check_models(spec, deep=deep)
     report.problems.extend(model_problems)
     report.problems.extend(check_lm_corpora(spec))
+    report.problems.extend(check_packing(spec))
     data_problems, missing, report.checked = check_data(spec)
     report.problems.extend(data_problems)
     report.missing_languages.extend(missing)

@@ -54,6 +54,7 @@ class TaskTraining:
     max_train_examples: int | None
     max_dev_examples: int | None
     checkpoint_every: int | None
+    packing: bool = False  # padding-free packed training batches; in stage ids only when on
 
     def steps_per_epoch(self, n_train: int) -> int:
         return steps_for_epochs(n_train, self.batch_size, 1.0, self.gradient_accumulation)
@@ -73,7 +74,7 @@ class TaskTraining:
             warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
             gradient_accumulation=self.gradient_accumulation, eval_every=self.eval_interval(n_train),
             patience=self.patience, checkpoint_every=self.checkpoint_every, seed=seed, precision=self.precision,
-            freeze_embeddings=freeze_embeddings,
+            freeze_embeddings=freeze_embeddings, packing=self.packing,
         )
 
 
@@ -144,6 +145,7 @@ def resolve_task(hp: Hyperparameters, given: PhaseSettings, device: str) -> Task
         max_train_examples=_given_or(given.max_train_examples, hp.max_train_examples),
         max_dev_examples=given.max_dev_examples,
         checkpoint_every=given.checkpoint_every,
+        packing=bool(given.packing),
     )
 
 

@@ -113,6 +113,7 @@ class PhaseSettings:
     max_train_examples: int | None = None
     max_dev_examples: int | None = None
     checkpoint_every: int | None = None
+    packing: bool | None = None  # None: off; on: padding-free packed training batches (xstilts.models.packing)
 
     def merged(self, other: PhaseSettings | None) -> PhaseSettings:
         if other is None:

@@ -61,6 +61,9 @@ class KindHandler(ABC):
     trainable: bool = True
     # Whether featurisation needs the tokenizer's character offsets (answer spans, word alignment).
     needs_offsets: bool = False
+    # Whether training batches can be packed (`xstilts.models.packing`): one sequence per feature,
+    # whose head reads only that feature's tokens.
+    packable: bool = False
     # The fields every example has, and their types (the canonical schema of the kind).
     fields: ClassVar[Fields] = {"id": str}
 

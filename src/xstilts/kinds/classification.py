@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 class ClassificationHandler(ChoiceHandler):
     kind = TaskKind.CLASSIFICATION
     fields: ClassVar[Fields] = {"id": str, "text": str, "label": int}
+    packable = True
 
     def example_problem(self, task: Task, example: Example) -> str | None:
         pair = example.get("text_pair")

@@ -52,6 +52,7 @@ Offsets = Sequence[tuple[int, int] | Sequence[int] | None]
 @register_kind
 class SpanExtractionHandler(KindHandler):
     kind = TaskKind.SPAN_EXTRACTION
+    packable = True
     needs_offsets = True
     fields: ClassVar[Fields] = {"id": str, "context": str, "question": str, "answers": dict}
     n_best = 20

@@ -56,6 +56,7 @@ def first_subword_positions(words: Sequence[str], tokenizer: Any) -> tuple[list[
 class TaggingHandler(KindHandler):
     kind = TaskKind.TAGGING
     needs_offsets = True
+    packable = True
     fields: ClassVar[Fields] = {"id": str, "tokens": list, "tags": list}
 
     def example_problem(self, task: Task, example: Example) -> str | None:

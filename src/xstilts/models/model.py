@@ -37,6 +37,7 @@ from xstilts.models.backbone import (
     load_tokenizer,
     resolve_model_path,
 )
+from xstilts.models.packing import is_packed, packed_hidden, to_packed
 from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ class XStiltsModel(nn.Module):
         return dropped
 
     def forward(self, task_name: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits of `task_name`'s head; for LM_TASK, the language-modelling loss."""
+        """Logits of `task_name`'s head; for LM_TASK, the language-modelling loss. A packed batch
+        (`xstilts.models.packing`) runs the backbone on its packed rows; heads see the padded layout."""
         if task_name == LM_TASK:
             if self.lm_objective is not None:
                 return self.lm_objective(self.lm_model, batch)
@@ -140,7 +142,11 @@ class XStiltsModel(nn.Module):
         if choices:
             b, c, length = ids.shape
             ids, mask = ids.reshape(b * c, length), mask.reshape(b * c, length)
-        hidden = self.body(input_ids=ids, attention_mask=mask, **self._segments(ids, mask)).last_hidden_state
+        if is_packed(batch):
+            extra = {k: to_packed(v, batch) for k, v in self._segments(ids, mask).items()}
+            hidden = packed_hidden(self.body, batch, causal=self.family is Family.DECODER, extra=extra)
+        else:
+            hidden = self.body(input_ids=ids, attention_mask=mask, **self._segments(ids, mask)).last_hidden_state
         logits = self.heads[self._key(task_name)](hidden, mask)
         if choices:
             logits = logits.view(b, c)

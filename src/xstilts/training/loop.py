@@ -29,6 +29,7 @@ from xstilts.io import atomic_dir, atomic_write_json, atomic_write_text, read_js
 from xstilts.kinds import handler_for
 from xstilts.kinds.base import Feature
 from xstilts.models.model import LM_TASK, XStiltsModel
+from xstilts.models.packing import attention_parity, pack, packing_problem
 from xstilts.progress import progress_bar
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
@@ -217,6 +218,14 @@ class Trainer:
         global_batch = settings.batch_size * self.processes
         feature_sets = [d.train for d in self.data] + ([lm.features] if lm else [])
         self.streams = [BatchStream(f, global_batch, settings.seed, i, settings.length_grouping) for i, f in enumerate(feature_sets)]
+        # Packing: each batch's features share rows of up to the task's longest feature (its
+        # max_length, where features are truncated); the examples of a step stay the same.
+        self.pack_budgets = [max(_feature_length(f) for f in d.train) for d in self.data] if settings.packing else None
+        self.attention_parity = attention_parity(model.body)
+        if settings.packing:
+            problem = packing_problem(str(model.body.config.model_type), [d.task.kind.value for d in self.data])
+            if problem:
+                raise XStiltsError(f"{self.work_dir}: {problem}")
         torch.manual_seed(settings.seed)  # fresh heads are a function of the seed
         for d in self.data:
             if not model.has_head(d.task.name):
@@ -482,7 +491,9 @@ class Trainer:
             assert self.lm is not None
             return lm_batch(self.model, [self.lm.features[i] for i in idx], self.lm.mask_rate)
         d = self.data[t]
-        return handler_for(d.task).collate([d.train[i] for i in idx], self.model.input_format.pad_id)
+        pad_id = self.model.input_format.pad_id
+        batch = handler_for(d.task).collate([d.train[i] for i in idx], pad_id)
+        return pack(batch, self.pack_budgets[t], pad_id, attention_parity=self.attention_parity) if self.pack_budgets else batch
 
     def _loss(self, t: int, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if t == len(self.data):

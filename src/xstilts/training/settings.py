@@ -34,6 +34,9 @@ class TrainSettings:
     max_examples_per_task: int | None = None  # cap on each task's share of the sampling weights
     freeze_embeddings: bool = False
     length_grouping: bool = True
+    # Padding-free packing (`xstilts.models.packing`): each batch's features share rows, each
+    # attending only to itself; the examples of a step are the same as without it.
+    packing: bool = False
     eval_batch_size: int = 64
     # Experiment trackers through accelerate (tensorboard, wandb, mlflow, ... or GeneralTracker
     # instances); logs go under <work_dir>/logs for file-based trackers.
