@@ -458,6 +458,7 @@ def test_plan_refuses_packing_where_a_kind_cannot_pack(tmp_path: Path, capsys: p
     assert main(["plan", str(path)]) == 2
     rows = [line for line in _rows(capsys.readouterr().out) if "packing" in line]
     assert len(rows) == 1 and "model m" in rows[0] and "multiple_choice tasks cannot be packed" in rows[0], rows
+    assert "syn-mc" in rows[0] and "syn-nli" not in rows[0].split("packed")[1], rows  # names the task that cannot pack, only it
     data["intermediate"] = ["none", "syn-nli"]
     path.write_text(yaml.safe_dump(data))
     assert main(["plan", str(path)]) == 0

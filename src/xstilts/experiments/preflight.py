@@ -241,23 +241,23 @@ def check_lm_corpora(spec: ExperimentSpec) -> list[Problem]:
     return problems
 
 
-def packed_kinds(spec: ExperimentSpec) -> dict[str, list[str]]:
-    """By model name: the kinds of the tasks its stages train with packing on."""
+def packed_tasks(spec: ExperimentSpec) -> dict[str, dict[str, str]]:
+    """By model name: the tasks its stages train with packing on, each with its kind."""
     settings = [spec.training.intermediate, spec.training.target, *spec.training.tasks.values()]
     if not any(s.packing for s in settings):
         return {}
-    kinds: dict[str, dict[str, None]] = {}
+    tasks: dict[str, dict[str, str]] = {}
     for stage in plan(spec):
         for name, training in (stage.training.tasks.items() if stage.training else ()):
             if training.packing:
-                kinds.setdefault(stage.model.name, {})[get_task(name).kind.value] = None
-    return {model: list(k) for model, k in kinds.items()}
+                tasks.setdefault(stage.model.name, {})[name] = get_task(name).kind.value
+    return tasks
 
 
 def check_packing(spec: ExperimentSpec) -> list[Problem]:
     """Packing asked for where a model's family or a task's kind cannot pack: one line per model."""
     problems = []
-    wanted = packed_kinds(spec)
+    wanted = packed_tasks(spec)
     for model in spec.models:
         if model.name not in wanted:
             continue
@@ -268,9 +268,14 @@ def check_packing(spec: ExperimentSpec) -> list[Problem]:
                 model_type = str(load_config(resolve_model_path(model.path), backbone_options(model)).model_type)
             except XStiltsError:
                 continue  # check_models reports a model whose config does not load
-        problem = packing_problem(model_type, wanted[model.name])
+        tasks = wanted[model.name]
+        problem = packing_problem(model_type, list(tasks.values()))
         if problem:
-            problems.append(Problem(f"model {model.name}", problem, "set packing: false in the training settings of these tasks, or use a model and tasks that pack"))
+            unpackable = [t for t, kind in tasks.items() if packing_problem(model_type, [kind])]
+            problems.append(Problem(
+                f"model {model.name}", f"{problem}: {', '.join(unpackable)}",
+                f"set packing: false for {', '.join(unpackable)} (training.tasks.<task>.packing), or use a model that packs",
+            ))
     return problems
 
 
