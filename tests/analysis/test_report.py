@@ -279,6 +279,23 @@ def test_cli_report_writes_the_pages_with_per_language_tables(tmp_path, capsys):
     assert (store.parent / "report" / "figures" / "languages-syn-pos.png").exists()
 
 
+def test_cli_null_control_splits_one_familys_models_and_writes_how_often_the_test_fires(tmp_path, capsys):
+    from xstilts.cli import main
+
+    # four encoders of one recipe (distinct models: their retrieval layers differ, which these targets never use)
+    encoders = [{"name": f"enc-{k}", "path": "synthetic:encoder", "retrieval_layer": k} for k in range(1, 5)]
+    spec = dict(SPEC, models=encoders, intermediate=["none", "syn-nli", "syn-squad"])
+    store = _fill_store(tmp_path / "run", spec=spec)
+    assert main(["report", str(store.parent), "--null-control", "encoder", "--permutations", "99"]) == 0
+    out = capsys.readouterr().out
+    assert "null control on 4 encoder models, 3 balanced splits x 2 targets" in out
+    tests = pd.read_csv(store.parent / "report" / "null-control.csv")
+    assert len(tests) == 6 and tests["p_value"].between(0, 1).all()
+    assert not (store.parent / "report" / "report.md").exists()  # the control only, not the report
+    with pytest.raises(SystemExit):
+        main(["report", str(store.parent), "--null-control", "transformer"])
+
+
 def test_layer_sweep_rows_are_plotted(tmp_path):
     store = _fill_store(tmp_path / "run", spec=dict(SPEC, seeds=[0], targets=["syn-para"], models=SPEC["models"][:1]))
     db = ResultsStore(store)

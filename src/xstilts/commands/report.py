@@ -27,6 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--permutations", type=int, default=4999, help="permutations of the interaction test (default: 4999)"
     )
     p.add_argument("--title", help="title of the report")
+    p.add_argument(
+        "--null-control", metavar="FAMILY", choices=["encoder", "decoder"],
+        help="instead of the report: split FAMILY's models (4 or more, one recipe) into pseudo-families in every balanced way, "
+        "run the interaction test on each split and target, and write how often it fires (null-control.csv)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -45,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or store.parent / "report"
     if args.out is not None:
         _check_out(args.out)
+    if args.null_control:
+        return _null_control(store, args.spec or spec_name, out, args)
     options = ReportOptions(
         per_language=args.per_language,
         bars_target=args.bars_target,
@@ -69,3 +76,16 @@ def _check_out(out: Path) -> None:
                 what = "is a file" if folder == out else f"lies under {folder}, a file"
                 raise ConfigError(f"--out {out}: {what}; the report needs a folder")
             return
+
+
+def _null_control(store: Path, spec: str | None, out: Path, args: argparse.Namespace) -> int:
+    from xstilts.analysis.controls import null_control
+    from xstilts.analysis.report.data import load_store_data
+
+    data = load_store_data(store, spec)
+    result = null_control(data.scores, args.null_control, alpha=args.alpha, n_permutations=args.permutations)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "null-control.csv"
+    result.tests.to_csv(path, index=False)
+    print(f"{result.summary()}; tests: {path}")
+    return 0
