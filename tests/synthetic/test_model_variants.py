@@ -84,9 +84,9 @@ def test_unknown_variants_give_one_line_errors_naming_the_path() -> None:
     with pytest.raises(ConfigError, match=r"model 'synthetic:decoder-7': not a synthetic model") as err:
         resolve_model_path("synthetic:decoder-7")
     assert "\n" not in str(err.value) and "synthetic:decoder-2" in str(err.value)
-    problems = check_model("m", "synthetic:encoder-3", BackboneOptions(), ["classification"])
-    assert [p.problem for p in problems] == ["'synthetic:encoder-3' is not a synthetic model"]
-    assert model_facts("synthetic:encoder-3") is None
+    problems = check_model("m", "synthetic:encoder-6", BackboneOptions(), ["classification"])
+    assert [p.problem for p in problems] == ["'synthetic:encoder-6' is not a synthetic model"]
+    assert model_facts("synthetic:encoder-6") is None
 
 
 def test_preflight_accepts_a_variant_not_pretrained_yet(tmp_path, monkeypatch) -> None:
