@@ -82,6 +82,17 @@ def test_packing_problem_names_the_unsupported_family_or_kind():
     assert "multiple_choice" in (packing_problem("xlm-roberta", ["multiple_choice"]) or "")
 
 
+def _padded_batch(model, task):
+    """(handler, features, pad id, padded batch) of `task` on `model`, given a head, in eval mode."""
+    if not model.has_head(task.name):
+        model.add_head(task)
+    model.eval()
+    handler = handler_for(task)
+    features = _features(model, task.name)
+    pad_id = model.input_format.pad_id
+    return handler, features, pad_id, handler.collate(features, pad_id)
+
+
 @pytest.mark.parametrize("kind", list(KIND_TASKS))
 @pytest.mark.parametrize("name", PACKED_FAMILIES)
 def test_packed_batch_equals_features_one_by_one(loaded, name, kind):
@@ -90,13 +101,7 @@ def test_packed_batch_equals_features_one_by_one(loaded, name, kind):
     torch.manual_seed(0)
     model = loaded[name]
     task = get_task(KIND_TASKS[kind])
-    if not model.has_head(task.name):
-        model.add_head(task)
-    model.eval()
-    handler = handler_for(task)
-    features = _features(model, task.name)
-    pad_id = model.input_format.pad_id
-    padded = handler.collate(features, pad_id)
+    handler, features, pad_id, padded = _padded_batch(model, task)
     # Three features a row, whatever their lengths (the tightest layout may leave full QA windows alone).
     rows = [list(range(s, min(s + 3, len(features)))) for s in range(0, len(features), 3)]
     packed = pack(padded, 128, pad_id, rows=rows)
@@ -125,13 +130,7 @@ def test_packed_batch_gives_the_gradients_of_the_padded_batch(loaded, name):
     """One training step's gradients (dropout off) are those of the same batch padded."""
     model = loaded[name]
     task = get_task("syn-pos")
-    if not model.has_head(task.name):
-        model.add_head(task)
-    model.eval()
-    handler = handler_for(task)
-    features = _features(model, task.name)
-    pad_id = model.input_format.pad_id
-    padded = handler.collate(features, pad_id)
+    handler, features, pad_id, padded = _padded_batch(model, task)
     packed = pack(padded, 128, pad_id)
     assert packed["packed_input_ids"].size(0) < len(features)
     grads = []
