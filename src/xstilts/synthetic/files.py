@@ -58,8 +58,7 @@ class SyntheticBenchmark:
         return path
 
     def corpus_documents(self) -> list[str]:
-        """Monolingual documents in every language, translation pairs, and code-switched sentences of
-        every language (words swapped for their forms in the other languages)."""
+        """Monolingual documents in every language, translation pairs, and code-switched English."""
         spec, world = self.spec, self.world
         rng = random.Random(f"{spec.seed}/corpus")
         docs: list[str] = []
@@ -76,9 +75,8 @@ class SyntheticBenchmark:
             rng.shuffle(pair)
             docs.append(" ".join(pair))
         for _ in range(spec.code_switched_documents):
-            lang = rng.choice(LANGUAGES)
-            s = world.realise(world.random_proposition(rng), lang)
-            docs.append(code_switch(world, s, rng, spec.code_switch_rate, lang))
+            s = world.realise(world.random_proposition(rng), "en")
+            docs.append(code_switch(world, s, rng, spec.code_switch_rate))
         rng.shuffle(docs)
         return docs
 

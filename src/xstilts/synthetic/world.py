@@ -12,11 +12,9 @@ exact in every language. English is the source language; the others sit at grade
                      order (S O V), adjectives after nouns, postpositions, negation after the verb.
 
 Names, punctuation and the loanwords (LOANWORD_SHARE of the content words) are shared, as named
-entities, digits and international words are across real languages; they anchor cross-lingual
-alignment in the absence of cognates. The world also has selectional preferences (`Preferences`:
-who tends to do what, to what, where; which adjectives go with which noun), as the real world
-does, so a word's neighbours say something about its meaning in every language alike: that shared
-distributional structure, tied to the anchors, is what lets a model align the other words.
+entities, digits and international words are across real languages; they are what anchors
+cross-lingual alignment in the absence of cognates, since the random world gives no
+distributional cue to a word's meaning.
 """
 
 from __future__ import annotations
@@ -48,10 +46,6 @@ LANGUAGES = ("en", "clo", "scr", "ord")
 # names and punctuation with English, and the random world gives no distributional cue to align
 # the rest: their zero-shot transfer sat at chance (issue #19).
 LOANWORD_SHARE = 0.3  # bump benchmark.WORLD_VERSION with it: cached data and models depend on it
-
-# How often a proposition follows the world's selectional preferences (`Preferences`) for each of
-# its parts; the rest is drawn uniformly, so every combination still occurs.
-PREFERENCE_RATE = 0.8  # bump benchmark.WORLD_VERSION with it
 
 # Universal POS tags used by the tagging task.
 POS_TAGS = ("DET", "ADJ", "NOUN", "PROPN", "VERB", "AUX", "PART", "ADP", "PUNCT", "PRON")
@@ -176,87 +170,34 @@ def build_lexicons(seed: int) -> dict[str, Lexicon]:
     }
 
 
-@dataclass(frozen=True)
-class Preferences:
-    """The world's selectional preferences, drawn once per world seed: the verbs each agent (name
-    or noun) tends to do, the nouns each verb tends to take as object, the places where each verb
-    tends to happen, the adjectives each noun tends to have. Every word is in some list."""
-
-    agent_verbs: dict[str, tuple[str, ...]]
-    verb_objects: dict[str, tuple[str, ...]]
-    verb_places: dict[str, tuple[str, ...]]
-    noun_adjectives: dict[str, tuple[str, ...]]
-
-    @classmethod
-    def draw(cls, seed: int) -> Preferences:
-        rng = random.Random(f"{seed}/preferences")
-        return cls(
-            agent_verbs=_assign(NAMES + NOUNS, VERBS, 3, rng),
-            verb_objects=_assign(VERBS, NOUNS, 3, rng),
-            verb_places=_assign(VERBS, PLACES, 2, rng),
-            noun_adjectives=_assign(NOUNS, ADJECTIVES, 2, rng),
-        )
-
-
-def _assign(keys: list[str], values: list[str], per_key: int, rng: random.Random) -> dict[str, tuple[str, ...]]:
-    """`per_key` distinct values for each key, cycling through shuffled `values` so that every
-    value is used about equally often."""
-    pool: list[str] = []
-    out: dict[str, tuple[str, ...]] = {}
-    for key in keys:
-        chosen: list[str] = []
-        while len(chosen) < per_key:
-            if not pool:
-                pool = rng.sample(values, len(values))
-            value = pool.pop()
-            if value not in chosen:
-                chosen.append(value)
-        out[key] = tuple(chosen)
-    return out
-
-
 class World:
     """Generates propositions and realises them in every language."""
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.lexicons = build_lexicons(seed)
-        self.preferences = Preferences.draw(seed)
 
     # -- meanings -------------------------------------------------------------------------------
-    def random_entity(
-        self, rng: random.Random, person_rate: float = 0.4, adjective_rate: float = 0.5, nouns: tuple[str, ...] = ()
-    ) -> Entity:
-        """A person, or a thing: one of `nouns` (the preferred ones) at PREFERENCE_RATE when given,
-        with one of its preferred adjectives at PREFERENCE_RATE when it has one."""
+    def random_entity(self, rng: random.Random, person_rate: float = 0.4, adjective_rate: float = 0.5) -> Entity:
         if rng.random() < person_rate:
             return Entity(name=rng.choice(NAMES))
-        noun = self._prefer(rng, nouns, NOUNS)
-        adjective = None
-        if rng.random() < adjective_rate:
-            adjective = self._prefer(rng, self.preferences.noun_adjectives[noun], ADJECTIVES)
-        return Entity(noun=noun, adjective=adjective)
+        adjective = rng.choice(ADJECTIVES) if rng.random() < adjective_rate else None
+        return Entity(noun=rng.choice(NOUNS), adjective=adjective)
 
     def random_proposition(self, rng: random.Random, place_rate: float = 0.5, negation_rate: float = 0.3) -> Proposition:
-        prefs = self.preferences
         subject = self.random_entity(rng, person_rate=0.6)
-        verb = self._prefer(rng, prefs.agent_verbs[subject.name or subject.noun or ""], VERBS)
-        obj = self.random_entity(rng, person_rate=0.3, nouns=prefs.verb_objects[verb])
+        obj = self.random_entity(rng, person_rate=0.3)
         while obj == subject:
-            obj = self.random_entity(rng, person_rate=0.3, nouns=prefs.verb_objects[verb])
-        place = self._prefer(rng, prefs.verb_places[verb], PLACES) if rng.random() < place_rate else None
+            obj = self.random_entity(rng, person_rate=0.3)
+        place = rng.choice(PLACES) if rng.random() < place_rate else None
         return Proposition(
             subject=subject,
-            verb=verb,
+            verb=rng.choice(VERBS),
             obj=obj,
             negated=rng.random() < negation_rate,
             preposition=rng.choice(PREPOSITIONS) if place else None,
             place=place,
         )
-
-    @staticmethod
-    def _prefer(rng: random.Random, preferred: tuple[str, ...], every: list[str]) -> str:
-        return rng.choice(preferred) if preferred and rng.random() < PREFERENCE_RATE else rng.choice(every)
 
     # -- surface forms --------------------------------------------------------------------------
     def realise(self, p: Proposition, language: str, front_place: bool = False) -> Sentence:
@@ -335,18 +276,13 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
-def code_switch(world: World, sentence: Sentence, rng: random.Random, rate: float, language: str = "en") -> str:
-    """`sentence` (in `language`) with each word replaced by its form in a random other language
-    at `rate` (English verbs from another language come as the bare lemma)."""
-    others = [lang for lang in LANGUAGES if lang != language]
+def code_switch(world: World, sentence: Sentence, rng: random.Random, rate: float) -> str:
+    """`sentence` (English) with each word replaced by its form in a random other language at `rate`."""
     out = []
     for w in sentence.words:
         if w.lemma and rng.random() < rate:
-            other = rng.choice(others)
-            if other == "clo" and language == "en":
-                out.append(cognate(w.text))
-            else:
-                out.append(world.lexicons[other][w.lemma])
+            language = rng.choice(LANGUAGES[1:])
+            out.append(cognate(w.text) if language == "clo" else world.lexicons[language][w.lemma])
         else:
             out.append(w.text)
     return " ".join(out)
