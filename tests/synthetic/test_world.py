@@ -13,6 +13,7 @@ from xstilts.synthetic.world import (
     VERBS,
     World,
     _all_lemmas,
+    _third_person,
     cognate,
 )
 
@@ -130,7 +131,7 @@ def test_every_language_is_anchored_to_english_by_translation_pairs(tmp_path):
     """Beyond the shared words, only documents that hold a sentence and its English translation
     (or code-switched English) tie a language's own words to English ones; each language gets its
     share of them."""
-    spec = SyntheticSpec(corpus_sentences_per_language=30, translation_pair_documents=600, code_switched_documents=30)
+    spec = SyntheticSpec(corpus_sentences_per_language=30, translation_pair_documents=600, restatement_documents=30, code_switched_documents=30)
     docs = SyntheticBenchmark(spec, root=tmp_path).corpus_documents()
     world = World(spec.seed)
     english = set(_all_lemmas())
@@ -138,3 +139,24 @@ def test_every_language_is_anchored_to_english_by_translation_pairs(tmp_path):
         own = set(world.lexicons[lang].words.values()) - english
         anchored = [d for d in docs if set(d.split()) & own and set(d.split()) & english]
         assert len(anchored) > 0.25 * spec.translation_pair_documents, lang
+
+
+def test_every_language_restates_propositions_in_the_corpus(tmp_path):
+    """Restatements: one proposition said twice in one language (the place phrase first or last
+    each time), in every language, so that matching repeated content is learnt in each."""
+    spec = SyntheticSpec(corpus_sentences_per_language=0, translation_pair_documents=0, restatement_documents=400, code_switched_documents=0)
+    docs = SyntheticBenchmark(spec, root=tmp_path).corpus_documents()
+    world = World(spec.seed)
+    english = set(_all_lemmas()) | {_third_person(v) for v in VERBS}
+    vocabulary = {"en": english, "clo": {cognate(w) for w in english}} | {
+        lang: set(world.lexicons[lang].words.values()) for lang in ("scr", "ord")
+    }
+    assert len(docs) == spec.restatement_documents
+    per_language = dict.fromkeys(LANGUAGES, 0)
+    for doc in docs:
+        first, second = (s.strip() + " ." for s in doc.split(" .")[:2])
+        assert sorted(first.replace(",", "").split()) == sorted(second.replace(",", "").split()), doc
+        words = set(doc.split()) - set(NAMES) - set(".,")
+        for lang in LANGUAGES:
+            per_language[lang] += words <= vocabulary[lang]
+    assert all(n > 0.15 * len(docs) for n in per_language.values()), per_language
