@@ -1,4 +1,5 @@
 import random
+from dataclasses import replace
 
 from xstilts.synthetic.files import SyntheticBenchmark
 from xstilts.synthetic.spec import SyntheticSpec
@@ -78,6 +79,21 @@ def test_verb_final_language_puts_the_verb_last():
         p = world.random_proposition(rng, place_rate=0.0, negation_rate=0.0)
         s = world.realise(p, "ord")
         assert s.words[-2].pos == "VERB" and s.words[-1].text == "."
+
+
+def test_negation_is_an_auxiliary_and_a_particle_in_every_language():
+    """Negating a proposition adds the same two function words (AUX, PART) in every language, in
+    front of the verb, or after it in the verb-final language."""
+    world, rng = World(0), random.Random(4)
+    for _ in range(50):
+        p = world.random_proposition(rng, negation_rate=0.0)
+        negated = replace(p, negated=True)
+        for lang in LANGUAGES:
+            tags = [w.pos for w in world.realise(negated, lang).words]
+            assert len(tags) == len(world.realise(p, lang).words) + 2, lang
+            verb = tags.index("VERB")
+            group = tags[verb : verb + 3] if lang == "ord" else tags[verb - 2 : verb + 1]
+            assert group == (["VERB", "PART", "AUX"] if lang == "ord" else ["AUX", "PART", "VERB"]), (lang, tags)
 
 
 def test_cognates_are_systematic():
