@@ -1,6 +1,12 @@
 """Probe a synthetic world variant: pretrain one family into a scratch folder, then measure
 nearest-English-word matching (input embeddings, by word class), sentence retrieval by mean-pooled
-hidden states per layer, and syn-para zero-shot via `xstilts run` (2 seeds)."""
+hidden states per layer, and syn-para zero-shot via `xstilts run` (2 seeds).
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 python docs/calibration/floors/probe_world.py NAME encoder ['{"spec field": value}']
+
+Everything goes under $PROBE_WORK (default ./probe-work): the corpus and task data (cache-NAME),
+the model (models/NAME/FAMILY), the fine-tuning run and its scores (runs/NAME-FAMILY).
+`para_breakdown.py runs/NAME-FAMILY cache-NAME` splits the scores by pair type."""
 import json, os, random, subprocess, sys, time
 from pathlib import Path
 import torch
@@ -8,6 +14,8 @@ from transformers import AutoModel, AutoTokenizer
 from xstilts.synthetic.files import SyntheticBenchmark
 from xstilts.synthetic.spec import ModelVariant, SyntheticSpec
 from xstilts.synthetic import world as W
+
+WORK = os.environ.get("PROBE_WORK", "probe-work")
 
 def wordprobe(model_dir, world):
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -60,15 +68,15 @@ training:
 """
 
 def para(name, model_dir, cache, seeds="0, 1", targets="syn-para"):
-    out = Path(f"/work/wt/world3-work/runs/{name}")
-    spec = Path(f"/work/wt/world3-work/{name}.yaml")
+    out = Path(f"{WORK}/runs/{name}")
+    spec = Path(f"{WORK}/{name}.yaml")
     spec.write_text(PARA.format(name=name, path=model_dir, seeds=seeds, targets=targets))
     env = dict(os.environ, XSTILTS_CACHE=str(cache))
-    py = "/work/main/.venv/bin/python"
+    py = sys.executable
     subprocess.run([py, "-m", "xstilts", "run", str(spec), "--output-dir", str(out), "--workers", "1", "--no-report"], env=env, check=True, capture_output=True)
-    subprocess.run([py, "-m", "xstilts", "results", str(out), "--export"], env=env, check=True, capture_output=True)
+    subprocess.run([py, "-m", "xstilts", "results", str(out), "--export", str(out / "scores.csv")], env=env, check=True, capture_output=True)
     import csv, glob
-    rows = list(csv.DictReader(open(sorted(glob.glob(str(out / "**/*.csv"), recursive=True))[0])))
+    rows = [{k: r[k] for k in ("seed", "language", "value")} for r in csv.DictReader(open(out / "scores.csv")) if r["metric"] == "accuracy"]
     return rows
 
 if __name__ == "__main__":
@@ -79,9 +87,9 @@ if __name__ == "__main__":
     from dataclasses import replace
     spec = SyntheticSpec()
     spec = replace(spec, **overrides, pretrain=replace(spec.pretrain, **pre))
-    cache = Path(f"/work/wt/world3-work/cache-{name}")
+    cache = Path(f"{WORK}/cache-{name}")
     bench = SyntheticBenchmark(spec, root=cache)
-    out = Path(f"/work/wt/world3-work/models/{name}/{family}")
+    out = Path(f"{WORK}/models/{name}/{family}")
     if not (out / "DONE").exists():
         t = time.time()
         tokdir = bench.tokenizer_dir()
