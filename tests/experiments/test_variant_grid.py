@@ -28,7 +28,6 @@ def tiny_spec() -> SyntheticSpec:
         sizes={task: {split: 48 if split == "train" else 16 for split in splits} for task, splits in default.sizes.items()},
         corpus_sentences_per_language=300,
         translation_pair_documents=100,
-        restatement_documents=100,
         code_switched_documents=100,
         vocab_size=400,
         encoder=TINY_SHAPE,

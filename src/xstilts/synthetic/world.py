@@ -7,9 +7,9 @@ exact in every language. English is the source language; the others sit at grade
   clo  close:        English word order; every word is an English cognate under systematic
                      spelling changes, so most sub-words are shared with English.
   scr  other script: English word order; its own vocabulary written in Greek letters, except
-                     English loanwords kept in Latin script; its verbs do not inflect.
+                     English loanwords kept in Latin script.
   ord  other order:  its own Latin-script vocabulary and the same English loanwords, verb-final
-                     order (S O V), adjectives after nouns, postpositions.
+                     order (S O V), adjectives after nouns, postpositions, negation after the verb.
 
 Names, punctuation and the loanwords (LOANWORD_SHARE of the content words) are shared, as named
 entities, digits and international words are across real languages; they are what anchors
@@ -252,11 +252,8 @@ class World:
         verb = Word(lex[p.verb], "VERB", "", p.verb)
         if not p.negated:
             return [verb]
-        # Negation is an auxiliary plus a particle before the verb, as in English (the verb stays
-        # last in `ord`): without the auxiliary, a negation flip in scr/ord changed one word where
-        # it changes two (and the verb's form) in English, and classifiers trained on English
-        # missed it there (issue #19).
-        return [Word(lex["does"], "AUX", "", "does"), Word(lex["not"], "PART", "", "not"), verb]
+        neg = Word(lex["not"], "PART", "", "not")
+        return [verb, neg] if language == "ord" else [neg, verb]
 
     def question(self, p: Proposition, asks: str, language: str) -> str:
         """A question about the subject ('who'), the object ('what') or the place ('where') of `p`:
