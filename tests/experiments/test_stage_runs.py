@@ -86,3 +86,18 @@ def test_retrieval_layer_sweep_is_stored_and_plotted(tiny_models, tmp_path, monk
     assert set(sweep["language"]) == {"clo", "scr", "ord"}
     paths = write_report(summary.store, tmp_path / "report", spec="tiny")
     assert any("layer" in p.name for p in paths.figures)
+
+
+@pytest.mark.slow
+def test_a_synthetic_model_embeds_with_its_chosen_retrieval_layer(tmp_path, monkeypatch):
+    from xstilts.synthetic.spec import RETRIEVAL_LAYERS
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    raw = tiny_spec(tmp_path, "synthetic:encoder", targets=["syn-tatoeba"])
+    raw["evaluation"] = {"max_examples": 40, "retrieval_layers": [1, 2, 4]}
+    summary = run_spec(spec_from_dict(raw))
+    scores = ResultsStore(summary.store).scores_frame("tiny").set_index(["language", "metric"])["value"]
+    chosen = RETRIEVAL_LAYERS["encoder"]
+    for language in ("clo", "scr", "ord"):
+        assert scores[(language, "accuracy")] == scores[(language, f"accuracy@layer{chosen}")]
+    assert any(scores[(lang, "accuracy")] != scores[(lang, "accuracy@layer4")] for lang in ("clo", "scr", "ord"))

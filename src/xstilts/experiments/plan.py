@@ -32,8 +32,10 @@ from xstilts.experiments.settings import (
     spec_overrides,
 )
 from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec
+from xstilts.models.backbone import builtin_retrieval_layer
 from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.tasks import get_task
+from xstilts.tasks.base import Task
 
 # Bump when a change to the pipeline changes what a stage produces for the same inputs.
 # 4: LAReQA candidates are encoded as (sentence, paragraph), as in XTREME.
@@ -87,6 +89,8 @@ def _data_fingerprint(task_names: list[str], model: ModelSpec) -> dict:
 def _model_key(model: ModelSpec) -> dict:
     key = to_dict(model)
     key.pop("name")
+    if model.retrieval_layer is not None and model.retrieval_layer == builtin_retrieval_layer(model.path):
+        key["retrieval_layer"] = None  # a built-in model's chosen layer, written out, resolves as left unset
     if key["attn_implementation"] == "auto":
         key["attn_implementation"] = "sdpa"  # auto replaced the default sdpa: same ids for the models that support it
     return key
@@ -115,12 +119,17 @@ def _settings_key(training: StageTraining) -> dict:
     return key
 
 
-def _evaluation_key(evaluation: StageEvaluation) -> dict:
+def _evaluation_key(evaluation: StageEvaluation, model: ModelSpec, task: Task) -> dict:
     """The resolved evaluation settings of a stage, less the batch size: how many examples go
-    through the model at once does not change the scores. Languages are a set: each is scored alone."""
+    through the model at once does not change the scores. Languages are a set: each is scored alone.
+    A retrieval target of a built-in model that embeds with its plug-in's chosen layer has that
+    layer in the key (no other stage depends on it, so only those ids change with the choice)."""
     key = to_dict(evaluation)
     key.pop("batch_size")
     key["languages"] = sorted(key["languages"])
+    chosen = builtin_retrieval_layer(model.path)
+    if not task.trainable and chosen is not None and model.retrieval_layer in (None, chosen):
+        key["retrieval_layer"] = chosen
     return key
 
 
@@ -156,7 +165,7 @@ def plan(spec: ExperimentSpec) -> list[Stage]:
                     evaluation = resolve_evaluation(spec, target)
                     key = {
                         "v": PIPELINE_VERSION, "kind": "evaluate", "model": _model_key(model), "seed": seed,
-                        "parent": source, "task": target, "evaluation": _evaluation_key(evaluation), "data_dir": spec.data_dir,
+                        "parent": source, "task": target, "evaluation": _evaluation_key(evaluation, model, task), "data_dir": spec.data_dir,
                         "data": _data_fingerprint([target], model),
                     }
                     _add(stages, Stage(_hash(key), "evaluate", model, seed, condition, target, source, None, evaluation))

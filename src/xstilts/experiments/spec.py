@@ -26,7 +26,7 @@ from xstilts.errors import ConfigError, UnknownNameError, closest
 from xstilts.experiments.catalog import LINEAR_MODULES, model_facts, module_names
 from xstilts.experiments.throughput import gpu_names
 from xstilts.languages import LANGUAGES
-from xstilts.models.backbone import attention_problem, attention_support_of_type
+from xstilts.models.backbone import attention_problem, attention_support_of_type, builtin_retrieval_layer
 from xstilts.synthetic.spec import MODEL_NAMES as SYNTHETIC_MODELS
 from xstilts.tasks import all_tasks, get_task
 from xstilts.tasks.base import Role, TaskKind
@@ -60,10 +60,15 @@ class ModelSpec:
     trust_remote_code: bool = False
     revision: str | None = None
     pooling: Literal["first", "last", "mean"] | None = None  # None: first (encoders) / last (decoders)
-    retrieval_layer: int | None = None  # index into hidden_states; None: num_layers // 2 + 2
+    retrieval_layer: int | None = None  # index into hidden_states; None: the built-in model's choice, else num_layers // 2 + 2
     retrieval_pooling: Literal["mean", "first", "last"] = "mean"
     lora: LoraSpec | None = None
     freeze_embeddings: bool = False
+
+    def resolved_retrieval_layer(self) -> int | None:
+        """`retrieval_layer`, or where it is unset the layer a built-in model's plug-in chose for
+        it (the synthetic models'); None leaves the general default to the loaded model."""
+        return self.retrieval_layer if self.retrieval_layer is not None else builtin_retrieval_layer(self.path)
 
 
 @dataclass(frozen=True)

@@ -373,7 +373,7 @@ def _evaluate_language(model: XStiltsModel, task: Task, language: str, split: st
     features = ctx.features(model, task, examples, FeaturizeOptions(max_length=settings.max_length))
     result = evaluate(
         model, task, examples, features, batch_size=settings.batch_size,
-        retrieval_layer=stage.model.retrieval_layer, retrieval_pooling=stage.model.retrieval_pooling, language=language,
+        retrieval_layer=stage.model.resolved_retrieval_layer(), retrieval_pooling=stage.model.retrieval_pooling, language=language,
         data_dir=ctx.spec.data_dir,
     )
     result.scores |= _layer_sweep(model, task, examples, features, settings, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)

@@ -31,6 +31,9 @@ class BuiltinModels:
     names: tuple[str, ...]
     ensure: Callable[[str], Path]  # the named model's folder, made first if missing
     existing: Callable[[str], Path | None]  # its folder when a copy exists already (made or shipped), else None
+    # The hidden layer the named model embeds sentences with for retrieval, where the plug-in
+    # chose one; None leaves the general default (`default_retrieval_layer`).
+    retrieval_layer: Callable[[str], int | None] = lambda name: None
 
     def path_of(self, name: str) -> str:
         return f"{self.prefix}:{name}"
@@ -53,6 +56,12 @@ def builtin_model(name_or_path: str) -> tuple[BuiltinModels, str] | None:
     if prefix not in BUILTIN_MODELS:
         return None
     return BUILTIN_MODELS.get(prefix), name
+
+
+def builtin_retrieval_layer(name_or_path: str) -> int | None:
+    """The retrieval layer a plug-in chose for its model `<prefix>:<name>`; None otherwise."""
+    builtin = builtin_model(name_or_path)
+    return builtin[0].retrieval_layer(builtin[1]) if builtin else None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ import torch
 from xstilts.errors import DataError
 from xstilts.kinds import FeaturizeOptions, KindHandler, handler_for
 from xstilts.kinds.tensors import pad_ids, pool
+from xstilts.models.backbone import builtin_retrieval_layer
 from xstilts.models.model import XStiltsModel, default_retrieval_layer
 from xstilts.tasks.base import Example, Task
 
@@ -64,7 +65,8 @@ def representation_for(model: XStiltsModel, target: Task, pooling: str = "model"
     if pooling not in POOLINGS:
         raise DataError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     if not handler_for(target).trainable:  # read as sentence embeddings, as the kind evaluates
-        chosen_layer = default_retrieval_layer(model.num_layers) if layer is None else layer
+        chosen = builtin_retrieval_layer(model.base_model) if layer is None else layer
+        chosen_layer = default_retrieval_layer(model.num_layers) if chosen is None else chosen
         chosen_pooling = "mean" if pooling == "model" else pooling
     else:
         chosen_layer = -1 if layer is None else layer

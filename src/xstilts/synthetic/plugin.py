@@ -14,7 +14,7 @@ from xstilts.languages import Language, register_language
 from xstilts.models.backbone import BuiltinModels, register_builtin_models
 from xstilts.synthetic.files import SyntheticBenchmark
 from xstilts.synthetic.pretrain import ensure_pretrained, existing_pretrained
-from xstilts.synthetic.spec import MODEL_NAMES
+from xstilts.synthetic.spec import MODEL_NAMES, retrieval_layer
 from xstilts.tasks.base import Example, Hyperparameters, Role, Task, TaskKind
 from xstilts.tasks.registry import register
 from xstilts.training.corpora import register_corpus
@@ -107,7 +107,7 @@ register(Task(
     description="parallel-sentence retrieval into English, no training data (Tatoeba-like)",
 ))
 
-register_builtin_models(BuiltinModels("synthetic", MODEL_NAMES, ensure_pretrained, existing_pretrained))
+register_builtin_models(BuiltinModels("synthetic", MODEL_NAMES, ensure_pretrained, existing_pretrained, retrieval_layer))
 
 
 def _corpus_documents() -> list[str]:

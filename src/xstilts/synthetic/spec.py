@@ -56,6 +56,17 @@ def model_variant(name: str) -> ModelVariant | None:
     return ModelVariant(family, int(number))
 
 
+# The hidden layer each family embeds sentences with for retrieval (syn-tatoeba), chosen on held-out
+# parallel sentences by `xstilts.synthetic.retrieval`; a test recomputes the choice.
+RETRIEVAL_LAYERS = {"encoder": 1, "decoder": 2}
+
+
+def retrieval_layer(name: str) -> int | None:
+    """The retrieval layer of a synthetic model (`encoder`, `decoder-2`); None for unknown names."""
+    variant = model_variant(name)
+    return RETRIEVAL_LAYERS[variant.family] if variant else None
+
+
 MODEL_NAMES = tuple(ModelVariant(f, v).name for f in MODEL_FAMILIES for v in range(PRETRAINING_VARIANTS))
 
 
