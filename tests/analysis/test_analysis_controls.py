@@ -1,10 +1,9 @@
-"""The null control: one family's models split into pseudo-families in every balanced way."""
+"""The controls of the divergence test: the null control (one family split into pseudo-families in every balanced way) and the planted control."""
 
 from __future__ import annotations
 
-import pytest
-
 import numpy as np
+import pytest
 
 from xstilts.analysis.controls import balanced_splits, null_control, planted_control, wilson
 from xstilts.analysis.simulate import simulate_grid
