@@ -1,10 +1,11 @@
-"""The null control: one family's models split into pseudo-families in every balanced way."""
+"""The controls of the divergence test: the null control (one family split into pseudo-families in every balanced way) and the planted control."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from xstilts.analysis.controls import balanced_splits, null_control, wilson
+from xstilts.analysis.controls import balanced_splits, null_control, planted_control, wilson
 from xstilts.analysis.simulate import simulate_grid
 from xstilts.errors import ConfigError
 
@@ -47,3 +48,32 @@ def test_a_planted_divergence_between_halves_fires_in_the_split_that_matches_it(
 def test_wilson_interval_brackets_the_rate():
     low, high = wilson(5, 100)
     assert 0 <= low < 0.05 < high < 0.12
+
+
+def test_the_null_control_can_be_limited_to_some_models_of_the_family():
+    sim = simulate_grid(encoders=[f"e{i}" for i in range(6)], decoders=(), targets=("t1",), gains={"a": 2.0}, model_sd=0.8, seeds=2, rng=3)
+    result = null_control(sim.scores, members=["e0", "e1", "e2", "e3"], n_permutations=99)
+    assert result.models == ("e0", "e1", "e2", "e3") and result.tests["split"].nunique() == 3
+    with pytest.raises(ConfigError, match="e9: not among the encoder models"):
+        null_control(sim.scores, members=["e0", "e1", "e2", "e9"], n_permutations=99)
+
+
+def test_a_planted_control_fires_where_the_halves_gain_differently_and_reports_their_gains():
+    sim = simulate_grid(encoders=("e0", "e1", "e2"), decoders=("d0", "d1", "d2"), targets=("t1", "t2"), gains={"a": 6.0, "b": 4.0},
+                        model_sd=0.3, seeds=3, rng=11)
+    scores = sim.scores.assign(family="encoder")
+    inert = scores["model"].str.startswith("d") & (scores["intermediate"] != "none")
+    baseline = scores[scores["intermediate"] == "none"].set_index(["model", "target", "language", "seed"])["score"]
+    # the d* half carries nothing from intermediate training: its scores are its baseline's, plus seed noise
+    keys = list(zip(scores.loc[inert, "model"], scores.loc[inert, "target"], scores.loc[inert, "language"], scores.loc[inert, "seed"], strict=True))
+    noise = np.random.default_rng(0).normal(0, 0.5, size=len(keys))
+    scores.loc[inert, "score"] = baseline.loc[keys].to_numpy() + noise
+    result = planted_control(scores, ["e0", "e1", "e2"], ["d0", "d1", "d2"], n_permutations=99)
+    rows = result.tests.set_index("target")
+    assert rows["fired"].all() and (rows["p_value"] < 0.01).all()
+    assert (rows["first_gain"] > 3).all() and (rows["second_gain"].abs() < 1).all()
+    assert "fired on 2 of 2 targets" in result.summary()
+    same = planted_control(sim.scores.assign(family="encoder"), ["e0", "e1", "e2"], ["d0", "d1", "d2"], n_permutations=99)
+    assert same.tests["first_gain"].notna().all()
+    with pytest.raises(ConfigError, match="in both halves"):
+        planted_control(scores, ["e0", "e1"], ["e1", "d0"])

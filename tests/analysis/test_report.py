@@ -294,6 +294,17 @@ def test_cli_null_control_splits_one_familys_models_and_writes_how_often_the_tes
     assert not (store.parent / "report" / "report.md").exists()  # the control only, not the report
     with pytest.raises(SystemExit):
         main(["report", str(store.parent), "--null-control", "transformer"])
+    assert main(["report", str(store.parent), "--null-control", "encoder", "--control-models", "enc-1,enc-2,enc-3,enc-4", "--permutations", "99"]) == 0
+    assert "null control on 4 encoder models" in capsys.readouterr().out
+    assert main(["report", str(store.parent), "--planted-control", "enc-1,enc-2|enc-3,enc-4", "--permutations", "99"]) == 0
+    assert "planted control enc-1+enc-2 | enc-3+enc-4: the interaction test fired on" in capsys.readouterr().out
+    planted = pd.read_csv(store.parent / "report" / "planted-control.csv")
+    assert set(planted["target"]) == set(spec["targets"])
+    assert planted["first_gain"].notna().all() and planted["p_value"].between(0, 1).all()
+    for bad, message in ((["--planted-control", "enc-1,enc-2"], "joined by '|'"), (["--planted-control", "enc-1,enc-9|enc-3,enc-4"], "enc-9: not among"),
+                         (["--control-models", "enc-1"], "only with --null-control")):
+        assert main(["report", str(store.parent), *bad]) != 0
+        assert message in capsys.readouterr().err
 
 
 def test_layer_sweep_rows_are_plotted(tmp_path):

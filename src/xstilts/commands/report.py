@@ -32,6 +32,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="instead of the report: split FAMILY's models (4 or more, one recipe) into pseudo-families in every balanced way, "
         "run the interaction test on each split and target, and write how often it fires (null-control.csv)",
     )
+    p.add_argument(
+        "--control-models", metavar="M1,M2,...",
+        help="with --null-control: split only these models of the family (default: all of them)",
+    )
+    p.add_argument(
+        "--planted-control", metavar="A1,A2,...|B1,B2,...",
+        help="instead of the report: test the one split of models into halves A and B, built to differ (a positive control); "
+        "write each half's mean gain and the interaction test's p-value per target (planted-control.csv)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -50,8 +59,14 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or store.parent / "report"
     if args.out is not None:
         _check_out(args.out)
+    if args.control_models and not args.null_control:
+        raise ConfigError("--control-models: only with --null-control")
+    if args.null_control and args.planted_control:
+        raise ConfigError("--planted-control: give it or --null-control, not both")
     if args.null_control:
         return _null_control(store, args.spec or spec_name, out, args)
+    if args.planted_control:
+        return _planted_control(store, args.spec or spec_name, out, args)
     options = ReportOptions(
         per_language=args.per_language,
         bars_target=args.bars_target,
@@ -83,9 +98,39 @@ def _null_control(store: Path, spec: str | None, out: Path, args: argparse.Names
     from xstilts.analysis.report.data import load_store_data
 
     data = load_store_data(store, spec)
-    result = null_control(data.scores, args.null_control, alpha=args.alpha, n_permutations=args.permutations)
+    members = _model_list(args.control_models, "--control-models") if args.control_models else None
+    result = null_control(data.scores, args.null_control, members=members, alpha=args.alpha, n_permutations=args.permutations)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "null-control.csv"
     result.tests.to_csv(path, index=False)
     print(f"{result.summary()}; tests: {path}")
     return 0
+
+
+def _planted_control(store: Path, spec: str | None, out: Path, args: argparse.Namespace) -> int:
+    from xstilts.analysis.controls import planted_control
+    from xstilts.analysis.report.data import load_store_data
+    from xstilts.errors import ConfigError
+
+    first, bar, second = args.planted_control.partition("|")
+    if not bar:
+        raise ConfigError(f"--planted-control: expected two comma-separated model lists joined by '|', got {args.planted_control!r}")
+    data = load_store_data(store, spec)
+    result = planted_control(
+        data.scores, _model_list(first, "--planted-control"), _model_list(second, "--planted-control"),
+        alpha=args.alpha, n_permutations=args.permutations,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "planted-control.csv"
+    result.tests.to_csv(path, index=False)
+    print(f"{result.summary()}; tests: {path}")
+    return 0
+
+
+def _model_list(text: str, option: str) -> list[str]:
+    from xstilts.errors import ConfigError
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"{option}: no model names in {text!r}")
+    return names
