@@ -464,3 +464,18 @@ def test_plan_refuses_packing_where_a_kind_cannot_pack(tmp_path: Path, capsys: p
     data["intermediate"] = ["none", "syn-nli"]
     path.write_text(yaml.safe_dump(data))
     assert main(["plan", str(path)]) == 0
+
+
+def test_the_plan_names_the_built_in_models_a_run_would_pretrain_first(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: made\nmodels:\n  - {name: a, path: synthetic:encoder}\n  - {name: b, path: synthetic:encoder-5}\n"
+        "  - {name: c, path: synthetic:decoder-5}\nintermediate: [none]\ntargets: [syn-tatoeba]\n"
+    )
+    assert main(["plan", str(spec), "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    # the shipped encoder has a copy; the two fifth variants would be pretrained, 12.5 minutes each
+    assert "2 built-in model(s) without a copy: synthetic:decoder-5, synthetic:encoder-5" in out
+    assert "about 25.0 min of one CPU core" in out
+    assert not list((tmp_path / "cache").rglob("encoder-5*"))  # planning pretrains nothing

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from xstilts.experiments.estimate import estimate_plan
-    from xstilts.experiments.plan import plan
+    from xstilts.experiments.plan import models_to_make, plan
     from xstilts.experiments.runner import STORE_NAME, classify, gaps_line
     from xstilts.experiments.spec import STAGE_KINDS, load_spec
     from xstilts.experiments.store import ResultsStore
@@ -85,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
         f"estimate: {duration(total)} of {estimate.device} time for {len(todo)} stages (throughput table {table}, "
         "uncalibrated unless measured; training counts every epoch, early stopping only shortens it)"
     )
+    made = models_to_make(spec, todo)
+    if made:
+        known = [m.minutes for m in made if m.minutes is not None]
+        cost = f"; making them takes about {duration(sum(known) / 60)} of one CPU core, not in the estimate" if known else ""
+        print(f"first made (pretrained) before their stages, {len(made)} built-in model(s) without a copy: "
+              f"{', '.join(m.path for m in made)}{cost}")
     missing = estimate.missing(todo)
     if missing:
         reasons = sorted({m.missing or "" for m in missing})

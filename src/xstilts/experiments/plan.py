@@ -32,7 +32,7 @@ from xstilts.experiments.settings import (
     spec_overrides,
 )
 from xstilts.experiments.spec import ConditionSpec, ExperimentSpec, ModelSpec
-from xstilts.models.backbone import builtin_retrieval_layer
+from xstilts.models.backbone import builtin_model, builtin_retrieval_layer
 from xstilts.synthetic.spec import SyntheticSpec
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Task
@@ -176,3 +176,21 @@ def _add(stages: dict[str, Stage], stage: Stage) -> str:
     # The same id can arise from two conditions with equal content but different names: keep the first.
     stages.setdefault(stage.id, stage)
     return stage.id
+
+
+@dataclass(frozen=True)
+class ModelToMake:
+    path: str
+    minutes: float | None  # measured CPU-core minutes to make it, where the plug-in knows
+
+
+def models_to_make(spec: ExperimentSpec, stage_ids: set[str] | None = None) -> list[ModelToMake]:
+    """Built-in models (`synthetic:encoder-3`, ...) that have no copy yet: the run makes them
+    (pretrains them) before their first stage. `stage_ids`: only models with stages among them."""
+    needed = {s.model.path for s in plan(spec) if stage_ids is None or s.id in stage_ids}
+    out = []
+    for path in sorted(needed):
+        builtin = builtin_model(path)
+        if builtin and builtin[0].existing(builtin[1]) is None:
+            out.append(ModelToMake(path, builtin[0].make_minutes))
+    return out

@@ -34,6 +34,7 @@ class BuiltinModels:
     # The hidden layer the named model embeds sentences with for retrieval, where the plug-in
     # chose one; None leaves the general default (`default_retrieval_layer`).
     retrieval_layer: Callable[[str], int | None] = lambda name: None
+    make_minutes: float | None = None  # measured minutes of one CPU core to make a model that has no copy (for the planner)
 
     def path_of(self, name: str) -> str:
         return f"{self.prefix}:{name}"
