@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
     made = models_to_make(spec, todo)
     if made:
         known = [m.minutes for m in made if m.minutes is not None]
-        cost = f"; making them takes about {duration(sum(known) / 60)} of one CPU core, not in the estimate" if known else ""
+        making = f"; making them takes about {duration(sum(known) / 60)} of one CPU core, not in the estimate" if known else ""
         print(f"first made (pretrained) before their stages, {len(made)} built-in model(s) without a copy: "
-              f"{', '.join(m.path for m in made)}{cost}")
+              f"{', '.join(m.path for m in made)}{making}")
     missing = estimate.missing(todo)
     if missing:
         reasons = sorted({m.missing or "" for m in missing})
