@@ -475,7 +475,7 @@ def test_the_plan_names_the_built_in_models_a_run_would_pretrain_first(tmp_path:
     )
     assert main(["plan", str(spec), "--output-dir", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    # the shipped encoder has a copy; the two fifth variants would be pretrained, 12.5 minutes each
+    # the shipped encoder has a copy; the two fifth variants would be pretrained, 13 minutes each
     assert "2 built-in model(s) without a copy: synthetic:decoder-5, synthetic:encoder-5" in out
-    assert "about 25.0 min of one CPU core" in out
+    assert "about 26.0 min of one CPU core" in out
     assert not list((tmp_path / "cache").rglob("encoder-5*"))  # planning pretrains nothing

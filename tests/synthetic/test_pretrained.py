@@ -1,5 +1,5 @@
-"""The shipped pretrained synthetic models: they exist for the current spec, every word of the
-corpus is one token, and their word embeddings tie every language's words to English ones."""
+"""The shipped pretrained synthetic models: three per family exist for the current spec, every
+word of the corpus is one token, and their word embeddings tie every language's words to English ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import pytest
 
 from xstilts.synthetic.pretrain import SHIPPED_DIR
-from xstilts.synthetic.spec import SyntheticSpec
+from xstilts.synthetic.spec import ModelVariant, SyntheticSpec
 from xstilts.synthetic.world import ADJECTIVES, LANGUAGES, NOUNS, PLACES, VERBS, World
 
 FAMILIES = ("encoder", "decoder")
@@ -53,3 +53,27 @@ def test_word_embeddings_tie_every_language_to_english(family: str) -> None:
     accuracy = {lang: ((vectors(lang) @ english.T).argmax(1) == gold).float().mean().item() for lang in LANGUAGES[1:]}
     assert min(accuracy.values()) > 20 / len(lemmas), accuracy
     assert accuracy["clo"] > max(accuracy["scr"], accuracy["ord"]), accuracy
+
+
+SHIPPED_MODELS = tuple(ModelVariant(family, variant) for family in FAMILIES for variant in range(3))
+
+
+def test_three_models_per_family_are_shipped_each_from_its_own_pretraining_seed() -> None:
+    import json
+
+    from safetensors.numpy import load_file
+
+    spec = SyntheticSpec()
+    first_weights = {}
+    for model in SHIPPED_MODELS:
+        folder = _shipped(model.name)
+        record = json.loads((folder / "pretraining.json").read_text())
+        assert (record["family"], record["spec"], record["steps"]) == (model.family, spec.pretraining_fingerprint, spec.pretrain.steps)
+        if model.variant:
+            assert (record["model"], record["seed"], record["fingerprint"]) == (model.name, spec.pretraining_seed(model.variant), spec.model_fingerprint(model.variant))
+        weights = load_file(str(folder / "model.safetensors"))
+        name = sorted(weights)[0]
+        if model.family in first_weights:  # another seed: other weights
+            assert not (weights[name] == first_weights[model.family]).all(), model.name
+        else:
+            first_weights[model.family] = weights[name]

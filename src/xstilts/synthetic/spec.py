@@ -25,8 +25,8 @@ WORLD_VERSION = 2
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 INTERMEDIATE_TASKS = ("syn-nli", "syn-mc", "syn-squad", "syn-topic")
 MODEL_FAMILIES = ("encoder", "decoder")
-# Pretrained models per family: variant 0 (`encoder`, shipped) and variants 1.. (`encoder-1`, ...,
-# pretrained on first use).
+# Pretrained models per family: variant 0 (`encoder`) and variants 1.. (`encoder-1`, ...); variants
+# 0-2 ship with the package, the others are pretrained on first use.
 PRETRAINING_VARIANTS = 6  # 6 encoders make a null control of 10 balanced pseudo-family splits
 
 
