@@ -189,6 +189,16 @@ def test_lora_modules_of_a_local_model_are_read_from_its_weights(tmp_path: Path)
         spec_from_dict(bad)
 
 
+def test_lora_modules_of_a_built_in_model_with_a_copy_are_read_from_its_weights() -> None:
+    """The shipped synthetic encoder: its embeddings are a LoRA target (peft supports them), not
+    only the linear layers the table lists for its model type."""
+    ok = _with(models=[{"name": "e", "path": "synthetic:encoder", "lora": {"target_modules": ["word_embeddings"]}}])
+    assert spec_from_dict(ok).models[0].lora.target_modules == ["word_embeddings"]
+    bad = _with(models=[{"name": "e", "path": "synthetic:encoder", "lora": {"target_modules": ["q_proj"]}}])
+    with pytest.raises(ConfigError, match=r"models\[0\]\.lora\.target_modules\[0\]: 'q_proj' is not a module of synthetic:encoder"):
+        spec_from_dict(bad)
+
+
 def test_cli_reports_a_bad_spec_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(_with(targets=["xnlli"])))

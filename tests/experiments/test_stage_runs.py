@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,26 @@ def test_a_synthetic_model_embeds_with_its_chosen_retrieval_layer(tmp_path, monk
     for language in ("clo", "scr", "ord"):
         assert scores[(language, "accuracy")] == scores[(language, f"accuracy@layer{chosen}")]
     assert any(scores[(lang, "accuracy")] != scores[(lang, "accuracy@layer4")] for lang in ("clo", "scr", "ord"))
+
+
+@pytest.mark.slow
+def test_lora_on_the_word_embeddings_trains_and_merges(tmp_path, monkeypatch):
+    from safetensors.numpy import load_file
+
+    from xstilts.models.backbone import resolve_model_path
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    raw = tiny_spec(tmp_path, "synthetic:encoder", intermediate=["syn-nli"])
+    raw["models"][0]["lora"] = {"r": 1, "alpha": 1, "target_modules": ["word_embeddings"]}
+    raw["training"]["intermediate"]["learning_rate"] = 1e-2
+    summary = run_spec(spec_from_dict(raw))
+    assert not summary.failed
+    intermediate = next(s for s in ResultsStore(summary.store).stages() if s.kind == "intermediate")
+    body = tmp_path / "out" / "stages" / intermediate.id / "checkpoint" / "body" / "model.safetensors"
+    pretrained = load_file(str(Path(resolve_model_path("synthetic:encoder")) / "model.safetensors"))
+    trained = load_file(str(body))
+    key = next(k for k in trained if k.endswith("word_embeddings.weight"))
+    before = next(v for k, v in pretrained.items() if k.endswith("word_embeddings.weight"))
+    assert trained[key].shape == before.shape and not (trained[key] == before).all()  # the adapter was merged in
+    query = next(k for k in trained if k.endswith("attention.self.query.weight"))
+    assert (trained[query] == next(v for k, v in pretrained.items() if k.endswith(query.split("encoder.", 1)[-1]))).all()  # the rest stayed frozen

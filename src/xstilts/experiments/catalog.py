@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from xstilts.models.backbone import builtin_model
 from xstilts.synthetic.spec import SyntheticSpec, model_variant
 from xstilts.tasks.suites import DatasetFacts
 from xstilts.tasks.suites import dataset_facts as suite_dataset_facts
@@ -128,8 +129,11 @@ def _local_parameter_count(folder: Path) -> float | None:
 
 def module_names(path: str) -> set[str] | None:
     """Every module-path suffix LoRA could target in this model, or None when unknown offline.
-    Local folders are read from their safetensors headers (exact); known models from the table."""
-    folder = Path(path).expanduser()
+    Local folders, and built-in models that have a copy, are read from their safetensors headers
+    (exact); known models from the table."""
+    builtin = builtin_model(path)
+    made = builtin[0].existing(builtin[1]) if builtin else None
+    folder = made if made is not None else Path(path).expanduser()
     shards = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if shards:
         names: set[str] = set()
