@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         f"estimate: {duration(total)} of {estimate.device} time for {len(todo)} stages (throughput table {table}, "
         "uncalibrated unless measured; training counts every epoch, early stopping only shortens it)"
     )
-    made = models_to_make(spec, todo)
+    made = models_to_make(s for s in stages if s.id in todo)
     if made:
         known = [m.minutes for m in made if m.minutes is not None]
         making = f"; making them takes about {duration(sum(known) / 60)} of one CPU core, not in the estimate" if known else ""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -184,10 +185,10 @@ class ModelToMake:
     minutes: float | None  # measured CPU-core minutes to make it, where the plug-in knows
 
 
-def models_to_make(spec: ExperimentSpec, stage_ids: set[str] | None = None) -> list[ModelToMake]:
-    """Built-in models (`synthetic:encoder-3`, ...) that have no copy yet: the run makes them
-    (pretrains them) before their first stage. `stage_ids`: only models with stages among them."""
-    needed = {s.model.path for s in plan(spec) if stage_ids is None or s.id in stage_ids}
+def models_to_make(stages: Iterable[Stage]) -> list[ModelToMake]:
+    """Built-in models (`synthetic:encoder-3`, ...) of `stages` that have no copy yet: the run
+    makes them (pretrains them) before their first stage."""
+    needed = {s.model.path for s in stages}
     out = []
     for path in sorted(needed):
         builtin = builtin_model(path)
