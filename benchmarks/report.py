@@ -57,7 +57,7 @@ def _spread_text(values: Sequence[float], digits: int = 0) -> str:
 
 def training_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     header = ["task", "recipe", "runs", "train tok/s median (min–max)", "train ex/s", "padding", "train MiB", "eval tok/s median (min–max)",
-              "MFU train", "dev score", "load before→after", "steps x batch"]
+              "MFU train", "MFU steady", "dev score", "load before→after", "steps x batch"]
     rows = []
     for task in dict.fromkeys(r["case"]["task"] for r in results):
         for recipe in _recipes(results):
@@ -65,6 +65,7 @@ def training_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
             if not runs:
                 continue
             mfu = _rate_values(results, task, recipe, "train_mfu")
+            steady = _rate_values(results, task, recipe, "train_mfu_steady")
             pad = _rate_values(results, task, recipe, "train_padding")
             loads = [(r.get("load_before"), r.get("load_after")) for r in runs]
             rows.append([
@@ -72,7 +73,7 @@ def training_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
                 _fmt(statistics.median(_rate_values(results, task, recipe, "train_examples_per_s")), 1),
                 f"{statistics.median(pad):.0%}" if pad else "-",
                 _fmt(max(r["train_peak_mib"] or 0 for r in runs)), _spread_text(_rate_values(results, task, recipe, "eval_tokens_per_s")),
-                f"{statistics.median(mfu):.1%}" if mfu else "-", _mean_sd(_scores(results, task, recipe)),
+                f"{statistics.median(mfu):.1%}" if mfu else "-", f"{statistics.median(steady):.1%}" if steady else "-", _mean_sd(_scores(results, task, recipe)),
                 ", ".join(f"{a}→{b}" if b is not None else f"{a}" for a, b in loads), f"{runs[0]['case']['steps']} x {runs[0]['case']['batch_size']}",
             ])
     return header, rows
@@ -244,7 +245,9 @@ def _machine_line(results: dict) -> str:
     return (
         f"{m['cpu']}, {m['cores']} cores{gpu}; torch {m['torch']}, transformers {m['transformers']}, Python {m['python']}; "
         f"{m['threads_per_case']} torch thread(s) per case (OMP_NUM_THREADS={m['OMP_NUM_THREADS']}); "
-        f"load average {results['load_start']} at start, {results['load_end']} at end; {results['seconds']:.0f} s in all"
+        + (f"load average {results['load_start']} at start; stopped part-way, after {len(results.get('training') or [])} training case(s)"
+           if results.get("partial") else
+           f"load average {results['load_start']} at start, {results['load_end']} at end; {results['seconds']:.0f} s in all")
     )
 
 
@@ -299,6 +302,9 @@ NOTES = """Notes
   torch.cuda.max_memory_allocated on a GPU.
 - MFU = model FLOPs of the real (unpadded) tokens per second ÷ the GPU's dense bf16 peak; model
   FLOPs = 6·N·tokens + 12·layers·hidden·length per token (N = parameters in matrix products).
+  "MFU steady" is the same over the steps after the first tenth (at least after step 1), leaving
+  out start-up costs; it drops the Trainer's first batch, its longest, so ratios between recipes
+  use the whole window.
 """
 
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM[:VECTORS],... with VECTORS isotropic (default), anisotropic or encoder (the tiny encoder's outputs; DIM is its width) (default: " + DEFAULT_RETRIEVAL + "; --full or cuda add 100000x100000x1024; --quick: " + QUICK_RETRIEVAL + ")")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--no-markdown", action="store_true", help="write only the .json (its .md later with --render)")
     p.add_argument("--name", default=None, help="results file name (default: <device>-<shape>[-quick]-<date>)")
     p.add_argument("--work-dir", default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--render", default=None, metavar="RESULT.json", help="only print a results file's tables and rewrite its .md")
@@ -91,7 +93,10 @@ def run_child(module: str, args: list[str], threads: int, log: Path) -> None:
         raise SystemExit(f"benchmark case failed ({module} {' '.join(args)}); last lines of {log}:\n" + "\n".join(tail))
 
 
-def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str) -> list[dict]:
+def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str,
+                     on_case: Callable[[list[dict]], None] = lambda done: None) -> list[dict]:
+    """Every (task, recipe, repeat) case in its own process; `on_case` gets the results so far
+    after each one."""
     from benchmarks.data import TASKS
     from benchmarks.shapes import SHAPES
     from benchmarks.training import RECIPES, Case, prepare
@@ -126,6 +131,7 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
         result["load_before"] = round(load, 2)
         result["load_after"] = round(os.getloadavg()[0], 2)
         results.append(result)
+        on_case(results)
         rates = result["rates"]
         print(f"  {task:<14} {recipe:<10} seed {seed}: {rates['train_tokens_per_s']:9.0f} train tok/s, "
               f"{rates['eval_tokens_per_s']:9.0f} eval tok/s, dev {result['dev_score']:.1f} ({time.time() - started:.0f} s, load {load:.1f})", flush=True)
@@ -220,8 +226,17 @@ def main(argv: list[str] | None = None) -> int:
         "command": command, "started": started.isoformat(timespec="seconds"), "machine": info, "device": args.device,
         "shape": shape, "quick": args.quick, "full": args.full, "code": code_version(), "load_start": load_average(),
     }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mode = "-quick" if args.quick else "-full" if args.full else ""
+    name = args.name or f"{args.device}-{shape}{mode}-{started:%Y%m%d-%H%M}"
+
+    def save_partial(done: list[dict]) -> None:
+        # A run stopped part-way (a borrowed GPU's time limit) keeps its finished cases.
+        (out / f"{name}.json").write_text(json.dumps(results | {"training": done, "partial": True}, indent=1))
+
     runners = {
-        "training": lambda: training_section(args, work, log, shape),
+        "training": lambda: training_section(args, work, log, shape, on_case=save_partial),
         "retrieval": lambda: retrieval_section(args, work, log),
         "grid": lambda: grid_section(args, work, log) if args.device == "cpu" else None,
     }
@@ -235,13 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     table = render_table(results)
     print("\n" + table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    mode = "-quick" if args.quick else "-full" if args.full else ""
-    name = args.name or f"{args.device}-{shape}{mode}-{started:%Y%m%d-%H%M}"
     (out / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out / f"{name}.md").write_text(render_markdown(results))
-    print(f"\nwritten: {out / name}.json and .md")
+    if not args.no_markdown:
+        (out / f"{name}.md").write_text(render_markdown(results))
+    print(f"\nwritten: {out / name}.json" + ("" if args.no_markdown else " and .md"))
     return 0
 
 

@@ -98,6 +98,13 @@ class CaseResult:
     peak_flops: float | None
     lengths: dict = field(default_factory=dict)
     window_steps: int = 0  # optimizer steps inside the timing window (all of them; steps - 1 in results before 2026-12-04 04:00)
+    # The steady window: the same run from the end of its first tenth of steps (at least step 1) to
+    # the end, leaving out start-up costs (on a GPU: library handles, allocator growth, kernel
+    # selection). For MFU only: it drops the first batch, the Trainer's longest (see the module's
+    # docstring), so recipes are compared on the whole window.
+    steady_seconds: float | None = None
+    steady_tokens: int = 0
+    steady_flops: float | None = None
     final_loss: float | None = None  # xstilts: mean of the last 20 steps; transformers: mean of the run
     baseline_rss_mib: float | None = None
     head_init: str = ""  # whose initial head weights: "xstilts" (both recipes start the same) or "transformers"
@@ -113,6 +120,9 @@ class CaseResult:
             "eval_tokens_per_cpu_s": self.eval_tokens / self.eval_cpu_seconds,
         }
         out["train_mfu"] = self.train_flops / self.train_seconds / self.peak_flops if self.peak_flops else None
+        out["train_tokens_per_s_steady"] = self.steady_tokens / self.steady_seconds if self.steady_seconds else None
+        out["train_mfu_steady"] = (self.steady_flops / self.steady_seconds / self.peak_flops
+                                   if self.steady_seconds and self.steady_flops and self.peak_flops else None)
         out["eval_mfu"] = self.eval_flops / self.eval_seconds / self.peak_flops if self.peak_flops else None
         return out
 
@@ -288,8 +298,21 @@ class StepWindow:
         inside = self.trained()
         lengths = [n for b, _ in inside for n in b]
         (w0, c0), (w1, c1) = self.start, self.ends[-1]
+        steady = self.steady_lengths()
         return dict(train_seconds=w1 - w0, train_cpu_seconds=c1 - c0, train_examples=len(lengths), train_tokens=int(sum(lengths)),
-                    train_positions=sum(p for _, p in inside), window_steps=self.steps)
+                    train_positions=sum(p for _, p in inside), window_steps=self.steps,
+                    steady_seconds=w1 - self.ends[self.warm_steps - 1][0] if steady else None, steady_tokens=int(sum(steady)))
+
+    @property
+    def warm_steps(self) -> int:
+        """Steps before the steady window: the first tenth, at least one."""
+        return max(1, self.steps // 10)
+
+    def steady_lengths(self) -> list[int]:
+        """Real lengths of the steady window's batches (none with fewer than 2 steps)."""
+        if self.steps < 2:
+            return []
+        return [n for b, _ in self.trained()[self.warm_steps:] for n in b]
 
 
 def _sync(device: str) -> None:
@@ -343,6 +366,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         outcome = trainer.train()
     timed = window.measured()
     train_flops, n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
+    timed["steady_flops"] = _flops(model, window.steady_lengths(), training=True)[0] if timed["steady_seconds"] else None
     handler = handler_for(task)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
@@ -523,6 +547,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
         raise RuntimeError(f"timing window: {window.steps} optimizer steps seen, the Trainer took {trainer.state.global_step}")
     timed = window.measured()
     train_flops, n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
+    timed["steady_flops"] = _flops(model, window.steady_lengths(), training=True)[0] if timed["steady_seconds"] else None
     eval_rows = hf_features(dev, kind, tokenizer.pad_token_id, max_length)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)

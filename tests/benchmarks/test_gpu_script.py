@@ -17,8 +17,10 @@ SCRIPT = ROOT / "benchmarks" / "gpu.sh"
 def test_gpu_script_is_valid_bash_and_names_known_shapes_and_recipes():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
     text = SCRIPT.read_text()
-    shapes = re.search(r'SHAPES=\$\{SHAPES:-"([^"]+)"\}', text)
-    assert shapes and set(shapes.group(1).split()) <= set(SHAPES)
+    shapes = re.findall(r"shape=([\w-]+)", text)
+    assert shapes and set(shapes) <= set(SHAPES)
+    parts = re.search(r'PARTS=\$\{PARTS:-"([^"]+)"\}', text)
+    assert parts and all(f"    {p})" in text for p in parts.group(1).split()), "every default part has a case"
     recipe_lists = re.findall(r"recipes=([\w,-]+)", text)
     assert recipe_lists and all(set(r.split(",")) <= set(RECIPES) for r in recipe_lists)
 

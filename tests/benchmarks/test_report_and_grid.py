@@ -132,3 +132,32 @@ def test_render_rewrites_a_results_files_markdown(tmp_path, capsys):
     assert main(["--render", str(path)]) == 0
     markdown = (tmp_path / "r.md").read_text()
     assert "code abcdef0123 with uncommitted changes" in markdown and "3.00x" in capsys.readouterr().out
+
+
+def test_a_run_stopped_part_way_keeps_its_finished_cases(tmp_path, monkeypatch):
+    """On a borrowed GPU the time limit can kill a run mid-way: every finished case is on disk."""
+    import json
+
+    import pytest
+
+    import benchmarks.run as run
+    import benchmarks.training
+
+    calls = []
+
+    def child(module: str, args: list[str], threads: int, log: Path) -> None:
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while the second case runs
+        Path(args[1]).write_text(json.dumps(TRAINING[0]))
+
+    monkeypatch.setattr(run, "run_child", child)
+    monkeypatch.setattr(benchmarks.training, "prepare", lambda *a, **k: None)
+    with pytest.raises(KeyboardInterrupt):
+        run.main(["--sections", "training", "--tasks", "classification", "--recipes", "xstilts,hf-grouped", "--repeats", "1",
+                  "--out", str(tmp_path), "--name", "stopped", "--work-dir", str(tmp_path / "work")])
+    saved = json.loads((tmp_path / "stopped.json").read_text())
+    assert saved["partial"] is True and len(saved["training"]) == 1
+    assert saved["training"][0]["case"]["recipe"] == "xstilts" and saved["command"].startswith("python benchmarks/run.py")
+    assert run.main(["--render", str(tmp_path / "stopped.json")]) == 0  # a partial file renders like a whole one
+    assert "stopped part-way, after 1 training case(s)" in (tmp_path / "stopped.md").read_text()

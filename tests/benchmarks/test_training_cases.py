@@ -39,6 +39,8 @@ def test_recipes_train_the_same_examples_and_pad_as_they_should(work, task):
         assert 0 <= r.dev_score <= 100
         assert r.eval_examples == r.lengths["features"] or r.eval_examples >= 10
         assert r.train_peak_mib and r.train_peak_mib > 0
+        assert r.steady_seconds and 0 < r.steady_seconds < r.train_seconds, name  # steps 2..3
+        assert 0 < r.steady_tokens < r.train_tokens and r.steady_flops and 0 < r.steady_flops < r.train_flops, name
     padded, dynamic = results["hf-padded"], results["hf-dynamic"]
     # The Trainer's sampler sees the same seed: the same batches, only padded differently.
     assert padded.train_tokens == dynamic.train_tokens
@@ -104,6 +106,32 @@ def test_step_window_opens_at_the_first_collation_and_counts_every_step():
     m = window.measured()
     assert window.start is not None and window.start[0] >= before and m["train_seconds"] == window.ends[-1][0] - window.start[0]
     assert m["window_steps"] == 2 and m["train_examples"] == 4 and m["train_tokens"] == 16 and m["train_positions"] == 16
+    assert m["steady_seconds"] == window.ends[1][0] - window.ends[0][0] and m["steady_tokens"] == 6  # step 2 alone
+
+
+def test_the_steady_window_starts_after_the_first_tenth_of_steps():
+    from benchmarks.training import StepWindow
+
+    window = StepWindow("cpu")
+    for step in range(25):
+        window.begin()
+        window.add_batch(torch_ones(2, step + 1))
+        window._step_end()
+    m = window.measured()
+    assert window.warm_steps == 2
+    assert m["steady_seconds"] == window.ends[-1][0] - window.ends[1][0]  # steps 3..25
+    assert m["steady_tokens"] == 2 * sum(range(3, 26)) and m["steady_tokens"] < m["train_tokens"]
+
+
+def test_one_step_has_no_steady_window():
+    from benchmarks.training import StepWindow
+
+    window = StepWindow("cpu")
+    window.begin()
+    window.add_batch(torch_ones(2, 5))
+    window._step_end()
+    m = window.measured()
+    assert m["steady_seconds"] is None and m["steady_tokens"] == 0 and window.steady_lengths() == []
 
 
 def torch_ones(rows: int, width: int):
@@ -122,6 +150,9 @@ def test_result_rates():
     assert rates["train_tokens_per_s"] == 50 and rates["train_tokens_per_cpu_s"] == 100
     assert rates["train_padding"] == 0.75
     assert rates["train_mfu"] == pytest.approx(0.4) and rates["eval_mfu"] == pytest.approx(0.1)
+    assert rates["train_mfu_steady"] is None and rates["train_tokens_per_s_steady"] is None  # no steady window recorded
+    steady = CaseResult(**{**r.__dict__, "steady_seconds": 1.0, "steady_tokens": 60, "steady_flops": 5e12}).rates()
+    assert steady["train_mfu_steady"] == pytest.approx(0.5) and steady["train_tokens_per_s_steady"] == 60
 
 
 def test_grouped_predictions_come_back_in_dataset_order(work):
