@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # GPU figures on one GPU, in parts ordered by what matters most, so that a run stopped by a lease's
 # time limit keeps the parts (and, within a part, the cases) it finished:
+#   profile                 benchmarks/profile_step.py at XLM-R Large, classification: where the step
+#                           goes, xstilts and hf-grouped each in its own process (~1.5 min)
+#   xlmr-classification-no-cudnn  xstilts and hf-grouped held to the flash, efficient and math
+#                           attention backends (cuDNN's graph is rebuilt for every new batch shape)
 #   xlmr-classification     xstilts, xstilts-packed and hf-grouped (the Trainer with dynamic padding,
 #                           length grouping and bf16) at the XLM-R Large shape
 #   decoder-classification  xstilts and hf-grouped at the Llama-3.2-1B shape
@@ -20,7 +24,7 @@
 set -uo pipefail  # no -e: a failed part is reported and the next one runs
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
-PARTS=${PARTS:-"xlmr-classification decoder-classification xlmr-qa lm-loss retrieval"}
+PARTS=${PARTS:-"profile xlmr-classification-no-cudnn xlmr-classification decoder-classification xlmr-qa lm-loss retrieval"}
 RESULTS=${RESULTS:-benchmarks/results}
 STAMP=$(date -u +%Y%m%d-%H%M)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
@@ -45,6 +49,15 @@ failed=()
 for part in $PARTS; do
   echo "== $part ($(date -u +%H:%M:%S))"
   case "$part" in
+    profile)
+      "$PYTHON" benchmarks/profile_step.py --device cuda --shape xlmr-large --task classification --recipes xstilts,hf-grouped \
+        --steps 24 --skip 8 --active 10 --threads "$OMP_NUM_THREADS" --json "$RESULTS/profile-cuda-xlmr-large-classification-$STAMP.json" || failed+=("$part")
+      continue ;;
+    xlmr-classification-no-cudnn)
+      "$PYTHON" benchmarks/run.py --device cuda --shape xlmr-large --sections training --sdpa-backends flash,efficient,math \
+        --recipes xstilts,hf-grouped --repeats 2 --tasks classification --max-length 256 --batch-size 32 \
+        --threads "$OMP_NUM_THREADS" --out "$RESULTS" "${markdown[@]}" --name "cuda-$part-gpu-$STAMP" || failed+=("$part")
+      continue ;;
     xlmr-classification) shape=xlmr-large; tasks=classification; recipes=xstilts,xstilts-packed,hf-grouped ;;
     decoder-classification) shape=decoder-1b; tasks=classification; recipes=xstilts,hf-grouped ;;
     xlmr-qa) shape=xlmr-large; tasks=qa; recipes=xstilts,xstilts-packed,hf-grouped ;;

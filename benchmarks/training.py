@@ -66,6 +66,10 @@ class Case:
     max_grad_norm: float = 1.0
     peak_tflops: float | None = None
     max_length: int | None = None  # None: the task's (benchmarks.data.TASKS)
+    # Scaled-dot-product-attention backends the case may use ("flash,efficient,math", ...); None:
+    # torch's own choice. On an H200 torch 2.11 picks cuDNN for padded batches, whose graph is
+    # built again for every new shape (benchmarks/README.md, GPU results).
+    sdpa_backends: str | None = None
 
     def effective_max_length(self) -> int:
         from benchmarks.data import TASKS
@@ -165,7 +169,25 @@ def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int,
 
 
 # -- one case (child process) -----------------------------------------------------------------------
+SDPA_BACKENDS = ("flash", "efficient", "cudnn", "math")
+
+
 def run_case(case: Case) -> CaseResult:
+    if not case.sdpa_backends:
+        return _run_case(case)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    names = case.sdpa_backends.split(",")
+    unknown = sorted(set(names) - set(SDPA_BACKENDS))
+    if unknown:
+        raise ValueError(f"sdpa_backends: unknown {', '.join(unknown)}; choose from {', '.join(SDPA_BACKENDS)}")
+    chosen = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+              "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
+    with sdpa_kernel([chosen[n] for n in names]):  # backward runs the kernel the forward chose
+        return _run_case(case)
+
+
+def _run_case(case: Case) -> CaseResult:
     import torch
 
     from xstilts.data.formatting import InputFormat

@@ -29,7 +29,7 @@ def test_gpu_script_flags_are_accepted_by_the_scripts_it_calls():
     """Every `benchmarks/<script>.py` flag the script passes is one that script's --help lists."""
     text = SCRIPT.read_text().replace("\\\n", " ")
     calls = re.findall(r'"\$PYTHON" (benchmarks/\w+\.py) ([^\n]+)', text)
-    assert {script for script, _ in calls} == {"benchmarks/run.py", "benchmarks/lm_loss.py"}
+    assert {script for script, _ in calls} == {"benchmarks/run.py", "benchmarks/lm_loss.py", "benchmarks/profile_step.py"}
     for script, args in calls:
         helptext = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
         for flag in re.findall(r"(--[\w-]+)", args):

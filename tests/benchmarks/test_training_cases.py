@@ -196,3 +196,12 @@ def test_max_length_override_shortens_every_feature(work):
     r = run_case(Case(task="tagging", recipe="hf-grouped", shape="micro", device="cpu", work_dir=str(work), steps=2,
                       n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, max_length=12))
     assert r.lengths["max_length"] == 12 and r.lengths["max"] <= 12
+
+
+def test_a_case_can_be_held_to_some_attention_backends(work):
+    r = run_case(Case(task="classification", recipe="xstilts", shape="micro", device="cpu", work_dir=str(work), steps=2,
+                      n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, sdpa_backends="math"))
+    assert r.window_steps == 2
+    with pytest.raises(ValueError, match="sdpa_backends: unknown fast"):
+        run_case(Case(task="classification", recipe="xstilts", shape="micro", device="cpu", work_dir=str(work), steps=2,
+                      n_train=24, n_dev=10, learning_rate=1e-3, sdpa_backends="math,fast"))
