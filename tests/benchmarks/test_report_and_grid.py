@@ -161,3 +161,31 @@ def test_a_run_stopped_part_way_keeps_its_finished_cases(tmp_path, monkeypatch):
     assert saved["training"][0]["case"]["recipe"] == "xstilts" and saved["command"].startswith("python benchmarks/run.py")
     assert run.main(["--render", str(tmp_path / "stopped.json")]) == 0  # a partial file renders like a whole one
     assert "stopped part-way, after 1 training case(s)" in (tmp_path / "stopped.md").read_text()
+
+
+def test_on_a_gpu_a_discarded_warm_up_case_runs_first(tmp_path, monkeypatch):
+    """The first GPU case of a run loads the CUDA libraries inside its timing window: a warm-up
+    case takes that cost, and its result is not among the timed ones."""
+    import json
+
+    import benchmarks.run as run
+    import benchmarks.training
+
+    ran = []
+
+    def child(module: str, args: list[str], threads: int, log: Path) -> None:
+        ran.append(json.loads(Path(args[0]).read_text()))
+        Path(args[1]).write_text(json.dumps(TRAINING[0]))
+
+    monkeypatch.setattr(run, "run_child", child)
+    monkeypatch.setattr(benchmarks.training, "prepare", lambda *a, **k: None)
+    argv = ["--device", "cuda", "--shape", "tiny", "--tasks", "classification", "--recipes", "xstilts,hf-grouped", "--repeats", "1"]
+    results = run.training_section(run.parse_args(argv), tmp_path, tmp_path / "log", "tiny")
+    assert [(c["recipe"], c["steps"]) for c in ran] == [("xstilts", 10), ("xstilts", 100), ("hf-grouped", 100)]
+    assert len(results) == 2
+    ran.clear()
+    run.training_section(run.parse_args([*argv, "--no-warmup-case"]), tmp_path, tmp_path / "log", "tiny")
+    assert [c["recipe"] for c in ran] == ["xstilts", "hf-grouped"]
+    ran.clear()
+    run.training_section(run.parse_args(argv[2:]), tmp_path, tmp_path / "log", "tiny")  # the CPU: no warm-up case
+    assert [c["recipe"] for c in ran] == ["xstilts", "hf-grouped"]
