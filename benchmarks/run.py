@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1), help="torch threads per case (default: OMP_NUM_THREADS or 1)")
     p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM[:VECTORS],... with VECTORS isotropic (default), anisotropic or encoder (the tiny encoder's outputs; DIM is its width) (default: " + DEFAULT_RETRIEVAL + "; --full or cuda add 100000x100000x1024; --quick: " + QUICK_RETRIEVAL + ")")
     p.add_argument("--no-warmup-case", action="store_true", help="on cuda, skip the discarded warm-up case run before the timed ones")
+    p.add_argument("--pad-to-multiple-of", type=int, default=None, help="both recipes pad batches to a multiple of N positions (default: to the longest row)")
     p.add_argument("--sdpa-backends", default=None, help="attention backends the training cases may use, e.g. flash,efficient,math (default: torch's choice)")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -123,7 +124,7 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
         return Case(task=task, recipe=recipe, shape=shape, device=args.device, work_dir=str(work), steps=steps,
                     n_train=n_train, n_dev=n_dev, learning_rate=lr, seed=seed, threads=args.threads,
                     batch_size=args.batch_size or TASKS[task].batch_size, peak_tflops=args.peak_tflops, max_length=args.max_length,
-                    sdpa_backends=args.sdpa_backends)
+                    sdpa_backends=args.sdpa_backends, pad_to_multiple_of=args.pad_to_multiple_of)
 
     if args.device == "cuda" and plan and not args.no_warmup_case:
         # The first GPU case of a run read the CUDA libraries from a cold disk cache inside its

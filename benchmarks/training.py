@@ -70,6 +70,9 @@ class Case:
     # torch's own choice. On an H200 torch 2.11 picks cuDNN for padded batches, whose graph is
     # built again for every new shape (benchmarks/README.md, GPU results).
     sdpa_backends: str | None = None
+    # Batches padded to a multiple of this many positions, by both recipes (xstilts' Trainer
+    # setting; the Trainer's collator's pad_to_multiple_of); None: to the longest row.
+    pad_to_multiple_of: int | None = None
 
     def effective_max_length(self) -> int:
         from benchmarks.data import TASKS
@@ -351,6 +354,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     from xstilts.evaluation.metrics import get_metric
     from xstilts.evaluation.predict import model_outputs
     from xstilts.kinds import handler_for
+    from xstilts.kinds.tensors import widths_rounded_to
     from xstilts.training.loop import TaskData, Trainer, TrainSettings
 
     from benchmarks.data import TASKS
@@ -381,6 +385,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
         learning_rate=case.learning_rate, batch_size=case.batch_size or bench.batch_size, max_steps=case.steps,
         warmup_ratio=case.warmup_ratio, weight_decay=case.weight_decay, max_grad_norm=case.max_grad_norm,
         eval_every=case.steps, seed=case.seed, eval_batch_size=case.eval_batch_size, precision=precision, packing=packing,
+        pad_to_multiple_of=case.pad_to_multiple_of,
     )
     trainer = BenchTrainer(model, [TaskData(task, train, dev_examples, dev)], settings, Path(case.work_dir) / "runs" / f"{case.task}-{case.recipe}-{os.getpid()}", device=torch.device(case.device))
     window.attach(trainer.optimizer)
@@ -393,7 +398,8 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
         started, cpu_started = time.perf_counter(), time.process_time()
-        outputs = model_outputs(model, task, dev, case.eval_batch_size)
+        with widths_rounded_to(case.pad_to_multiple_of):  # as the Trainer's collator pads its predict batches
+            outputs = model_outputs(model, task, dev, case.eval_batch_size)
         _sync(case.device)
         eval_seconds, eval_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     predictions = handler.decode(outputs, dev, dev_examples, task)
@@ -518,9 +524,9 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     if padded:
         inner = default_data_collator
     elif kind == "tagging":
-        inner = DataCollatorForTokenClassification(tokenizer)
+        inner = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=case.pad_to_multiple_of)
     else:
-        inner = DataCollatorWithPadding(tokenizer)
+        inner = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=case.pad_to_multiple_of)
     window = StepWindow(case.device)
     collecting = [True]
 

@@ -205,3 +205,11 @@ def test_a_case_can_be_held_to_some_attention_backends(work):
     with pytest.raises(ValueError, match="sdpa_backends: unknown fast"):
         run_case(Case(task="classification", recipe="xstilts", shape="micro", device="cpu", work_dir=str(work), steps=2,
                       n_train=24, n_dev=10, learning_rate=1e-3, sdpa_backends="math,fast"))
+
+
+@pytest.mark.parametrize("recipe", ["xstilts", "hf-grouped"])
+def test_both_recipes_can_pad_to_a_multiple(work, recipe):
+    r = run_case(Case(task="tagging", recipe=recipe, shape="micro", device="cpu", work_dir=str(work), steps=3,
+                      n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, pad_to_multiple_of=64))
+    assert r.train_positions == 3 * 4 * 64  # every tagging batch of this data is under 64 wide
+    assert r.train_tokens < r.train_positions

@@ -60,3 +60,19 @@ def test_auto_is_the_default_and_runs_in_float32_on_the_cpu():
     assert accelerator.mixed_precision == "no"
     with pytest.raises(loop.XStiltsError, match="auto, no, bf16, fp16"):
         loop.make_accelerator("fp8", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("name", ["syn-para", "syn-pos", "syn-squad", "syn-copa"])
+def test_padding_to_a_multiple_changes_the_shapes_not_the_loss(tiny_models, tmp_path, name, family):
+    """Extra padded positions are masked: every kind's loss is the same with widths rounded up."""
+    model = load_pretrained(str(tiny_models[family]), BackboneOptions())
+    d = data(model, name)
+    plain = Trainer(model, [d], TrainSettings(max_steps=1, batch_size=8), tmp_path / "plain")
+    rounded = Trainer(model, [d], TrainSettings(max_steps=1, batch_size=8, pad_to_multiple_of=16), tmp_path / "rounded")
+    model.eval()  # no dropout
+    idx = list(range(5))
+    a, b = plain._collate(0, idx), rounded._collate(0, idx)
+    assert b["attention_mask"].shape[-1] % 16 == 0 and b["attention_mask"].shape[-1] > a["attention_mask"].shape[-1]
+    assert torch.equal(b["attention_mask"].sum(-1), a["attention_mask"].sum(-1))
+    with torch.no_grad():
+        assert torch.allclose(plain._loss(0, a), rounded._loss(0, b), atol=1e-5)

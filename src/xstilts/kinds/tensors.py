@@ -6,16 +6,35 @@ a grid or lay out a submission) does not import torch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import nn
 
 Batch = dict[str, torch.Tensor]
 
+_WIDTH_MULTIPLE: ContextVar[int] = ContextVar("width_multiple", default=1)
+
+
+@contextmanager
+def widths_rounded_to(multiple: int | None) -> Iterator[None]:
+    """Within the block, `pad_ids` pads every batch to a multiple of `multiple` positions (None or
+    1: to its longest row). Fewer distinct batch shapes: on GPUs, kernels that are planned or
+    compiled per shape (cuDNN attention's graphs) are made fewer times."""
+    if multiple is not None and multiple < 1:
+        raise ValueError(f"pad_to_multiple_of must be 1 or more, got {multiple}")
+    token = _WIDTH_MULTIPLE.set(multiple or 1)
+    try:
+        yield
+    finally:
+        _WIDTH_MULTIPLE.reset(token)
+
 
 def pad_ids(rows: Sequence[Sequence[int]], pad_id: int, value_dtype: torch.dtype = torch.long) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
+    multiple = _WIDTH_MULTIPLE.get()
+    width = -(-max(len(r) for r in rows) // multiple) * multiple
     ids = torch.full((len(rows), width), pad_id, dtype=value_dtype)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):

@@ -28,6 +28,7 @@ from xstilts.evaluation.predict import evaluate
 from xstilts.io import atomic_dir, atomic_write_json, atomic_write_text, read_json, sha256_file
 from xstilts.kinds import handler_for
 from xstilts.kinds.base import Feature
+from xstilts.kinds.tensors import widths_rounded_to
 from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.models.packing import attention_parity, pack, packing_problem
 from xstilts.progress import progress_bar
@@ -487,6 +488,10 @@ class Trainer:
         return global_batch[i * per : (i + 1) * per] or global_batch[-1:]
 
     def _collate(self, t: int, idx: list[int]) -> dict[str, torch.Tensor]:
+        with widths_rounded_to(self.settings.pad_to_multiple_of):
+            return self._collate_rows(t, idx)
+
+    def _collate_rows(self, t: int, idx: list[int]) -> dict[str, torch.Tensor]:
         if t == len(self.data):
             assert self.lm is not None
             return lm_batch(self.model, [self.lm.features[i] for i in idx], self.lm.mask_rate)

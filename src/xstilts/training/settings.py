@@ -37,6 +37,9 @@ class TrainSettings:
     # Padding-free packing (`xstilts.models.packing`): each batch's features share rows, each
     # attending only to itself; the examples of a step are the same as without it.
     packing: bool = False
+    # Training batches padded to a multiple of this many positions (None: to their longest row).
+    # Not in experiment specs yet: its speed on GPUs is unmeasured (benchmarks/README.md).
+    pad_to_multiple_of: int | None = None
     eval_batch_size: int = 64
     # Experiment trackers through accelerate (tensorboard, wandb, mlflow, ... or GeneralTracker
     # instances); logs go under <work_dir>/logs for file-based trackers.
