@@ -285,3 +285,26 @@ def test_a_finished_stage_records_its_missing_languages_and_flags(store: Results
     assert flags["detail"][0] == flag
     assert store.gaps_frame("another spec").empty
 
+
+
+def test_results_of_a_spec_export_only_its_cells_from_a_shared_folder(tmp_path: Path) -> None:
+    """Two specs run into one output folder: `results SPEC --output-dir DIR --export` writes the
+    scores of that spec's grid, not of the whole store."""
+    import csv
+
+    import yaml
+
+    from xstilts.cli import main
+    from xstilts.experiments.runner import run_spec
+
+    from fake_stages import sleepy
+
+    first = grid(tmp_path / "out", targets=["syn-para"])
+    second = grid(tmp_path / "out", targets=["syn-pos"]) | {"name": "other"}
+    for data in (first, second):
+        run_spec(spec_from_dict(data), run_stage=sleepy)
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(second | {"output_dir": str(tmp_path / "elsewhere")}))
+    assert main(["results", str(path), "--output-dir", str(tmp_path / "out"), "--export", str(tmp_path / "other.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "other.csv", encoding="utf-8")))
+    assert rows and {r["spec"] for r in rows} == {"other"} and {r["target"] for r in rows} == {"syn-pos"}

@@ -23,10 +23,13 @@ def run(args: argparse.Namespace) -> int:
     if args.export:
         from xstilts.experiments.results import export_scores, load_scores
 
-        source = args.spec
+        source, spec_name = args.spec, None
         if args.output_dir and args.spec.suffix in (".yaml", ".yml"):
-            source = args.output_dir
-        frame = load_scores(source, primary_only=args.primary)
+            from xstilts.experiments.spec import load_spec
+
+            # The folder may hold other specs' grids too: export this spec's cells only.
+            source, spec_name = args.output_dir, load_spec(args.spec).name
+        frame = load_scores(source, spec=spec_name, primary_only=args.primary)
         path = export_scores(frame, args.export)
         print(f"exported {len(frame)} score rows to {path}")
     return 0
