@@ -369,7 +369,10 @@ def test_random_models_are_chosen_with_several_models_and_generalise_over_model_
 def test_divergence_table_with_random_models_uses_the_spread_of_model_gains():
     sim = simulate_grid(encoders=("e1", "e2", "e3"), decoders=("d1", "d2", "d3"), model_sd=1.0, rng=73)
     gains = gain_table(sim.scores).frame.set_index(["model", "intermediate"])["gain"]
-    row = divergence_table(sim.scores).frame.set_index("intermediate").loc["a"]
+    table = divergence_table(sim.scores)
+    row = table.frame.set_index("intermediate").loc["a"]
+    assert "95% t-intervals over models" in table.description and "over fine-tuning seeds" not in table.description
+    assert "over fine-tuning seeds" in divergence_table(sim.scores, models="fixed").description
     enc = np.array([gains[(m, "a")] for m in ("e1", "e2", "e3")])
     dec = np.array([gains[(m, "a")] for m in ("d1", "d2", "d3")])
     pooled = sps.ttest_ind(enc, dec)  # pooled two-sample t over models, 4 df

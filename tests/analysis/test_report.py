@@ -612,3 +612,22 @@ def test_both_families_with_only_the_baseline_condition_still_report():
     sim = _simulated({})
     report = build_report(frame_data(sim.scores[sim.scores["intermediate"] == "none"], metadata=META), FAST)
     assert any(s.title == "Scores" for s in report.sections)
+
+
+def test_a_lone_divergent_cell_on_a_quiet_target_is_reconciled_with_the_answer():
+    """The test over a target's intermediate tasks can stay quiet while one task's own contrast
+    passes: the answer says so instead of 'no evidence' next to 'a significant divergence'."""
+    from xstilts.analysis.report.statistics import analyse
+    from xstilts.analysis.report.summary import findings
+
+    data = frame_data(_simulated({}, gains={}).scores, metadata=META)
+    a = analyse(data, FAST)
+    answer = next(f for f in findings(data, a) if f.topic == "interaction")
+    assert "No evidence of divergence" in answer.text and "passes its own test" not in answer.text
+    frame = a.divergence.frame
+    first = frame.index[(frame["target"] == "t1") & frame["testable"]][0]
+    frame.loc[first, "p_holm"] = 0.001  # one cell of a quiet target passes
+    texts = [f.text for f in findings(data, a)]
+    answer = next(t for t in texts if "No evidence of divergence" in t)
+    assert "On t1, a single intermediate task's contrast passes its own test" in answer
+    assert any(t.startswith(f"{frame.loc[first, 'intermediate']} → t1") and "a significant divergence" in t for t in texts)

@@ -306,5 +306,5 @@ def test_results_of_a_spec_export_only_its_cells_from_a_shared_folder(tmp_path: 
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(second | {"output_dir": str(tmp_path / "elsewhere")}))
     assert main(["results", str(path), "--output-dir", str(tmp_path / "out"), "--export", str(tmp_path / "other.csv")]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "other.csv", encoding="utf-8")))
+    rows = list(csv.DictReader((tmp_path / "other.csv").read_text(encoding="utf-8").splitlines()))
     assert rows and {r["spec"] for r in rows} == {"other"} and {r["target"] for r in rows} == {"syn-pos"}

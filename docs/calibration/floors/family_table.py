@@ -60,6 +60,27 @@ def main(paths: list[str], exclude: set[str]) -> None:
             above = None if level is None else all(lows[lang] > level for lang in LANGUAGES[1:] if lang in lows)
             print(f"{target:12s} {'-' if level is None else f'{level:.1f}':>6s} " + " ".join(cells) + f"  {graded!s:6s} {above}")
 
+    print_per_model(runs, chance)
+
+
+def print_per_model(runs: dict, chance: dict) -> None:
+    """Each model on its own: the mean over its fine-tuning seeds with a 95% t-interval over those
+    seeds (the issue's criterion: above chance by more than the interval over at least 5 seeds)."""
+    print("\nper model: mean ± 95% t-half-width over its seeds; '*' = the interval lies above chance")
+    print(f"{'model':16s} {'task':12s} " + " ".join(f"{lang:>14s}" for lang in LANGUAGES[1:]))
+    for family, target, model in sorted({(k[0], k[1], k[3]) for k in runs}, key=lambda k: (k[0], TARGETS.index(k[1]), k[2])):
+        level = chance.get(target)
+        cells = []
+        for lang in LANGUAGES[1:]:
+            values = runs.get((family, target, lang, model))
+            if not values:
+                cells.append(f"{'-':>14s}")
+                continue
+            mean, half = interval(values)
+            mark = "" if level is None else ("*" if mean - half > level else " ")
+            cells.append(f"{mean:6.1f} ± {half:4.1f}{mark:>2s}")
+        print(f"{model:16s} {target:12s} " + " ".join(cells))
+
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -186,10 +186,15 @@ def divergence_table(
                 rows.append(row | _divergence_cells(view, fams, intermediate, baseline, models, opts))
     frame = pd.DataFrame(rows)
     frame = add_corrections(frame)
+    uncertainty = (
+        f"{level:.0%} t-intervals over models (the spread of the models' gains within each family)"
+        if not frame.empty and set(frame["inference"]) == {RANDOM}
+        else uncertainty_words(level, ci_method, with_examples)
+    )
     description = (
         "Difference between encoder and decoder models in the gain from each intermediate task "
         "(encoder minus decoder, each family's mean over its models), "
-        f"with {uncertainty_words(level, ci_method, with_examples)}; "
+        f"with {uncertainty}; "
         "p-values test a zero difference and are adjusted across all cells by Holm (family-wise error) "
         "and Benjamini-Hochberg (false discovery rate)."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,11 +179,19 @@ def _interaction_findings(a: Analysis, frame: pd.DataFrame) -> list[Finding]:
         )
     quiet = testable[testable["p_holm"] >= alpha]
     if len(quiet):
+        # The per-task contrasts below are tests of their own: say so where one passes on a target
+        # whose test over all its intermediate tasks does not, rather than leave two answers side by side.
+        cells = [t for t in dict.fromkeys(r.target for r in _divergent_cells(a)) if t in set(quiet["target"])]
+        reconcile = (
+            f" On {_and(cells)}, a single intermediate task's contrast passes its own test (listed below), but the test over "
+            "all of the target's intermediate tasks does not: read it as a lead for that task, not as divergence of the target."
+            if cells else ""
+        )
         out.append(
             Finding(
                 "interaction",
                 f"No evidence of divergence on {_and(list(quiet['target']))}: the encoder-decoder difference in gains stays within "
-                f"noise (interaction test, smallest Holm-adjusted p {_p(quiet['p_holm'].min())}){scope}.",
+                f"noise (interaction test, smallest Holm-adjusted p {_p(quiet['p_holm'].min())}){scope}.{reconcile}",
             )
         )
     untestable = frame[~np.isfinite(frame["p_value"].to_numpy(dtype=float))]
@@ -254,16 +263,27 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _divergence_findings(a: Analysis) -> list[Finding]:
+def _testable_cells(a: Analysis) -> list[tuple[Any, int]]:
+    """Testable rows of the divergence table, each with the fewest seeds of its cells."""
     if a.divergence is None or a.divergence.frame.empty:
         return []
     frame = a.divergence.frame
+    models = a.df.drop_duplicates("model")["model"]
+    return [
+        (r, a.min_seeds([(m, i, r.target) for m in models for i in (r.intermediate, BASELINE)]))
+        for r in frame[frame["testable"]].itertuples()
+    ]
+
+
+def _divergent_cells(a: Analysis) -> list[Any]:
+    """Rows of the divergence table reported as a divergence: two seeds or more, Holm-adjusted p under alpha."""
+    return [r for r, seeds in _testable_cells(a) if seeds >= 2 and r.p_holm < a.options.alpha]
+
+
+def _divergence_findings(a: Analysis) -> list[Finding]:
     alpha, level = a.options.alpha, a.options.level
-    models = a.df.drop_duplicates("model")
     out, caveat = [], []
-    for r in frame[frame["testable"]].itertuples():
-        cells = [(m, i, r.target) for m in models["model"] for i in (r.intermediate, BASELINE)]
-        seeds = a.min_seeds(cells)
+    for r, seeds in _testable_cells(a):
         words = (
             f"{r.intermediate} → {r.target}: encoder gain {_f(r.encoder_gain, sign=True)}, decoder gain "
             f"{_f(r.decoder_gain, sign=True)}, difference {_f(r.difference, sign=True)} ({_ci_words(r.difference_low, r.difference_high, level)}"
