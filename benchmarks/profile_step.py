@@ -57,11 +57,14 @@ def profile_case(args: argparse.Namespace, recipe: str, work: Path) -> dict:
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
     step_ends: list[float] = []
+    widths: list[int] = []  # padded width of each step's batch (positions per feature: unpacked recipes)
     original = training.StepWindow._step_end
     with profile(activities=activities, schedule=schedule(skip_first=args.skip - 1, wait=0, warmup=1, active=args.active, repeat=1)) as prof:
         def step_end(window: training.StepWindow) -> None:
             original(window)
             step_ends.append(window.ends[-1][0])
+            lengths, positions = window.batches[len(step_ends) - 1]
+            widths.append(positions // max(1, len(lengths)))
             prof.step()
 
         training.StepWindow._step_end = step_end  # type: ignore[method-assign]
@@ -89,7 +92,10 @@ def profile_case(args: argparse.Namespace, recipe: str, work: Path) -> dict:
     by_cpu = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[: args.top]
     by_device = sorted(kernels, key=_device_us, reverse=True)[: args.top]
     return {
-        "recipe": recipe, "profiled_steps": args.active, "wall_ms_per_step": 1e3 * wall_s / args.active,
+        "recipe": recipe, "profiled_steps": args.active,
+        # Shapes first seen in the profiled steps: kernels planned per shape (cuDNN attention) are planned again for each.
+        "new_widths_in_profiled_steps": len(set(widths[args.skip:args.skip + args.active]) - set(widths[: args.skip])),
+        "distinct_widths": len(set(widths)), "wall_ms_per_step": 1e3 * wall_s / args.active,
         "device_busy_ms_per_step": 1e3 * device_s / args.active, "device_busy_share": device_s / wall_s if args.device == "cuda" else None,
         "kernel_launches_per_step": launches / args.active, "launch_cpu_ms_per_step": launch_ms / args.active,
         "syncs_per_step": syncs / args.active, "sync_ms_per_step": sync_ms / args.active,
@@ -105,7 +111,8 @@ def print_summary(s: dict) -> None:
     print(f"\n== {s['recipe']}: {s['wall_ms_per_step']:.1f} ms a step over {s['profiled_steps']} profiled steps; device busy "
           f"{s['device_busy_ms_per_step']:.1f} ms ({share}); {s['kernel_launches_per_step']:.0f} launches ({s['launch_cpu_ms_per_step']:.1f} ms CPU), "
           f"{s['syncs_per_step']:.0f} syncs ({s['sync_ms_per_step']:.1f} ms), {s['memcpy_per_step']:.0f} memcpy ({s['memcpy_cpu_ms_per_step']:.1f} ms) a step; "
-          f"{s['train_tokens_per_s']:.0f} tok/s over the case", flush=True)
+          f"{s['train_tokens_per_s']:.0f} tok/s over the case; {s['new_widths_in_profiled_steps']} batch widths first seen in the "
+          f"profiled steps, {s['distinct_widths']} in all", flush=True)
     for title, rows in (("self CPU", s["top_cpu"]), ("kernel", s["top_device"])):
         if rows:
             print(f"   top by {title} time, per step:")

@@ -25,6 +25,7 @@ def test_profiles_the_chosen_steps_of_a_recipe(micro, tmp_path, capsys):
     [case] = json.loads(out.read_text())["cases"]
     assert case["recipe"] == "hf-grouped" and case["profiled_steps"] == 3 and case["wall_ms_per_step"] > 0 and case["train_tokens_per_s"] > 0
     assert case["device_busy_share"] is None and case["top_device"] == []  # no GPU: no kernels
+    assert 1 <= case["distinct_widths"] <= 6 and 0 <= case["new_widths_in_profiled_steps"] <= 3
     assert any("mm" in key for key, _, _ in case["top_cpu"])  # the model's matrix products were recorded
     assert "== hf-grouped:" in capsys.readouterr().out
 
