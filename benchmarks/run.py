@@ -127,8 +127,8 @@ def training_section(args: argparse.Namespace, work: Path, log: Path, shape: str
                     sdpa_backends=args.sdpa_backends, pad_to_multiple_of=args.pad_to_multiple_of)
 
     if args.device == "cuda" and plan and not args.no_warmup_case:
-        # The first GPU case of a run read the CUDA libraries from a cold disk cache inside its
-        # timing window: on an H200 the first case (always xstilts) took 29 s where its repeat took 19.
+        # On a fresh H200 the first case of a run (always xstilts) took 29 s where its repeat took
+        # 19, slower past its first steps too: a first-process cost (cold libraries and caches).
         task, recipe, _ = plan[0]
         warm_file = work / "case-warmup.json"
         warm_file.write_text(json.dumps(asdict(make_case(task, recipe, 0, 10))))
