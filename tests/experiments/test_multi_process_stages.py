@@ -82,3 +82,15 @@ def test_bad_multi_process_settings_name_the_field(overrides, field):
     data = {"name": "bad", "models": [{"name": "m", "path": "synthetic:encoder"}], "targets": ["syn-para"]} | overrides
     with pytest.raises(ConfigError, match=field.replace("[", "\\[").replace("]", "\\]")):
         spec_from_dict(data)
+
+
+def test_a_finished_process_closes_its_process_group():
+    import torch.distributed as dist
+
+    from xstilts.experiments.distributed import close_process_group
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    assert dist.is_initialized()
+    close_process_group()
+    assert not dist.is_initialized()
+    close_process_group()  # nothing to close: no error

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from xstilts.evaluation.predict import featurize
+from xstilts.experiments.distributed import close_process_group
 from xstilts.kinds import FeaturizeOptions
 from xstilts.models.backbone import BackboneOptions
 from xstilts.models.model import load_pretrained
@@ -53,6 +54,7 @@ except Interrupted:  # on every rank: the main process raises in on_event, the o
 run._sync_whole_model()  # sharded: the main process's whole model gets the trained weights
 checksum = sum(float(v.double().sum()) for v in run.model.state_dict().values())
 rank = run.accelerator.process_index
+close_process_group()  # as the stage entry point does before exit
 # One file per rank: the ranks share stdout, where their lines can interleave.
 (results / f"rank{rank}.json").write_text(json.dumps({
     "rank": rank, "processes": run.processes, "sharded": run.sharded, "steps": outcome.steps, "task_steps": outcome.task_steps,
