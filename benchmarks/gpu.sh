@@ -50,21 +50,14 @@ EOF
 failed=()
 for part in $PARTS; do
   echo "== $part ($(date -u +%H:%M:%S))"
+  extra=()  # flags of this part's training run beyond the shared ones
   case "$part" in
     profile)
       "$PYTHON" benchmarks/profile_step.py --device cuda --shape xlmr-large --task classification --recipes xstilts,hf-grouped \
         --steps 24 --skip 8 --active 10 --threads "$OMP_NUM_THREADS" --json "$RESULTS/profile-cuda-xlmr-large-classification-$STAMP.json" || failed+=("$part")
       continue ;;
-    xlmr-classification-no-cudnn)
-      "$PYTHON" benchmarks/run.py --device cuda --shape xlmr-large --sections training --sdpa-backends flash,efficient,math \
-        --recipes xstilts,hf-grouped --repeats 2 --tasks classification --max-length 256 --batch-size 32 \
-        --threads "$OMP_NUM_THREADS" --out "$RESULTS" "${markdown[@]}" --name "cuda-$part-gpu-$STAMP" || failed+=("$part")
-      continue ;;
-    xlmr-classification-pad8)
-      "$PYTHON" benchmarks/run.py --device cuda --shape xlmr-large --sections training --pad-to-multiple-of 8 \
-        --recipes xstilts,hf-grouped --repeats 2 --tasks classification --max-length 256 --batch-size 32 \
-        --threads "$OMP_NUM_THREADS" --out "$RESULTS" "${markdown[@]}" --name "cuda-$part-gpu-$STAMP" || failed+=("$part")
-      continue ;;
+    xlmr-classification-no-cudnn) shape=xlmr-large; tasks=classification; recipes=xstilts,hf-grouped; extra=(--sdpa-backends flash,efficient,math) ;;
+    xlmr-classification-pad8) shape=xlmr-large; tasks=classification; recipes=xstilts,hf-grouped; extra=(--pad-to-multiple-of 8) ;;
     xlmr-classification) shape=xlmr-large; tasks=classification; recipes=xstilts,xstilts-packed,hf-grouped ;;
     decoder-classification) shape=decoder-1b; tasks=classification; recipes=xstilts,hf-grouped ;;
     xlmr-qa) shape=xlmr-large; tasks=qa; recipes=xstilts,xstilts-packed,hf-grouped ;;
@@ -78,7 +71,7 @@ for part in $PARTS; do
       continue ;;
     *) echo "benchmarks/gpu.sh: unknown part $part" >&2; failed+=("$part"); continue ;;
   esac
-  "$PYTHON" benchmarks/run.py --device cuda --shape "$shape" --sections training \
+  "$PYTHON" benchmarks/run.py --device cuda --shape "$shape" --sections training "${extra[@]}" \
     --recipes "$recipes" --repeats 2 --tasks "$tasks" --max-length 256 --batch-size 32 \
     --threads "$OMP_NUM_THREADS" --out "$RESULTS" "${markdown[@]}" --name "cuda-$part-gpu-$STAMP" || failed+=("$part")
 done

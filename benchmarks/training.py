@@ -172,7 +172,8 @@ def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int,
 
 
 # -- one case (child process) -----------------------------------------------------------------------
-SDPA_BACKENDS = ("flash", "efficient", "cudnn", "math")
+# --sdpa-backends names -> torch.nn.attention.SDPBackend members
+SDPA_BACKENDS = {"flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "cudnn": "CUDNN_ATTENTION", "math": "MATH"}
 
 
 def run_case(case: Case) -> CaseResult:
@@ -184,9 +185,7 @@ def run_case(case: Case) -> CaseResult:
     unknown = sorted(set(names) - set(SDPA_BACKENDS))
     if unknown:
         raise ValueError(f"sdpa_backends: unknown {', '.join(unknown)}; choose from {', '.join(SDPA_BACKENDS)}")
-    chosen = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-              "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
-    with sdpa_kernel([chosen[n] for n in names]):  # backward runs the kernel the forward chose
+    with sdpa_kernel([getattr(SDPBackend, SDPA_BACKENDS[n]) for n in names]):  # backward runs the kernel the forward chose
         return _run_case(case)
 
 
@@ -273,6 +272,15 @@ def _flops(model: Any, lengths: list[int], training: bool) -> tuple[float, int]:
     config = model.body.config if hasattr(model, "body") else model.config
     f = training_flops if training else inference_flops
     return f(n, int(config.num_hidden_layers), int(config.hidden_size), lengths), n
+
+
+def _timed_flops(model: Any, window: StepWindow) -> tuple[dict, int]:
+    """The window's measures with the model FLOPs of its steps and of its steady steps, and the
+    parameters in matrix products."""
+    timed = window.measured()
+    timed["train_flops"], n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
+    timed["steady_flops"] = _flops(model, window.steady_lengths(), training=True)[0] if timed["steady_seconds"] else None
+    return timed, n_matmul
 
 
 class StepWindow:
@@ -391,9 +399,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     window.attach(trainer.optimizer)
     with PeakMemory(case.device) as train_mem:
         outcome = trainer.train()
-    timed = window.measured()
-    train_flops, n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
-    timed["steady_flops"] = _flops(model, window.steady_lengths(), training=True)[0] if timed["steady_seconds"] else None
+    timed, n_matmul = _timed_flops(model, window)
     handler = handler_for(task)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
@@ -407,7 +413,7 @@ def _run_xstilts(case: Case, model: Any, task: Any, train: list, dev: list, dev_
     scores = metric(predictions, handler.references(dev_examples, task), language="en")
     dev_lengths = [len(f["input_ids"]) for f in dev]
     return dict(
-        **timed, train_flops=train_flops, train_peak_mib=train_mem.mib,
+        **timed, train_peak_mib=train_mem.mib,
         eval_seconds=eval_seconds, eval_cpu_seconds=eval_cpu, eval_examples=len(dev), eval_tokens=sum(dev_lengths),
         eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
         dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,
@@ -573,9 +579,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     collecting[0] = False
     if window.steps != trainer.state.global_step:
         raise RuntimeError(f"timing window: {window.steps} optimizer steps seen, the Trainer took {trainer.state.global_step}")
-    timed = window.measured()
-    train_flops, n_matmul = _flops(model, [n for b, _ in window.trained() for n in b], training=True)
-    timed["steady_flops"] = _flops(model, window.steady_lengths(), training=True)[0] if timed["steady_seconds"] else None
+    timed, n_matmul = _timed_flops(model, window)
     eval_rows = hf_features(dev, kind, tokenizer.pad_token_id, max_length)
     with PeakMemory(case.device) as eval_mem:
         _sync(case.device)
@@ -590,7 +594,7 @@ def _run_hf(case: Case, work: Path, shape: Any, task: Any, train: list, dev: lis
     scores = metric(predictions, handler.references(dev_examples, task), language="en")
     dev_lengths = [len(f["input_ids"]) for f in dev]
     return dict(
-        **timed, train_flops=train_flops, train_peak_mib=train_mem.mib,
+        **timed, train_peak_mib=train_mem.mib,
         eval_seconds=eval_seconds, eval_cpu_seconds=eval_cpu, eval_examples=len(dev), eval_tokens=sum(dev_lengths),
         eval_flops=_flops(model, dev_lengths, training=False)[0], eval_peak_mib=eval_mem.mib,
         dev_score=scores[metric.primary], dev_metric=f"{task.metric}.{metric.primary}", memory_method=train_mem.method,

@@ -30,6 +30,9 @@ def test_gpu_script_flags_are_accepted_by_the_scripts_it_calls():
     text = SCRIPT.read_text().replace("\\\n", " ")
     calls = re.findall(r'"\$PYTHON" (benchmarks/\w+\.py) ([^\n]+)', text)
     assert {script for script, _ in calls} == {"benchmarks/run.py", "benchmarks/lm_loss.py", "benchmarks/profile_step.py"}
+    extra = " ".join(re.findall(r"extra=\(([^)]*)\)", text))  # per-part flags of the shared run.py call
+    assert "--sdpa-backends" in extra and "--pad-to-multiple-of" in extra
+    calls.append(("benchmarks/run.py", extra))
     for script, args in calls:
         helptext = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
         for flag in re.findall(r"(--[\w-]+)", args):

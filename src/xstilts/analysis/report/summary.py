@@ -275,9 +275,13 @@ def _testable_cells(a: Analysis) -> list[tuple[Any, int]]:
     ]
 
 
+def _diverges(row: Any, seeds: int, alpha: float) -> bool:
+    """A divergence table row reported as a divergence: two seeds or more, Holm-adjusted p under alpha."""
+    return seeds >= 2 and row.p_holm < alpha
+
+
 def _divergent_cells(a: Analysis) -> list[Any]:
-    """Rows of the divergence table reported as a divergence: two seeds or more, Holm-adjusted p under alpha."""
-    return [r for r, seeds in _testable_cells(a) if seeds >= 2 and r.p_holm < a.options.alpha]
+    return [r for r, seeds in _testable_cells(a) if _diverges(r, seeds, a.options.alpha)]
 
 
 def _divergence_findings(a: Analysis) -> list[Finding]:
@@ -288,7 +292,7 @@ def _divergence_findings(a: Analysis) -> list[Finding]:
             f"{r.intermediate} → {r.target}: encoder gain {_f(r.encoder_gain, sign=True)}, decoder gain "
             f"{_f(r.decoder_gain, sign=True)}, difference {_f(r.difference, sign=True)} ({_ci_words(r.difference_low, r.difference_high, level)}"
         )
-        if seeds >= 2 and r.p_holm < alpha:
+        if _diverges(r, seeds, alpha):
             out.append(
                 Finding("divergence", words + f", Holm-adjusted p {_p(r.p_holm)}): a significant divergence.", True)
             )
