@@ -39,13 +39,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))
     p.add_argument("--top", type=int, default=15, help="operators listed per table")
-    p.add_argument("--sdpa-backends", default=None, help="attention backends the cases may use, e.g. flash,efficient,math (default: torch's choice)")
+    p.add_argument("--sdpa-backends", default=None, help="attention kernels of every recipe: auto (default; xstilts' choice, no cuDNN attention on CUDA), torch (torch's choice) or a list, e.g. flash,efficient,math")
     p.add_argument("--json", default=None, help="write the summary here")
     return p.parse_args(argv)
 
 
 def _device_us(event: object) -> float:
     return float(getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0) or 0)
+
+
+def device_kernels(events: list, cuda: object) -> list:
+    """The kernels among profiler events. Operators carry the device time of the kernels under
+    them, and so do annotations, which on CUDA come back as device events too (ProfilerStep*,
+    Optimizer.step#AdamW.step: the step's annotation spans its whole wall time): summing anything
+    but kernels counts time twice or more."""
+    return [
+        e for e in events
+        if e.device_type == cuda and not getattr(e, "is_user_annotation", False) and not e.key.startswith(ANNOTATIONS)
+    ]
+
+
+ANNOTATIONS = ("ProfilerStep", "Optimizer.")  # where torch does not mark them as user annotations
 
 
 def profile_case(args: argparse.Namespace, recipe: str, work: Path) -> dict:
@@ -76,9 +90,7 @@ def profile_case(args: argparse.Namespace, recipe: str, work: Path) -> dict:
         finally:
             training.StepWindow._step_end = original  # type: ignore[method-assign]
     events = prof.key_averages()
-    # Kernels only: operators and annotations (ProfilerStep*, Optimizer.step) also carry the device
-    # time of the kernels under them, so summing every event counts kernels twice or more.
-    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+    kernels = device_kernels(events, DeviceType.CUDA)
     wall_s = step_ends[args.skip + args.active - 1] - step_ends[args.skip - 1]  # the profiled steps, end to end
     device_s = sum(_device_us(e) for e in kernels) / 1e6
 

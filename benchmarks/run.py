@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrieval", default=None, help="QUERIESxCANDIDATESxDIM[:VECTORS],... with VECTORS isotropic (default), anisotropic or encoder (the tiny encoder's outputs; DIM is its width) (default: " + DEFAULT_RETRIEVAL + "; --full or cuda add 100000x100000x1024; --quick: " + QUICK_RETRIEVAL + ")")
     p.add_argument("--no-warmup-case", action="store_true", help="on cuda, skip the discarded warm-up case run before the timed ones")
     p.add_argument("--pad-to-multiple-of", type=int, default=None, help="both recipes pad batches to a multiple of N positions (default: to the longest row)")
-    p.add_argument("--sdpa-backends", default=None, help="attention backends the training cases may use, e.g. flash,efficient,math (default: torch's choice)")
+    p.add_argument("--sdpa-backends", default=None, help="attention kernels of every recipe: auto (default; xstilts' choice, no cuDNN attention on CUDA), torch (torch's choice) or a list, e.g. flash,efficient,math")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s of a GPU missing from the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--no-markdown", action="store_true", help="write only the .json (its .md later with --render)")

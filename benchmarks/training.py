@@ -66,9 +66,10 @@ class Case:
     max_grad_norm: float = 1.0
     peak_tflops: float | None = None
     max_length: int | None = None  # None: the task's (benchmarks.data.TASKS)
-    # Scaled-dot-product-attention backends the case may use ("flash,efficient,math", ...); None:
-    # torch's own choice. On an H200 torch 2.11 picks cuDNN for padded batches, whose graph is
-    # built again for every new shape (benchmarks/README.md, GPU results).
+    # Scaled-dot-product-attention backends of every recipe (xstilts.models.sdpa): None or "auto",
+    # xstilts' default (no cuDNN attention on CUDA, whose graph is built again for every new batch
+    # shape: benchmarks/README.md, GPU results), which the Trainer recipes get too; "torch", torch's
+    # own choice; or a list, "flash,efficient,math".
     sdpa_backends: str | None = None
     # Batches padded to a multiple of this many positions, by both recipes (xstilts' Trainer
     # setting; the Trainer's collator's pad_to_multiple_of); None: to the longest row.
@@ -172,24 +173,19 @@ def prepare(work_dir: Path, shape_name: str, task_keys: list[str], n_train: int,
 
 
 # -- one case (child process) -----------------------------------------------------------------------
-# --sdpa-backends names -> torch.nn.attention.SDPBackend members
-SDPA_BACKENDS = {"flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "cudnn": "CUDNN_ATTENTION", "math": "MATH"}
-
-
 def run_case(case: Case) -> CaseResult:
-    if not case.sdpa_backends:
-        return _run_case(case)
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from xstilts.models.sdpa import parse_sdpa_backends, sdpa_backends
 
-    names = case.sdpa_backends.split(",")
-    unknown = sorted(set(names) - set(SDPA_BACKENDS))
-    if unknown:
-        raise ValueError(f"sdpa_backends: unknown {', '.join(unknown)}; choose from {', '.join(SDPA_BACKENDS)}")
-    with sdpa_kernel([getattr(SDPBackend, SDPA_BACKENDS[n]) for n in names]):  # backward runs the kernel the forward chose
-        return _run_case(case)
+    try:
+        choice = parse_sdpa_backends(case.sdpa_backends or "auto")
+    except ValueError as err:
+        raise ValueError(f"sdpa_backends: {err}") from None
+    # The Trainer recipes run inside this; xstilts' model applies the same choice to its own passes.
+    with sdpa_backends(choice, case.device):
+        return _run_case(case, choice)
 
 
-def _run_case(case: Case) -> CaseResult:
+def _run_case(case: Case, attention: str | tuple[str, ...]) -> CaseResult:
     import torch
 
     from xstilts.data.formatting import InputFormat
@@ -224,6 +220,7 @@ def _run_case(case: Case) -> CaseResult:
     baseline_rss = rss_peak_mib()[0]
     if case.recipe in ("xstilts", "xstilts-fp32", "xstilts-packed"):
         model = xstilts_model(work, shape, case.device)
+        model.sdpa_backends = attention
         precision = "no" if case.recipe == "xstilts-fp32" else "auto"
         result = _run_xstilts(case, model, task, train, dev, dev_examples, precision=precision, packing=case.recipe == "xstilts-packed")
     elif case.recipe in HF_RECIPES:

@@ -42,3 +42,19 @@ def test_each_recipe_is_profiled_in_a_process_of_its_own(tmp_path, capfd):
 def test_refuses_a_window_outside_the_run(micro):
     with pytest.raises(SystemExit, match="--skip"):
         main(["--shape", micro, "--steps", "4", "--skip", "3", "--active", "2"])
+
+
+def test_device_time_sums_kernels_not_the_annotations_around_them():
+    from types import SimpleNamespace
+
+    from benchmarks.profile_step import device_kernels
+
+    cuda, cpu = "cuda", "cpu"
+    events = [
+        SimpleNamespace(key="ProfilerStep*", device_type=cuda, is_user_annotation=False),  # as torch 2.11 gave it on an H200
+        SimpleNamespace(key="Optimizer.step#AdamW.step", device_type=cuda, is_user_annotation=False),
+        SimpleNamespace(key="my-region", device_type=cuda, is_user_annotation=True),
+        SimpleNamespace(key="nvjet_sm90_tst_256x128", device_type=cuda, is_user_annotation=False),
+        SimpleNamespace(key="aten::mm", device_type=cpu, is_user_annotation=False),
+    ]
+    assert [e.key for e in device_kernels(events, cuda)] == ["nvjet_sm90_tst_256x128"]

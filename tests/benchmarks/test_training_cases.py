@@ -205,7 +205,10 @@ def test_a_case_can_be_held_to_some_attention_backends(work):
     with pytest.raises(RuntimeError, match="No viable backend for scaled_dot_product_attention"):  # the CPU has no cuDNN attention: the choice is applied
         run_case(Case(task="classification", recipe="xstilts", shape="micro", device="cpu", work_dir=str(work), steps=2,
                       n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, sdpa_backends="cudnn"))
-    with pytest.raises(ValueError, match="sdpa_backends: unknown fast"):
+    with pytest.raises(RuntimeError, match="No viable backend for scaled_dot_product_attention"):  # the Trainer recipes get the same choice
+        run_case(Case(task="classification", recipe="hf-grouped", shape="micro", device="cpu", work_dir=str(work), steps=2,
+                      n_train=24, n_dev=10, learning_rate=1e-3, batch_size=4, eval_batch_size=4, sdpa_backends="cudnn"))
+    with pytest.raises(ValueError, match="sdpa_backends: unknown backend fast"):
         run_case(Case(task="classification", recipe="xstilts", shape="micro", device="cpu", work_dir=str(work), steps=2,
                       n_train=24, n_dev=10, learning_rate=1e-3, sdpa_backends="math,fast"))
 

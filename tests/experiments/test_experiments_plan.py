@@ -451,6 +451,15 @@ def test_packing_is_in_the_ids_only_when_on(tmp_path: Path) -> None:
     assert _changed(default, packed) == {("target", "syn-para", c) for c in ("none", "syn-nli")} | {("evaluate", "syn-para", c) for c in ("none", "syn-nli")}
 
 
+def test_attention_kernels_are_not_in_the_ids_or_the_spec_fingerprint(tmp_path: Path) -> None:
+    default = _spec(tmp_path)
+    for choice in ("torch", "flash,efficient,math", "math"):
+        held = _spec(tmp_path, models=[{"name": "m", "path": "synthetic:encoder", "sdpa_backends": choice}])
+        assert [s.id for s in plan(held)] == [s.id for s in plan(default)]
+        assert held.fingerprint() == default.fingerprint()
+        assert held.models[0].backbone_options().sdpa_backends == choice
+
+
 def test_plan_refuses_packing_where_a_kind_cannot_pack(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import yaml
 

@@ -119,6 +119,7 @@ ERRORS = [
     ("first-token pooling on a decoder", _with(models=[{"name": "b", "path": "bigscience/bloom-560m", "pooling": "first"}]), ["models[0].pooling: 'first' on a decoder", "use last or mean"]),
     ("family contradicts the model", _with(models=_model(family="decoder")), ["models[0].family: FacebookAI/xlm-roberta-large is an encoder", "set it to encoder"]),
     ("flash attention in float32", _with(models=_model(attn_implementation="flash_attention_2")), ["flash_attention_2 needs dtype bfloat16 or float16"]),
+    ("unknown attention kernel", _with(models=_model(sdpa_backends="flash,fast")), ["models[0].sdpa_backends: unknown backend fast", "auto", "cudnn"]),
     ("retrieval layer beyond the model", _with(models=_model(retrieval_layer=30)), ["models[0].retrieval_layer: 30 is outside 0..24"]),
     ("fp16 on cpu", _with(device="cpu", training={"target": {"precision": "fp16"}}), ["training.target.precision: fp16 mixed precision needs a GPU"]),
     ("baseline with LM mixing", _with(intermediate=[{"name": "none", "lm_mix": {"ratio": 0.2}}]), ["intermediate[0]: the no-intermediate baseline cannot mix in LM"]),
@@ -128,6 +129,7 @@ ERRORS = [
     # duplicates
     ("duplicate model name", _with(models=[{"name": "a", "path": "FacebookAI/xlm-roberta-base"}, {"name": "a", "path": "FacebookAI/xlm-roberta-large"}]), ["models[1].name: 'a' is also the name of models[0]"]),
     ("same model twice", _with(models=[{"name": "a", "path": "FacebookAI/xlm-roberta-base"}, {"name": "b", "path": "FacebookAI/xlm-roberta-base"}]), ["models[1]: same model and options as models[0]"]),
+    ("same model but its attention kernels", _with(models=[{"name": "a", "path": "FacebookAI/xlm-roberta-base"}, {"name": "b", "path": "FacebookAI/xlm-roberta-base", "sdpa_backends": "torch"}]), ["models[1]: same model and options as models[0]", "sdpa_backends aside"]),
     ("duplicate condition", _with(intermediate=["none", "mnli", "phang2020"]), ["condition name 'mnli' appears twice"]),
     ("identical conditions", _with(intermediate=["mnli", {"name": "nli", "tasks": ["mnli"]}]), ["condition 'nli' trains exactly like 'mnli'"]),
     ("duplicate target", _with(targets=["xtreme", "xnli"]), ["'xnli' appears twice"]),

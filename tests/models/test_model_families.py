@@ -168,7 +168,7 @@ def test_bloom_runs_the_pipeline_with_eager_attention_recorded_in_provenance(fam
     assert {s.kind for s in stages} == {"target", "evaluate"}
     for stage in stages:
         provenance = json.loads(store._conn.execute("SELECT provenance FROM stages WHERE id=?", (stage.id,)).fetchone()[0])
-        assert provenance["runner"]["attn_implementation"] == "eager", provenance["runner"]
+        assert provenance["runner"]["attn_implementation"] == "eager" and provenance["runner"]["sdpa_backends"] is None, provenance["runner"]
     raw["models"][0]["attn_implementation"] = "sdpa"
     with pytest.raises(ConfigError, match=r"models\[0\]\.attn_implementation: .*BloomModel does not support it"):
         spec_from_dict(raw)

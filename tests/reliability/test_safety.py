@@ -26,7 +26,6 @@ import torch
 from xstilts.errors import XStiltsError
 from xstilts.experiments.runner import run_spec
 from xstilts.experiments.spec import ModelSpec, spec_from_dict
-from xstilts.experiments.stages import backbone_options
 from xstilts.models.model import load_pretrained
 
 from reliability_faults import armed
@@ -176,7 +175,7 @@ def test_remote_code_only_when_the_spec_asks_and_announced_first(tiny_models, mo
     handler = Events(events)
     logging.getLogger("xstilts.models.backbone").addHandler(handler)
     try:
-        load_pretrained(path, backbone_options(ModelSpec(name="m", path=path, trust_remote_code=asked)))
+        load_pretrained(path, ModelSpec(name="m", path=path, trust_remote_code=asked).backbone_options())
     finally:
         logging.getLogger("xstilts.models.backbone").removeHandler(handler)
     loads = [e for e in events if e[0] != "warning"]
@@ -208,7 +207,7 @@ def refused_before_and_at_load(tmp_path: Path, model: Path) -> None:
     assert_user_error(result, "preflight:")
     assert str(model) in result.out
     with pytest.raises(XStiltsError, match=re.escape(str(model))):
-        load_pretrained(str(model), backbone_options(ModelSpec(name="m", path=str(model))))
+        load_pretrained(str(model), ModelSpec(name="m", path=str(model)).backbone_options())
 
 
 # -- paths -------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ def _data_fingerprint(task_names: list[str], model: ModelSpec) -> dict:
 def _model_key(model: ModelSpec) -> dict:
     key = to_dict(model)
     key.pop("name")
+    key.pop("sdpa_backends")  # which kernels compute attention: scores move within rounding, as across devices
     if model.retrieval_layer is not None and model.retrieval_layer == builtin_retrieval_layer(model.path):
         key["retrieval_layer"] = None  # a built-in model's chosen layer, written out, resolves as left unset
     if key["attn_implementation"] == "auto":

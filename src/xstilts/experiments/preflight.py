@@ -28,10 +28,10 @@ from xstilts.data.loading import english_training, load_examples, locate_example
 from xstilts.errors import Problem, XStiltsError
 from xstilts.experiments.catalog import model_facts
 from xstilts.experiments.plan import plan
-from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.experiments.spec import ExperimentSpec
 from xstilts.hub import hub_reachable
 from xstilts.kinds import FeaturizeOptions, handler_for
-from xstilts.models.backbone import BackboneOptions, detect_family, load_config, load_tokenizer, resolve_model_path
+from xstilts.models.backbone import detect_family, load_config, load_tokenizer, resolve_model_path
 from xstilts.models.packing import packing_problem
 from xstilts.models.preflight import check_model
 from xstilts.tasks import get_task
@@ -167,20 +167,13 @@ def _merge_languages(problems: list[Problem]) -> list[Problem]:
     ]
 
 
-def backbone_options(model: ModelSpec):  # -> BackboneOptions
-
-    return BackboneOptions(
-        family=model.family, dtype=model.dtype, attn_implementation=model.attn_implementation,
-        gradient_checkpointing=model.gradient_checkpointing, trust_remote_code=model.trust_remote_code, revision=model.revision,
-    )
-
 
 def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
 
     kinds = model_kinds(spec)
     problems: list[Problem] = []
     for model in spec.models:
-        problems.extend(check_model(model.name, model.path, backbone_options(model), kinds, deep=deep))
+        problems.extend(check_model(model.name, model.path, model.backbone_options(), kinds, deep=deep))
     return problems
 
 
@@ -200,7 +193,7 @@ def featurise_samples(spec: ExperimentSpec, skip_models: set[str]) -> list[Probl
     for model in spec.models:
         if model.name in skip_models:
             continue
-        options = backbone_options(model)
+        options = model.backbone_options()
         try:
             path = resolve_model_path(model.path)
             family = detect_family(load_config(path, options), options.family, where=f"model {model.path}: ")
@@ -265,7 +258,7 @@ def check_packing(spec: ExperimentSpec) -> list[Problem]:
         model_type = facts.model_type if facts else None
         if model_type is None:
             try:
-                model_type = str(load_config(resolve_model_path(model.path), backbone_options(model)).model_type)
+                model_type = str(load_config(resolve_model_path(model.path), model.backbone_options()).model_type)
             except XStiltsError:
                 continue  # check_models reports a model whose config does not load
         tasks = wanted[model.name]

@@ -26,7 +26,13 @@ from xstilts.errors import ConfigError, UnknownNameError, closest
 from xstilts.experiments.catalog import LINEAR_MODULES, model_facts, module_names
 from xstilts.experiments.throughput import gpu_names
 from xstilts.languages import LANGUAGES
-from xstilts.models.backbone import attention_problem, attention_support_of_type, builtin_retrieval_layer
+from xstilts.models.backbone import (
+    BackboneOptions,
+    attention_problem,
+    attention_support_of_type,
+    builtin_retrieval_layer,
+)
+from xstilts.models.sdpa import parse_sdpa_backends
 from xstilts.synthetic.spec import MODEL_NAMES as SYNTHETIC_MODELS
 from xstilts.tasks import all_tasks, get_task
 from xstilts.tasks.base import Role, TaskKind
@@ -56,6 +62,9 @@ class ModelSpec:
     family: Literal["auto", "encoder", "decoder"] = "auto"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"  # auto: per model class
+    # Kernels sdpa attention may use: auto (no cuDNN attention on CUDA), torch, or e.g. flash,efficient,math.
+    # Not part of stage ids: it moves scores within rounding, as a change of device does.
+    sdpa_backends: str = "auto"
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
@@ -64,6 +73,13 @@ class ModelSpec:
     retrieval_pooling: Literal["mean", "first", "last"] = "mean"
     lora: LoraSpec | None = None
     freeze_embeddings: bool = False
+
+    def backbone_options(self) -> BackboneOptions:
+        """How to load this model's backbone."""
+        return BackboneOptions(
+            family=self.family, dtype=self.dtype, attn_implementation=self.attn_implementation, sdpa_backends=self.sdpa_backends,
+            gradient_checkpointing=self.gradient_checkpointing, trust_remote_code=self.trust_remote_code, revision=self.revision,
+        )
 
     def resolved_retrieval_layer(self) -> int | None:
         """`retrieval_layer`, or where it is unset the layer a built-in model's plug-in chose for
@@ -245,6 +261,8 @@ class ExperimentSpec:
         data = to_dict(self)
         data.pop("executor")
         data.pop("output_dir")
+        for model in data["models"]:
+            model.pop("sdpa_backends")  # which kernels compute attention (see ModelSpec)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -417,10 +435,10 @@ def _validate_models(spec: ExperimentSpec) -> None:
         if m.name in seen:
             raise _error(f"{key}.name", f"{m.name!r} is also the name of models[{seen[m.name]}]; model names must be unique")
         seen[m.name] = i
-        content = json.dumps({k: v for k, v in to_dict(m).items() if k != "name"}, sort_keys=True)
+        content = json.dumps({k: v for k, v in to_dict(m).items() if k not in ("name", "sdpa_backends")}, sort_keys=True)
         if content in identity:
             j = identity[content]
-            raise _error(key, f"same model and options as models[{j}] ({spec.models[j].name!r}); list each model once")
+            raise _error(key, f"same model and options as models[{j}] ({spec.models[j].name!r}; sdpa_backends aside, which does not change results); list each model once")
         identity[content] = i
         if not m.path.strip():
             raise _error(f"{key}.path", "empty; give a hub id (e.g. FacebookAI/xlm-roberta-large), a local folder or synthetic:encoder")
@@ -444,6 +462,10 @@ def _validate_models(spec: ExperimentSpec) -> None:
             raise _error(f"{key}.attn_implementation", "flash_attention_2 needs dtype bfloat16 or float16; set dtype: bfloat16, or use auto")
         if m.attn_implementation in ("sdpa", "flash_attention_2") and facts and facts.model_type:
             _validate_attention(m, key, facts.model_type)
+        try:
+            parse_sdpa_backends(m.sdpa_backends)
+        except ValueError as err:
+            raise _error(f"{key}.sdpa_backends", str(err)) from None
         if facts and m.retrieval_layer is not None and not -facts.layers - 1 <= m.retrieval_layer <= facts.layers:
             raise _error(f"{key}.retrieval_layer", f"{m.retrieval_layer} is outside 0..{facts.layers} ({m.path} has {facts.layers} layers; index 0 is the embeddings)")
         if m.lora is not None:

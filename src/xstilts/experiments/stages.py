@@ -20,12 +20,13 @@ from xstilts.evaluation.predict import evaluate
 from xstilts.experiments.plan import Stage
 from xstilts.experiments.processes import barrier, is_main_process, world_size
 from xstilts.experiments.settings import StageEvaluation, StageTraining
-from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.experiments.spec import ExperimentSpec
 from xstilts.experiments.store import FLAGS_KEY, GAPS_KEY
 from xstilts.io import atomic_dir, atomic_write_json, cache_root, write_jsonl
 from xstilts.kinds import FeaturizeOptions, handler_for
-from xstilts.models.backbone import BackboneOptions, resolve_model_path
+from xstilts.models.backbone import resolve_model_path
 from xstilts.models.model import XStiltsModel, load_checkpoint, load_pretrained, read_manifest
+from xstilts.models.sdpa import backends_for
 from xstilts.tasks import Task, get_task
 from xstilts.training.loop import TaskData, Trainer
 from xstilts.training.settings import TrainSettings
@@ -78,16 +79,15 @@ class StageContext:
         return path
 
 
-def backbone_options(model: ModelSpec) -> BackboneOptions:
-    return BackboneOptions(
-        family=model.family, dtype=model.dtype, attn_implementation=model.attn_implementation,
-        gradient_checkpointing=model.gradient_checkpointing, trust_remote_code=model.trust_remote_code, revision=model.revision,
-    )
-
 
 def model_provenance(model: XStiltsModel) -> dict:
     """How the backbone ran, for the stage's provenance record: what `auto` options resolved to."""
-    return {"attn_implementation": model.attn_implementation, "dtype": str(next(model.body.parameters()).dtype).removeprefix("torch.")}
+    weights = next(model.body.parameters())
+    backends = backends_for(model.sdpa_backends, weights.device.type) if model.attn_implementation == "sdpa" else None
+    return {
+        "attn_implementation": model.attn_implementation, "dtype": str(weights.dtype).removeprefix("torch."),
+        "sdpa_backends": ",".join(backends) if backends else ("torch's choice" if model.attn_implementation == "sdpa" else None),
+    }
 
 
 # -- device and settings ----------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def _cap(examples: list, n: int | None) -> list:
 # -- model loading ----------------------------------------------------------------------------------
 def load_start_model(stage: Stage, ctx: StageContext) -> tuple[XStiltsModel, dict]:
     """The model a training stage starts from: the base model or the parent's checkpoint body."""
-    options = backbone_options(stage.model)
+    options = stage.model.backbone_options()
     if stage.parent is None:
         model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
         loaded = {"loaded": stage.model.path, "weights": "pretrained backbone", "heads": "none"}
@@ -197,7 +197,7 @@ def run_target(stage: Stage, ctx: StageContext) -> dict:
         data = [TaskData(head_task, ctx.features(model, task, train, options), dev, ctx.features(model, task, dev, options))]
         result = _train_and_save(stage, ctx, model, data, settings, loaded, phase_name=task.name, final=i == len(phases) - 1)
         outcome["phases"].append(result)
-        model = load_checkpoint(Path(result["checkpoint"]), backbone_options(stage.model), tasks={target.name: target})
+        model = load_checkpoint(Path(result["checkpoint"]), stage.model.backbone_options(), tasks={target.name: target})
     outcome |= outcome["phases"][-1]
     return outcome
 
@@ -315,7 +315,7 @@ def _not_learned_flag(stage: Stage, data: list[TaskData], outcome: Any, settings
 # -- evaluation ------------------------------------------------------------------------------------
 def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
     task = get_task(stage.task or "")
-    options = backbone_options(stage.model)
+    options = stage.model.backbone_options()
     if stage.parent is None:
         model = load_pretrained(stage.model.path, options, pooling=stage.model.pooling)
         loaded = stage.model.path

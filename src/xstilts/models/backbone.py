@@ -72,6 +72,7 @@ class BackboneOptions:
     family: str = "auto"  # auto | encoder | decoder
     dtype: str = "float32"  # float32 | bfloat16 | float16 (weights; autocast is the trainer's)
     attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2 (see resolve_attention)
+    sdpa_backends: str = "auto"  # attention kernels sdpa may use: auto | torch | flash,efficient,... (xstilts.models.sdpa)
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
     revision: str | None = None

@@ -38,6 +38,7 @@ from xstilts.models.backbone import (
     resolve_model_path,
 )
 from xstilts.models.packing import is_packed, packed_hidden, to_packed
+from xstilts.models.sdpa import parse_sdpa_backends, sdpa_backends
 from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class XStiltsModel(nn.Module):
         self.head_info: dict[str, HeadInfo] = {}
         self.input_format = InputFormat.for_tokenizer(tokenizer, family)
         self.segment_sep = segment_separator(body, tokenizer, family)
+        # Attention kernels sdpa may use (xstilts.models.sdpa): auto, torch, or a tuple of backends
+        self.sdpa_backends: str | tuple[str, ...] = "auto"
 
     @property
     def hidden_size(self) -> int:
@@ -133,6 +136,10 @@ class XStiltsModel(nn.Module):
     def forward(self, task_name: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits of `task_name`'s head; for LM_TASK, the language-modelling loss. A packed batch
         (`xstilts.models.packing`) runs the backbone on its packed rows; heads see the padded layout."""
+        with sdpa_backends(self.sdpa_backends, batch["input_ids"].device.type):
+            return self._forward(task_name, batch)
+
+    def _forward(self, task_name: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if task_name == LM_TASK:
             if self.lm_objective is not None:
                 return self.lm_objective(self.lm_model, batch)
@@ -162,7 +169,8 @@ class XStiltsModel(nn.Module):
 
     def embed(self, batch: dict[str, torch.Tensor], layer: int | None = None, pooling: str = "mean") -> torch.Tensor:
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        out = self.body(input_ids=ids, attention_mask=mask, output_hidden_states=True, **self._segments(ids, mask))
+        with sdpa_backends(self.sdpa_backends, ids.device.type):
+            out = self.body(input_ids=ids, attention_mask=mask, output_hidden_states=True, **self._segments(ids, mask))
         layer = default_retrieval_layer(self.num_layers) if layer is None else layer
         if not -len(out.hidden_states) <= layer < len(out.hidden_states):
             raise CheckpointError(f"retrieval layer {layer} does not exist: the model has {self.num_layers} layers (0..{self.num_layers})")
@@ -237,7 +245,9 @@ def load_pretrained(name_or_path: str, options: BackboneOptions, pooling: str | 
     family = detect_family(config, options.family, where=f"model {name_or_path}: ")
     tokenizer = load_tokenizer(path, family, options)
     body = load_body(path, options, config=config)
-    return XStiltsModel(body, family, tokenizer, base_model=name_or_path, pooling=pooling)
+    model = XStiltsModel(body, family, tokenizer, base_model=name_or_path, pooling=pooling)
+    model.sdpa_backends = parse_sdpa_backends(options.sdpa_backends)
+    return model
 
 
 def load_checkpoint(directory: Path, options: BackboneOptions, tasks: dict[str, Task] | None = None, expect_family: Family | None = None, keep_heads: bool = True) -> XStiltsModel:
@@ -252,6 +262,7 @@ def load_checkpoint(directory: Path, options: BackboneOptions, tasks: dict[str, 
     tokenizer = load_tokenizer(body_dir, family, options)
     body = load_body(body_dir, options)
     model = XStiltsModel(body, family, tokenizer, base_model=manifest["base_model"], pooling=manifest["pooling"])
+    model.sdpa_backends = parse_sdpa_backends(options.sdpa_backends)
     if keep_heads and tasks:
         weights = load_file(str(directory / "heads.safetensors"))
         for info in manifest["heads"]:

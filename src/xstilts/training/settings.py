@@ -38,7 +38,7 @@ class TrainSettings:
     # attending only to itself; the examples of a step are the same as without it.
     packing: bool = False
     # Training batches padded to a multiple of this many positions (None: to their longest row).
-    # Not in experiment specs yet: its speed on GPUs is unmeasured (benchmarks/README.md).
+    # Not in experiment specs: on an H200 it gained nothing (benchmarks/README.md, GPU results).
     pad_to_multiple_of: int | None = None
     eval_batch_size: int = 64
     # Experiment trackers through accelerate (tensorboard, wandb, mlflow, ... or GeneralTracker
