@@ -489,3 +489,10 @@ def test_the_plan_names_the_built_in_models_a_run_would_pretrain_first(tmp_path:
     assert "2 built-in model(s) without a copy: synthetic:decoder-5, synthetic:encoder-5" in out
     assert "about 26.0 min of one CPU core" in out
     assert not list((tmp_path / "cache").rglob("encoder-5*"))  # planning pretrains nothing
+
+
+def test_retrieval_centering_is_in_the_ids_of_retrieval_evaluations_only_when_on(tmp_path: Path) -> None:
+    default = _ids(tmp_path)
+    assert _ids(tmp_path, evaluation={"retrieval_centering": False}) == default
+    centred = _ids(tmp_path, evaluation={"retrieval_centering": True})
+    assert _changed(default, centred) == {("evaluate", "syn-tatoeba", c) for c in ("none", "syn-nli")}

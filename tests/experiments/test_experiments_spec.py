@@ -120,6 +120,7 @@ ERRORS = [
     ("family contradicts the model", _with(models=_model(family="decoder")), ["models[0].family: FacebookAI/xlm-roberta-large is an encoder", "set it to encoder"]),
     ("flash attention in float32", _with(models=_model(attn_implementation="flash_attention_2")), ["flash_attention_2 needs dtype bfloat16 or float16"]),
     ("unknown attention kernel", _with(models=_model(sdpa_backends="flash,fast")), ["models[0].sdpa_backends: unknown backend fast", "auto", "cudnn"]),
+    ("centering without a retrieval target", _with(evaluation={"retrieval_centering": True}), ["evaluation.retrieval_centering: no target of this grid is a retrieval task"]),
     ("retrieval layer beyond the model", _with(models=_model(retrieval_layer=30)), ["models[0].retrieval_layer: 30 is outside 0..24"]),
     ("fp16 on cpu", _with(device="cpu", training={"target": {"precision": "fp16"}}), ["training.target.precision: fp16 mixed precision needs a GPU"]),
     ("baseline with LM mixing", _with(intermediate=[{"name": "none", "lm_mix": {"ratio": 0.2}}]), ["intermediate[0]: the no-intermediate baseline cannot mix in LM"]),

@@ -89,6 +89,35 @@ def test_retrieval_layer_sweep_is_stored_and_plotted(tiny_models, tmp_path, monk
     assert any("layer" in p.name for p in paths.figures)
 
 
+def test_retrieval_centering_is_an_evaluate_stage_of_its_own(tiny_models, tmp_path, monkeypatch):
+    """Turning centering on gives the retrieval target a new evaluate stage, scored as
+    evaluate(..., retrieval_centering=True) scores; the uncentred stage keeps its result."""
+    from xstilts.data.loading import load_examples
+    from xstilts.evaluation.predict import evaluate
+    from xstilts.experiments.plan import plan
+    from xstilts.experiments.stages import _cap
+    from xstilts.models.backbone import BackboneOptions
+    from xstilts.models.model import load_pretrained
+    from xstilts.tasks import get_task
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
+    raw = tiny_spec(tmp_path, tiny_models["decoder"], targets=["syn-tatoeba"])
+    raw["evaluation"] = {"max_examples": 60, "languages": ["scr"]}
+    [plain] = run_spec(spec_from_dict(raw)).ran
+    raw["evaluation"]["retrieval_centering"] = True
+    spec = spec_from_dict(raw)
+    centred = run_spec(spec)
+    assert centred.ran == [s.id for s in plan(spec)] and centred.ran != [plain]
+    store = ResultsStore(centred.store)
+    stored = dict(store._conn.execute("SELECT stage_id, value FROM scores WHERE metric = 'accuracy'").fetchall())
+    assert set(stored) == {plain, centred.ran[0]}
+    task = get_task("syn-tatoeba")
+    model = load_pretrained(str(tiny_models["decoder"]), BackboneOptions())
+    examples = _cap(load_examples(task, "validation", "scr"), 60)
+    for stage_id, centering in ((plain, False), (centred.ran[0], True)):
+        assert stored[stage_id] == evaluate(model, task, examples, language="scr", retrieval_centering=centering).score
+
+
 @pytest.mark.slow
 def test_a_synthetic_model_embeds_with_its_chosen_retrieval_layer(tmp_path, monkeypatch):
     from xstilts.synthetic.spec import RETRIEVAL_LAYERS

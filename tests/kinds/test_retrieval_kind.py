@@ -214,3 +214,25 @@ def test_lareqa_candidates_are_encoded_with_their_paragraph_as_xtreme_does(tiny_
     budget = 2 * n + 2 + fmt.pair_overhead  # longest first: only the paragraph is cut, to n + 2 tokens
     short = handler_for(get_task("lareqa")).featurize(examples[1:2], tok, fmt, get_task("lareqa"), FeaturizeOptions(max_length=budget))
     assert short[0]["input_ids"] == fmt.pair(ids(sentence), ids(paragraph)[: n + 2])[0]
+
+
+# --- centering: each side less its mean (evaluation.retrieval_centering) -----------------------------
+
+
+def test_centering_removes_what_a_side_shares() -> None:
+    """Each language's sentences share a large offset (their language) and differ by a small
+    pair signal: raw cosines see mostly the offsets, centred ones the pairs."""
+    from xstilts.kinds.retrieval import centered_by_side
+
+    angles = [0, 70, 140, 210, 280]
+    examples = [query(f"pl-{i}", [f"en-{i}"]) for i in range(5)] + [candidate(f"en-{i}") for i in range(5)]
+    polish, english = [20.0, 0.0], [0.0, 20.0]
+    vectors = [[polish[0] + x, polish[1] + y] for x, y in (at(a) for a in angles)]
+    vectors += [[english[0] + x, english[1] + y] for x, y in (at(a + 10) for a in angles)]
+    features = [{"input_ids": [0], "example_index": i} for i in range(len(examples))]
+    raw, references, task = decode("tatoeba", examples, vectors)
+    assert get_metric(task.metric)(raw, references)["accuracy"] < 100
+    centred = centered_by_side([torch.tensor(v) for v in vectors], features, examples)
+    assert torch.stack(centred[:5]).mean(0).abs().max() < 1e-5 and torch.stack(centred[5:]).mean(0).abs().max() < 1e-5
+    predictions, _, _ = decode("tatoeba", examples, [c.tolist() for c in centred])
+    assert get_metric(task.metric)(predictions, references)["accuracy"] == 100.0

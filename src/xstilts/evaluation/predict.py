@@ -14,6 +14,7 @@ from xstilts.evaluation.metrics import get_metric
 from xstilts.evaluation.per_example import per_example_scores
 from xstilts.kinds import FeaturizeOptions, handler_for
 from xstilts.kinds.base import Feature
+from xstilts.kinds.retrieval import centered_by_side
 from xstilts.models.model import XStiltsModel
 from xstilts.tasks.base import Example, Task
 
@@ -76,6 +77,7 @@ def _calibration(
     retrieval_pooling: str,
     data_dir: str | Path | None,
     examples: Sequence[Example] | None,
+    retrieval_centering: bool = False,
 ) -> Any:
     handler = handler_for(task)
     split = handler.calibration_split(task)
@@ -86,6 +88,8 @@ def _calibration(
         examples = load_examples(task, split, language, data_dir)
     features = featurize(model, task, examples, options)
     outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
+    if retrieval_centering:
+        outputs = centered_by_side(outputs, features, examples)
     return handler.calibration(outputs, features, examples)
 
 
@@ -107,6 +111,7 @@ def evaluate(
     *,
     data_dir: str | Path | None = None,
     calibration_examples: Sequence[Example] | None = None,
+    retrieval_centering: bool = False,
 ) -> Evaluation:
     """Predict, decode and score one task in one language.
 
@@ -119,7 +124,10 @@ def evaluate(
     if features is None:
         features = featurize(model, task, examples, options)
     outputs = model_outputs(model, task, features, batch_size, retrieval_layer=retrieval_layer, retrieval_pooling=retrieval_pooling)
-    calibration = _calibration(model, task, language, options, batch_size, retrieval_layer, retrieval_pooling, data_dir, calibration_examples)
+    centering = retrieval_centering and not handler.trainable
+    if centering:
+        outputs = centered_by_side(outputs, features, examples)
+    calibration = _calibration(model, task, language, options, batch_size, retrieval_layer, retrieval_pooling, data_dir, calibration_examples, centering)
     predictions = handler.decode(outputs, features, examples, task, calibration=calibration)
     references = handler.references(examples, task)
     metric = get_metric(task.metric)

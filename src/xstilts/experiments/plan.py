@@ -124,10 +124,13 @@ def _settings_key(training: StageTraining) -> dict:
 def _evaluation_key(evaluation: StageEvaluation, model: ModelSpec, task: Task) -> dict:
     """The resolved evaluation settings of a stage, less the batch size: how many examples go
     through the model at once does not change the scores. Languages are a set: each is scored alone.
+    `retrieval_centering` is in the key only when on (retrieval targets only).
     A retrieval target of a built-in model that embeds with its plug-in's chosen layer has that
     layer in the key (no other stage depends on it, so only those ids change with the choice)."""
     key = to_dict(evaluation)
     key.pop("batch_size")
+    if not key["retrieval_centering"]:
+        key.pop("retrieval_centering")  # in the key only when on: the ids of earlier stages stay
     key["languages"] = sorted(key["languages"])
     chosen = builtin_retrieval_layer(model.path)
     if not task.trainable and chosen is not None and model.retrieval_layer in (None, chosen):

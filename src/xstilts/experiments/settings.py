@@ -103,6 +103,7 @@ class StageEvaluation:
     max_examples: int | None  # per language
     max_length: int  # the sequence length the target trains with
     retrieval_layers: tuple[int, ...]  # hidden-state indices also scored (retrieval targets only)
+    retrieval_centering: bool = False  # each side's mean embedding subtracted before the search (retrieval targets only)
 
 
 def spec_overrides(spec: ExperimentSpec, phase: str, task_names: list[str]) -> PhaseSettings:
@@ -170,4 +171,5 @@ def resolve_evaluation(spec: ExperimentSpec, task_name: str) -> StageEvaluation:
     return StageEvaluation(
         languages=tuple(languages), split=e.split, batch_size=e.batch_size, max_examples=e.max_examples,
         max_length=max_length, retrieval_layers=() if task.trainable else tuple(e.retrieval_layers or ()),
+        retrieval_centering=e.retrieval_centering and not task.trainable,
     )

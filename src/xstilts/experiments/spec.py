@@ -166,6 +166,10 @@ class EvaluationSpec:
     # Retrieval targets: also score these hidden_states indices (0 = embeddings), reported as
     # "<metric>@layer<k>" rows beside the primary score from the model's retrieval_layer.
     retrieval_layers: list[int] | None = None
+    # Retrieval targets: subtract from each side's embeddings (queries, candidates) their mean
+    # before the search (Libovický et al. 2020, "language-specific centering"). Off: the official
+    # XTREME/XTREME-R scorers search the embeddings as they are.
+    retrieval_centering: bool = False
 
 
 @dataclass(frozen=True)
@@ -690,6 +694,8 @@ def _validate_evaluation(spec: ExperimentSpec) -> None:
         for i, lang in enumerate(e.languages):
             if lang not in known:
                 raise _unknown("language (for these targets)", f"evaluation.languages[{i}]", lang, sorted(known))
+    if e.retrieval_centering and all(get_task(name).trainable for name in spec.target_names()):
+        raise _error("evaluation.retrieval_centering", "no target of this grid is a retrieval task (tatoeba, bucc2018, lareqa, mewslix, ...); remove it")
 
 
 def _validate_executor(spec: ExperimentSpec) -> None:

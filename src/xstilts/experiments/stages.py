@@ -374,7 +374,7 @@ def _evaluate_language(model: XStiltsModel, task: Task, language: str, split: st
     result = evaluate(
         model, task, examples, features, batch_size=settings.batch_size,
         retrieval_layer=stage.model.resolved_retrieval_layer(), retrieval_pooling=stage.model.retrieval_pooling, language=language,
-        data_dir=ctx.spec.data_dir,
+        data_dir=ctx.spec.data_dir, retrieval_centering=settings.retrieval_centering,
     )
     result.scores |= _layer_sweep(model, task, examples, features, settings, stage, language, data_dir=ctx.spec.data_dir, primary=result.primary)
     return result
@@ -387,6 +387,7 @@ def _layer_sweep(model: XStiltsModel, task: Task, examples: list, features: list
         swept = evaluate(
             model, task, examples, features, batch_size=settings.batch_size, retrieval_layer=layer,
             retrieval_pooling=stage.model.retrieval_pooling, language=language, data_dir=data_dir,
+            retrieval_centering=settings.retrieval_centering,
         )
         scores[f"{primary}@layer{layer}"] = swept.scores[primary]
     return scores

@@ -254,6 +254,18 @@ class RetrievalHandler(KindHandler):
         return procedure.layout if procedure else None
 
 
+def centered_by_side(embeddings: Sequence[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example]) -> list[torch.Tensor]:
+    """Per-feature embeddings less the mean embedding of their side (queries, candidates): what
+    the side's sentences share, their language above all, drops out of the cosine. Tatoeba and
+    BUCC evaluate one language against English at a time, so each side is one language there
+    (Libovický et al. 2020's language-specific centering); LAReQA and Mewsli-X pool languages on a side."""
+    import torch  # deferred: importing a kind does not import torch
+
+    sides = [examples[f["example_index"]]["side"] for f in features]
+    means = {side: torch.stack([e.float() for e, s in zip(embeddings, sides) if s == side]).mean(0) for side in set(sides)}
+    return [e.float() - means[s] for e, s in zip(embeddings, sides)]
+
+
 def embedded(embeddings: Sequence[torch.Tensor], features: Sequence[Feature], examples: Sequence[Example]) -> Embedded:
     """Per-feature embeddings (one feature per example) in example order."""
     if len(embeddings) != len(examples) or len(features) != len(examples):
