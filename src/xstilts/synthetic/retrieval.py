@@ -7,7 +7,9 @@ is near chance. As for a real model, the layer is picked per family once, on the
 from parallel data held out of the benchmark: `retrieval_by_layer` scores every layer on
 `held_out_parallel` (its own random stream, with every sentence of the evaluation split removed),
 and `choose_layer` takes the transformer layer (not the embeddings, index 0) with the best mean
-over languages. The embeddings are left out because intermediate training hardly moves them: a
+over languages. The scores are made as the synthetic specs score syn-tatoeba: with language-specific
+centering (`evaluation.retrieval_centering`), without which the decoders retrieve `scr` and `ord`
+at chance from every layer (docs/calibration/centering/). The embeddings are left out because intermediate training hardly moves them: a
 retrieval target read from them could not show the effect of any intermediate task. `xstilts.synthetic.spec.RETRIEVAL_LAYERS`
 declares the result; a test recomputes it so the two cannot drift.
 """
@@ -42,15 +44,19 @@ def held_out_parallel(bench: SyntheticBenchmark, n: int = 300) -> dict[str, list
     }
 
 
-def retrieval_by_layer(model_path: str, n: int = 300, bench: SyntheticBenchmark | None = None) -> dict[int, dict[str, float]]:
-    """Retrieval accuracy (the task's metric, mean pooling) of every hidden layer of a pretrained
-    model, per language, on the held-out parallel sentences. Layer 0 is the embeddings."""
+def retrieval_by_layer(model_path: str, n: int = 300, bench: SyntheticBenchmark | None = None, centering: bool = True) -> dict[int, dict[str, float]]:
+    """Retrieval accuracy (the task's metric, mean pooling, `centering` as the synthetic specs
+    have it) of every hidden layer of a pretrained model, per language, on the held-out parallel
+    sentences. Layer 0 is the embeddings."""
     bench = bench or SyntheticBenchmark()
     task = get_task(TASK)
     model = load_pretrained(model_path, BackboneOptions())
     data = held_out_parallel(bench, n)
     return {
-        layer: {lang: evaluate(model, task, examples, retrieval_layer=layer, language=lang).score for lang, examples in data.items()}
+        layer: {
+            lang: evaluate(model, task, examples, retrieval_layer=layer, language=lang, retrieval_centering=centering).score
+            for lang, examples in data.items()
+        }
         for layer in range(model.num_layers + 1)
     }
 
