@@ -358,6 +358,8 @@ def run_evaluate(stage: Stage, ctx: StageContext) -> tuple[dict, list[dict]]:
         "family": model.family.value, "loaded": loaded, "languages": evaluated, "seconds": round(time.time() - started, 2),
         "provenance": model_provenance(model),
     }
+    if settings.retrieval_centering:
+        outcome["retrieval_centering"] = True
     if missing:
         outcome[GAPS_KEY] = missing
         log.warning(

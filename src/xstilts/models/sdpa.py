@@ -53,7 +53,7 @@ def sdpa_backends(choice: str | tuple[str, ...], device_type: str) -> Iterator[N
     if names is None:
         yield
         return
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention import SDPBackend, sdpa_kernel  # lazy: loads torch
 
     with sdpa_kernel([getattr(SDPBackend, SDPA_BACKENDS[n]) for n in names]):
         yield

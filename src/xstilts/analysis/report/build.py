@@ -35,6 +35,7 @@ def build_report(data: ReportData, options: ReportOptions | None = None) -> Repo
         f"Evaluation split: {', '.join(sorted(s['split'].unique()))} ({DEFAULT_SPLIT_NOTE})",
         f"Models: {families}; seeds: {', '.join(map(str, sorted(s['seed'].unique())))}",
         f"Targets: {', '.join(t for t in data.targets)}; conditions: {', '.join(data.ordered_conditions)}",
+        *data.protocol,
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by xstilts report",
     ]
     title = options.title or f"xstilts report: {data.spec or 'scores'}"

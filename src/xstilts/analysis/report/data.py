@@ -45,6 +45,7 @@ class ReportData:
     layer_sweep: pd.DataFrame | None = None
     language_metadata: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    protocol: list[str] = field(default_factory=list)  # departures from the official scoring, shown at the top
     gaps: pd.DataFrame | None = None  # languages evaluate stages could not score (store.gaps_frame + present)
     flags: pd.DataFrame | None = None  # flags of finished stages, e.g. not_learned (store.flags_frame)
 
@@ -99,7 +100,9 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
         spec = spec or (specs[0] if specs else None)
         raw = store.scores_frame(spec)
         cells = store.cells_frame(spec)
-        descriptions = {s.id: s.description for s in store.stages()}
+        stages = store.stages()
+        descriptions = {s.id: s.description for s in stages}
+        centred = {s.id for s in stages if s.outcome and s.outcome.get("retrieval_centering")}
         gaps, flags = _gaps_and_flags(store, spec, raw)
     finally:
         store.close()
@@ -120,6 +123,7 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
     )
     examples, example_notes = example_scores(primary, store_path.parent)
     notes += example_notes
+    protocol = _centering_protocol(primary, centred)
     columns = [*SCORE_COLUMNS, "metric", "chance", "split", "model_path", "n_examples"]
     return ReportData(
         scores=primary[columns].reset_index(drop=True),
@@ -134,9 +138,22 @@ def load_store_data(store_path: Path, spec: str | None = None) -> ReportData:
         layer_sweep=sweep,
         language_metadata=language_metadata(primary["language"].unique()),
         notes=notes,
+        protocol=protocol,
         gaps=gaps,
         flags=flags,
     )
+
+
+def _centering_protocol(primary: pd.DataFrame, centred_stages: set[str]) -> list[str]:
+    """A line naming the targets whose retrieval was searched with centering (recorded in their
+    evaluate stages' outcome), which the official scorers do not do."""
+    targets = sorted(set(primary.loc[primary["stage_id"].isin(centred_stages), "target"]))
+    if not targets:
+        return []
+    return [
+        f"Retrieval: {', '.join(targets)} searched with language-specific centering (evaluation.retrieval_centering: each "
+        "side's mean embedding removed first), not as the official scorers do: those scores do not compare with published ones"
+    ]
 
 
 def _with_families(raw: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
