@@ -230,3 +230,14 @@ def test_packing_refuses_a_kind_that_cannot_pack_before_training(tiny_models, tm
     model = load_pretrained(str(tiny_models["encoder"]), BackboneOptions())
     with pytest.raises(XStiltsError, match="packing: multiple_choice tasks cannot be packed"):
         Trainer(model, [task_data(model, "syn-mc")], settings(packing=True), tmp_path)
+
+
+def test_the_backward_pass_runs_under_the_model_s_attention_kernels(tiny_models, tmp_path):
+    """With gradient checkpointing, forwards are recomputed in the backward pass: they must run on
+    the model's attention kernels too (on CUDA, auto leaves cuDNN's per-shape graphs out)."""
+    model = load_pretrained(str(tiny_models["encoder"]), BackboneOptions(gradient_checkpointing=True, sdpa_backends="math"))
+    seen: list[bool] = []
+    model.body.embeddings.word_embeddings.weight.register_hook(lambda g: seen.append(torch.backends.cuda.flash_sdp_enabled()) or g)
+    Trainer(model, [task_data(model, "syn-para")], settings(max_steps=2, eval_every=2), tmp_path).train()
+    assert seen and not any(seen)  # held to math: flash off while gradients flow
+    assert torch.backends.cuda.flash_sdp_enabled()  # and restored afterwards

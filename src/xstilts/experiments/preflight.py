@@ -167,7 +167,6 @@ def _merge_languages(problems: list[Problem]) -> list[Problem]:
     ]
 
 
-
 def check_models(spec: ExperimentSpec, deep: bool = False) -> list[Problem]:
 
     kinds = model_kinds(spec)

@@ -79,7 +79,6 @@ class StageContext:
         return path
 
 
-
 def model_provenance(model: XStiltsModel) -> dict:
     """How the backbone ran, for the stage's provenance record: what `auto` options resolved to."""
     weights = next(model.body.parameters())

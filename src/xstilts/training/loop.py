@@ -31,6 +31,7 @@ from xstilts.kinds.base import Feature
 from xstilts.kinds.tensors import widths_rounded_to
 from xstilts.models.model import LM_TASK, XStiltsModel
 from xstilts.models.packing import attention_parity, pack, packing_problem
+from xstilts.models.sdpa import sdpa_backends
 from xstilts.progress import progress_bar
 from xstilts.tasks.base import Example, Task
 from xstilts.training.lm import LMData, lm_batch
@@ -435,7 +436,9 @@ class Trainer:
                         f"{self.work_dir}: loss is {loss.item()} at step {step} (task {name}, training features {idx[:8]}"
                         f"{'…' if len(idx) > 8 else ''}); the last good checkpoint is kept"
                     )
-                acc.backward(loss / s.gradient_accumulation)
+                # Forwards recomputed in the backward pass (gradient checkpointing) get the model's attention kernels too.
+                with sdpa_backends(self.model.sdpa_backends, self.device.type):
+                    acc.backward(loss / s.gradient_accumulation)
             if s.max_grad_norm:
                 acc.clip_grad_norm_(self.wrapped.parameters(), s.max_grad_norm)
             self.optimizer.step()
