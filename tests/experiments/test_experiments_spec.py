@@ -119,6 +119,8 @@ ERRORS = [
     ("first-token pooling on a decoder", _with(models=[{"name": "b", "path": "bigscience/bloom-560m", "pooling": "first"}]), ["models[0].pooling: 'first' on a decoder", "use last or mean"]),
     ("family contradicts the model", _with(models=_model(family="decoder")), ["models[0].family: FacebookAI/xlm-roberta-large is an encoder", "set it to encoder"]),
     ("flash attention in float32", _with(models=_model(attn_implementation="flash_attention_2")), ["flash_attention_2 needs dtype bfloat16 or float16"]),
+    ("attention kernels that take no padding mask on a GPU", _with(device="cuda", models=_model(sdpa_backends="flash")), ["models[0].sdpa_backends: flash cannot attend over padded batches on CUDA", "math"]),
+    ("attention kernels the CPU lacks", _with(models=_model(sdpa_backends="efficient")), ["models[0].sdpa_backends: efficient cannot attend over padded batches on CPU", "(device: auto)"]),
     ("unknown attention kernel", _with(models=_model(sdpa_backends="flash,fast")), ["models[0].sdpa_backends: unknown backend fast", "auto", "cudnn"]),
     ("centering without a retrieval target", _with(evaluation={"retrieval_centering": True}), ["evaluation.retrieval_centering: no target of this grid is a retrieval task"]),
     ("retrieval layer beyond the model", _with(models=_model(retrieval_layer=30)), ["models[0].retrieval_layer: 30 is outside 0..24"]),

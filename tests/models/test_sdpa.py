@@ -78,3 +78,22 @@ def test_provenance_records_the_kernels_attention_was_held_to(tiny_models: dict[
     assert model_provenance(model) | {"dtype": None} == {"attn_implementation": "sdpa", "dtype": None, "sdpa_backends": "efficient,math"}
     eager = load_pretrained(str(tiny_models["encoder"]), BackboneOptions(attn_implementation="eager"))
     assert model_provenance(eager)["sdpa_backends"] is None
+
+
+def test_the_cpu_row_of_the_padding_mask_table_is_what_torch_does() -> None:
+    from xstilts.models.sdpa import SDPA_BACKENDS, TAKE_A_PADDING_MASK, sdpa_problem
+
+    q = torch.randn(2, 4, 8, 16)
+    mask = torch.ones(2, 1, 8, 8, dtype=torch.bool)
+    mask[0, :, :, 5:] = False
+    for name in SDPA_BACKENDS:
+        try:
+            with sdpa_backends((name,), "cpu"):
+                torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+            ran = True
+        except RuntimeError:
+            ran = False
+        assert ran == (name in TAKE_A_PADDING_MASK["cpu"]), name
+    assert sdpa_problem(("efficient", "cudnn"), "cpu") and not sdpa_problem(("efficient", "cudnn"), "cuda")
+    assert sdpa_problem(("flash",), "cuda") and sdpa_problem(("flash",), "auto") and not sdpa_problem(("flash", "efficient"), "auto")
+    assert sdpa_problem("auto", "cuda") is None and sdpa_problem("torch", "cpu") is None

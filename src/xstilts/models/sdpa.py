@@ -35,6 +35,23 @@ def parse_sdpa_backends(text: str) -> str | tuple[str, ...]:
     return names
 
 
+# Kernels that take the padding mask every padded batch needs, per device (torch 2.11-2.13): on
+# CUDA, flash attention takes none; on the CPU, efficient and cuDNN attention do not exist.
+TAKE_A_PADDING_MASK = {"cpu": {"flash", "math"}, "cuda": {"efficient", "cudnn", "math"}}
+
+
+def sdpa_problem(choice: str | tuple[str, ...], device: str) -> str | None:
+    """Why `choice` cannot run padded batches on `device` (cpu, cuda, or auto: either), or None."""
+    if isinstance(choice, str):
+        return None
+    for where in ("cpu", "cuda") if device == "auto" else (device,):
+        if not TAKE_A_PADDING_MASK[where] & set(choice):
+            usable = ", ".join(sorted(TAKE_A_PADDING_MASK[where]))
+            place = "CPU" if where == "cpu" else "CUDA"
+            return f"{', '.join(choice)} cannot attend over padded batches on {place}; add one of {usable} (math runs everywhere)"
+    return None
+
+
 def backends_for(choice: str | tuple[str, ...], device_type: str) -> tuple[str, ...] | None:
     """The backends a forward pass on `device_type` is held to; None: torch's own choice."""
     if choice == "torch":
