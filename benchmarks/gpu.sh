@@ -65,8 +65,7 @@ for part in $PARTS; do
     decoder-classification) shape=decoder-1b; tasks=classification; recipes=xstilts,hf-grouped ;;
     xlmr-qa) shape=xlmr-large; tasks=qa; recipes=xstilts,xstilts-packed,hf-grouped ;;
     lm-loss)
-      "$PYTHON" benchmarks/lm_loss.py --device cuda --dtype bf16 --hidden 1024 --layers 4 --batch 32 --length 256 || failed+=("$part")
-      [ "$RESULTS" = benchmarks/results ] || cp benchmarks/results/lm-loss-cuda-*.json "$RESULTS"/ 2>/dev/null
+      "$PYTHON" benchmarks/lm_loss.py --device cuda --dtype bf16 --hidden 1024 --layers 4 --batch 32 --length 256 --out "$RESULTS" || failed+=("$part")
       continue ;;
     retrieval)
       "$PYTHON" benchmarks/run.py --device cuda --sections retrieval --retrieval 100000x100000x1024,100000x100000x1024:anisotropic \

@@ -11,7 +11,8 @@ is the same for both losses). Every (case, loss, repeat) runs in its own process
 first (for the chunked loss it holds the one-off comparison with the standard loss), then the peak
 memory of the timed steps (CPU: the RSS high-water mark, reset after warm-up, minus the RSS at
 that moment; CUDA: torch.cuda.max_memory_allocated minus what was allocated then).
-Results: benchmarks/results/lm-loss-<device>-<time>.json and .md.
+Results: benchmarks/results/lm-loss-<device>-<time>.json (written after every run, `complete`
+once all ran) and .md (`--out` for another folder).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="runs of every (case, loss), interleaved")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))
     p.add_argument("--name", default=None)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the results (default: benchmarks/results)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: "<case>:<loss>:<repeat>:<out.json>"
     return p.parse_args(argv)
 
@@ -205,7 +207,18 @@ def main(argv: list[str] | None = None) -> None:
         Path(out).write_text(json.dumps(run_one(case, loss, args) | {"repeat": int(repeat)}))
         return
     cases, losses = args.cases.split(","), args.losses.split(",")
-    runs = []
+    name = args.name or f"lm-loss-{args.device}-{dt.datetime.now().strftime('%Y%m%d-%H%M')}"
+    results = Path(args.out)
+    results.mkdir(parents=True, exist_ok=True)
+    runs: list[dict] = []
+
+    def result(complete: bool) -> dict:
+        return {
+            "name": name, "command": "python benchmarks/lm_loss.py " + shlex.join(argv), "commit": _commit(), "complete": complete,
+            "settings": {k: v for k, v in vars(args).items() if k != "one"}, "machine": machine_info(args.device) | {"load_at_end": load_average()},
+            "table": summarise(runs, cases, losses), "runs": runs,
+        }
+
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for case in cases:
@@ -220,22 +233,19 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{case:7s} {loss:10s} r{repeat}: {row['s_per_step']:.3f} s/step, step peak {row['step_peak_mib']:.0f} MiB "
                           f"(load {row['load_before']}/{row['load_after']})", flush=True)
                     runs.append(row)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
-    name = args.name or f"lm-loss-{args.device}-{stamp}"
+                    # Saved after every run, so a run stopped early (a GPU lease's limit) keeps what it measured.
+                    (results / f"{name}.json").write_text(json.dumps(result(complete=False), indent=1))
+    final = result(complete=True)
+    (results / f"{name}.json").write_text(json.dumps(final, indent=1))
+    (results / f"{name}.md").write_text(render(final))
+    print(render(final))
+
+
+def _commit() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = ""
-    result = {
-        "name": name, "command": "python benchmarks/lm_loss.py " + shlex.join(argv), "commit": commit,
-        "settings": {k: v for k, v in vars(args).items() if k != "one"}, "machine": machine_info(args.device) | {"load_at_end": load_average()},
-        "table": summarise(runs, cases, losses), "runs": runs,
-    }
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{name}.json").write_text(json.dumps(result, indent=1))
-    (results / f"{name}.md").write_text(render(result))
-    print(render(result))
+        return ""
 
 
 if __name__ == "__main__":

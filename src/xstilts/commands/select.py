@@ -95,6 +95,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="attention implementation (default: auto, sdpa where the model supports it, else eager; flash-attention on a GPU in half precision)",
     )
     p.add_argument(
+        "--sdpa-backends", default="auto",
+        help="kernels sdpa attention may use: auto (default: on CUDA flash, efficient and math, leaving out cuDNN), torch, or e.g. flash,math",
+    )
+    p.add_argument(
         "--data-dir", type=Path, help="root of local task data, one sub-folder per task (<dir>/<task>/); a task without one falls "
         "through to XSTILTS_DATA_<TASK>, $XSTILTS_DATA_DIR/<task>/, the datasets cache, the hub (README: Where data comes from)",
     )
@@ -126,7 +130,7 @@ def _settings(args: argparse.Namespace):
     return SelectionSettings(
         samples=args.samples, seed=args.seed, max_length=args.max_length, batch_size=args.batch_size, pooling=args.pooling,
         layer=args.layer, dims=args.dims, method=args.method, family=args.family,
-        attn_implementation=args.attn_implementation,
+        attn_implementation=args.attn_implementation, sdpa_backends=args.sdpa_backends,
     )
 
 

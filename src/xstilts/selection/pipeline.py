@@ -52,6 +52,7 @@ import numpy as np
 from xstilts.data.loading import all_languages, english_training, load_examples
 from xstilts.errors import ConfigError, DataError, unknown_name
 from xstilts.models.backbone import BackboneOptions
+from xstilts.models.sdpa import parse_sdpa_backends
 from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment
 from xstilts.selection.estimators import logme, nearest_centre_accuracy, shrinkage_h_score
 from xstilts.selection.ranking import Estimate, Ranking, rank_candidates
@@ -108,6 +109,7 @@ class SelectionSettings:
     family: str = "auto"
     dtype: str = "float32"
     attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2
+    sdpa_backends: str = "auto"  # kernels sdpa may use (xstilts.models.sdpa)
 
     def check(self) -> None:
         if self.samples < 8:
@@ -118,6 +120,10 @@ class SelectionSettings:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.dims is not None and self.dims < 1:
             raise ConfigError(f"dims must be at least 1, got {self.dims}")
+        try:
+            parse_sdpa_backends(self.sdpa_backends)
+        except ValueError as err:
+            raise ConfigError(f"sdpa_backends: {err}") from None
 
 
 @dataclass
@@ -321,7 +327,9 @@ def select_intermediate(
     langs = _resolve_languages(target_task, languages)
     if settings.method != "rank_average" and settings.method not in ESTIMATORS:
         raise ConfigError(f"method must be rank_average or one of {', '.join(ESTIMATORS)}, got {settings.method!r}")
-    options = BackboneOptions(family=settings.family, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
+    options = BackboneOptions(
+        family=settings.family, dtype=settings.dtype, attn_implementation=settings.attn_implementation, sdpa_backends=settings.sdpa_backends,
+    )
     base, seconds = _timed(load_pretrained, model, options)
     run = _Run(base, representation_for(base, target_task, settings.pooling, settings.layer), settings, target_task, data_dir)
     run.shared.add("load pretrained model", seconds)
