@@ -211,11 +211,15 @@ def main(argv: list[str] | None = None) -> None:
     results = Path(args.out)
     results.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
+    commit = _commit()
 
     def result(complete: bool) -> dict:
+        # The machine is described once, at the end: on a GPU that initialises CUDA in this process,
+        # which should not happen while the runs measure.
+        machine = {"machine": machine_info(args.device) | {"load_at_end": load_average()}} if complete else {}
         return {
-            "name": name, "command": "python benchmarks/lm_loss.py " + shlex.join(argv), "commit": _commit(), "complete": complete,
-            "settings": {k: v for k, v in vars(args).items() if k != "one"}, "machine": machine_info(args.device) | {"load_at_end": load_average()},
+            "name": name, "command": "python benchmarks/lm_loss.py " + shlex.join(argv), "commit": commit, "complete": complete,
+            "settings": {k: v for k, v in vars(args).items() if k != "one"}, **machine,
             "table": summarise(runs, cases, losses), "runs": runs,
         }
 
