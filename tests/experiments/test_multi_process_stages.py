@@ -94,3 +94,28 @@ def test_a_finished_process_closes_its_process_group():
     close_process_group()
     assert not dist.is_initialized()
     close_process_group()  # nothing to close: no error
+
+
+def test_a_training_process_ends_without_the_interpreters_teardown(tmp_path):
+    """The rank's exit code and its last output survive; the teardown, where a live gloo group can
+    abort a finished rank, does not run (an atexit hook stands in for it)."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "teardown-ran"
+    script = (
+        "import atexit, logging, pathlib, sys\n"
+        f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('ran'))\n"
+        "logging.basicConfig(stream=sys.stderr, level=logging.INFO)\n"
+        "logging.getLogger('rank').info('logged before the end')\n"
+        "sys.stdout.write('printed without a newline')\n"
+        "from xstilts.experiments.distributed import end_process\n"
+        "end_process(5)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 5
+    assert out.stdout == "printed without a newline"  # a pipe buffers it: only the flush saves it
+    assert "logged before the end" in out.stderr
+    assert not marker.exists()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from xstilts.evaluation.predict import featurize
-from xstilts.experiments.distributed import close_process_group
+from xstilts.experiments.distributed import close_process_group, end_process
 from xstilts.kinds import FeaturizeOptions
 from xstilts.models.backbone import BackboneOptions
 from xstilts.models.model import load_pretrained
@@ -50,7 +50,7 @@ try:
     run = trainer()
     outcome = run.train()
 except Interrupted:  # on every rank: the main process raises in on_event, the others at the next collective
-    sys.exit(3)
+    end_process(3)
 run._sync_whole_model()  # sharded: the main process's whole model gets the trained weights
 checksum = sum(float(v.double().sum()) for v in run.model.state_dict().values())
 rank = run.accelerator.process_index
@@ -60,3 +60,4 @@ close_process_group()  # as the stage entry point does before exit
     "rank": rank, "processes": run.processes, "sharded": run.sharded, "steps": outcome.steps, "task_steps": outcome.task_steps,
     "resumed_from": outcome.resumed_from, "best_step": outcome.best_step, "checksum": checksum,
 }))
+end_process(0)  # as the stage entry point ends

@@ -33,9 +33,16 @@ def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) ->
     command = [torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model), str(folder / "work"), str(folder), mode]
     out = subprocess.run([*command, *([str(stop_at)] if stop_at else [])], capture_output=True, text=True, timeout=300, env=env)
     if stop_at is None:
-        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.returncode == 0, _failure(out.stderr)
     rows = [json.loads(path.read_text()) for path in sorted(folder.glob("rank*.json"))]
     return out.returncode, rows, out.stderr
+
+
+def _failure(stderr: str) -> str:
+    """What a failed launch printed, its ranks' own lines first: torchrun's summary that follows them
+    is long enough to push them out of a plain tail."""
+    own = [line for line in stderr.splitlines() if any(mark in line for mark in ("terminate", "Error", "error", "Traceback", "abort"))]
+    return "\n".join(own[-40:]) + "\n---\n" + stderr[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,14 @@ process evaluates, writes checkpoints and copies the best one into the stage fol
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from xstilts.config import to_dict
 from xstilts.errors import XStiltsError
@@ -113,5 +115,21 @@ def close_process_group() -> None:
         dist.destroy_process_group()
 
 
+def end_process(code: int) -> NoReturn:
+    """End a training process with `code`, skipping the interpreter's teardown.
+
+    destroy_process_group() drops the registry's reference to the gloo group, but a DDP or FSDP
+    wrapper keeps its own, so the group's threads outlive it into the interpreter's finalisation,
+    where releasing their tensors can abort the process (pytorch/pytorch#179291). A rank that had
+    finished was seen to abort (SIGABRT) twice in full test runs under load, which fails a stage;
+    where the second one aborted was not captured. Everything a rank writes is written and closed
+    before this point, so the teardown has nothing left to do but flush the streams."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe: nothing left to save
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    end_process(main())
