@@ -123,6 +123,7 @@ def test_single_estimate_method_and_unavailable_alignment(synthetic_cache, tiny_
         (["--model", "M", "--target", "syn-para", "--ranking", "r.json"], "go with --validate"),
         (["--model", "M", "--target", "syn-para", "--languages", "xx"], "unknown language 'xx'"),
         (["--model", "M", "--target", "syn-para", "--sdpa-backends", "flash,fast"], "sdpa_backends: unknown backend fast"),
+        (["--model", "M", "--target", "syn-para", "--sdpa-backends", "efficient"], "sdpa_backends: efficient cannot attend over padded batches on CPU"),
     ],
 )
 def test_user_errors_are_one_line(synthetic_cache, tiny_backbones, args, message, capsys) -> None:
