@@ -120,10 +120,11 @@ def end_process(code: int) -> NoReturn:
 
     destroy_process_group() drops the registry's reference to the gloo group, but a DDP or FSDP
     wrapper keeps its own, so the group's threads outlive it into the interpreter's finalisation,
-    where releasing their tensors can abort the process (pytorch/pytorch#179291). A rank that had
-    finished was seen to abort (SIGABRT) twice in full test runs under load, which fails a stage;
-    where the second one aborted was not captured. Everything a rank writes is written and closed
-    before this point, so the teardown has nothing left to do but flush the streams."""
+    where releasing their tensors can abort the process (pytorch/pytorch#179291). Ranks aborted
+    (SIGABRT) twice in full test runs under load: once after finishing, before the group was
+    destroyed explicitly, and once since, at a point its output did not show. Everything a rank
+    writes is written and closed before this point, so the teardown has nothing left to do but
+    flush the streams."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe: nothing left to save
