@@ -39,10 +39,11 @@ def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) ->
 
 
 def _failure(stderr: str) -> str:
-    """What a failed launch printed, its ranks' own lines first: torchrun's summary that follows them
-    is long enough to push them out of a plain tail."""
-    own = [line for line in stderr.splitlines() if any(mark in line for mark in ("terminate", "Error", "error", "Traceback", "abort"))]
-    return "\n".join(own[-40:]) + "\n---\n" + stderr[-3000:]
+    """What a failed launch printed, ending with its ranks' own error lines: torchrun's summary is
+    long enough to push them out of a plain tail, and a CI log shows only the end."""
+    marks = ("terminate", "Error", "Traceback", "abort", "Abort")
+    own = [line for line in stderr.splitlines() if any(m in line for m in marks) and "error_file" not in line]
+    return stderr[-3000:] + "\n--- the ranks' own error lines:\n" + "\n".join(own[-40:])
 
 
 @pytest.fixture(scope="module")
