@@ -32,7 +32,7 @@ from xstilts.models.backbone import (
     attention_support_of_type,
     builtin_retrieval_layer,
 )
-from xstilts.models.sdpa import parse_sdpa_backends, sdpa_problem
+from xstilts.models.sdpa import checked_sdpa_backends
 from xstilts.synthetic.spec import MODEL_NAMES as SYNTHETIC_MODELS
 from xstilts.tasks import all_tasks, get_task
 from xstilts.tasks.base import Role, TaskKind
@@ -467,11 +467,9 @@ def _validate_models(spec: ExperimentSpec) -> None:
         if m.attn_implementation in ("sdpa", "flash_attention_2") and facts and facts.model_type:
             _validate_attention(m, key, facts.model_type)
         try:
-            problem = sdpa_problem(parse_sdpa_backends(m.sdpa_backends), spec.device)
+            checked_sdpa_backends(m.sdpa_backends, spec.device)
         except ValueError as err:
             raise _error(f"{key}.sdpa_backends", str(err)) from None
-        if problem:
-            raise _error(f"{key}.sdpa_backends", f"{problem} (device: {spec.device})")
         if facts and m.retrieval_layer is not None and not -facts.layers - 1 <= m.retrieval_layer <= facts.layers:
             raise _error(f"{key}.retrieval_layer", f"{m.retrieval_layer} is outside 0..{facts.layers} ({m.path} has {facts.layers} layers; index 0 is the embeddings)")
         if m.lora is not None:

@@ -52,6 +52,16 @@ def sdpa_problem(choice: str | tuple[str, ...], device: str) -> str | None:
     return None
 
 
+def checked_sdpa_backends(text: str, device: str) -> str | tuple[str, ...]:
+    """The parsed choice; ValueError naming an unknown kernel, or kernels that cannot attend over
+    padded batches on `device` (cpu, cuda, or auto: either)."""
+    choice = parse_sdpa_backends(text)
+    problem = sdpa_problem(choice, device)
+    if problem:
+        raise ValueError(f"{problem} (device: {device})")
+    return choice
+
+
 def backends_for(choice: str | tuple[str, ...], device_type: str) -> tuple[str, ...] | None:
     """The backends a forward pass on `device_type` is held to; None: torch's own choice."""
     if choice == "torch":

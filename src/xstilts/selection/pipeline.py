@@ -52,7 +52,7 @@ import numpy as np
 from xstilts.data.loading import all_languages, english_training, load_examples
 from xstilts.errors import ConfigError, DataError, unknown_name
 from xstilts.models.backbone import BackboneOptions
-from xstilts.models.sdpa import parse_sdpa_backends, sdpa_problem
+from xstilts.models.sdpa import checked_sdpa_backends, parse_sdpa_backends
 from xstilts.selection.crosslingual import AlignmentResult, crosslingual_alignment
 from xstilts.selection.estimators import logme, nearest_centre_accuracy, shrinkage_h_score
 from xstilts.selection.ranking import Estimate, Ranking, rank_candidates
@@ -121,13 +121,12 @@ class SelectionSettings:
         if self.dims is not None and self.dims < 1:
             raise ConfigError(f"dims must be at least 1, got {self.dims}")
         try:
-            backends = parse_sdpa_backends(self.sdpa_backends)
+            if self.attn_implementation == "eager":
+                parse_sdpa_backends(self.sdpa_backends)
+            else:  # selection runs where load_pretrained leaves the model: on the CPU
+                checked_sdpa_backends(self.sdpa_backends, "cpu")
         except ValueError as err:
             raise ConfigError(f"sdpa_backends: {err}") from None
-        # Selection runs where load_pretrained leaves the model: on the CPU.
-        problem = sdpa_problem(backends, "cpu") if self.attn_implementation != "eager" else None
-        if problem:
-            raise ConfigError(f"sdpa_backends: {problem}")
 
 
 @dataclass
