@@ -1,6 +1,7 @@
 """Run by test_distributed.py under torchrun: DDP or FSDP training of a tiny model, optionally
 interrupted after an evaluation and resumed; each rank writes its final weight checksum."""
 
+import faulthandler
 import json
 import random
 import sys
@@ -17,6 +18,7 @@ from xstilts.tasks import get_task
 from xstilts.training.lm import LMData, attach_lm_head, lm_features
 from xstilts.training.loop import TaskData, Trainer, TrainSettings
 
+faulthandler.enable()  # a rank that aborts prints its Python stacks (as the stage entry point does)
 model_dir, work, results, mode = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 stop_at = int(sys.argv[5]) if len(sys.argv) > 5 else None
 task = get_task("syn-para")

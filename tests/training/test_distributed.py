@@ -3,10 +3,14 @@
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +20,7 @@ from xstilts.models.model import load_checkpoint
 from xstilts.tasks import get_task
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
+T = TypeVar("T")
 
 # One xdist worker runs every torchrun launch (`make test` uses --dist loadgroup): the module's
 # fixture then runs once, and concurrent launches cannot race for a rendezvous port. Its eight
@@ -24,7 +29,18 @@ WORKER = Path(__file__).with_name("fsdp_worker.py")
 pytestmark = [pytest.mark.xdist_group("torchrun"), pytest.mark.timeout(1800)]
 
 
-def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) -> tuple[int, list[dict], str]:
+class LaunchFailed(Exception):
+    """A launch that did not end as its scenario expects; carries what it printed."""
+
+    def __init__(self, stderr: str):
+        super().__init__(stderr)
+        self.stderr = stderr
+
+
+def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) -> list[dict]:
+    """One torchrun launch of the worker; the rows its ranks wrote. A launch with `stop_at` must end
+    as the interruption ends it: rank 0 exits 3 after its evaluation at that step, with the
+    checkpoint of the step before it written."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     if torchrun is None:
         pytest.skip("torchrun is not installed beside this Python")
@@ -32,32 +48,68 @@ def _launch(model: Path, folder: Path, mode: str, stop_at: int | None = None) ->
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model), str(folder / "work"), str(folder), mode]
     out = subprocess.run([*command, *([str(stop_at)] if stop_at else [])], capture_output=True, text=True, timeout=300, env=env)
-    if stop_at is None:
-        assert out.returncode == 0, _failure(out.stderr)
     rows = [json.loads(path.read_text()) for path in sorted(folder.glob("rank*.json"))]
-    return out.returncode, rows, out.stderr
+    if stop_at is None and out.returncode != 0:
+        raise LaunchFailed(out.stderr)
+    if stop_at is not None:
+        latest = folder / "work" / "LATEST"
+        interrupted = re.search(r"rank\s*: 0 \(local_rank: 0\)\s*\n\s*exitcode\s*: 3 ", out.stderr) is not None
+        if out.returncode == 0 or rows or not interrupted or not latest.exists() or latest.read_text().strip() != f"checkpoint-{stop_at - 2:07d}":
+            raise LaunchFailed(out.stderr)
+    return rows
+
+
+def _scenario(name: str, folder: Path, launches: Callable[[Path], T]) -> T:
+    """`launches` in `folder`, and once more in a fresh folder if a launch ends otherwise than it
+    should. Two CI runs in a row each had one such launch among this module's eight: a rank
+    aborted (SIGABRT), and an interrupted launch ended before its first checkpoint; neither
+    recurred here in 106 launches, alone or three at once. The repeat keeps such a launch from
+    failing what this module tests (two in a row still fail it), and its warning prints the
+    ranks' own error lines, an aborted rank's faulthandler stacks among them, for the next look."""
+    try:
+        return launches(folder)
+    except LaunchFailed as first:
+        warnings.warn(f"{name}: a torchrun launch failed and the scenario was repeated once:\n{_own_lines(first.stderr)}", stacklevel=1)
+    try:
+        return launches(folder.with_name(folder.name + "-again"))
+    except LaunchFailed as second:
+        pytest.fail(f"{name}: a torchrun launch failed twice in a row:\n{_failure(second.stderr)}")
+
+
+def _own_lines(stderr: str) -> str:
+    """The ranks' error lines, with faulthandler's stacks of an aborted rank; the frames of the
+    Python tracebacks torch prefixes with the rank (a peer's "connection closed") are left out."""
+    marks = ("terminate", "Error", "Traceback", "abort", "Abort", "Fatal", "Thread 0x", "Current thread", "File \"", "exitcode", "Signal")
+    own = [line for line in stderr.splitlines() if any(m in line for m in marks) and "error_file" not in line and not re.match(r"\s*\[rank\d+\]:\s+File ", line)]
+    return "\n".join(own[-60:])
 
 
 def _failure(stderr: str) -> str:
     """What a failed launch printed, ending with its ranks' own error lines: torchrun's summary is
     long enough to push them out of a plain tail, and a CI log shows only the end."""
-    marks = ("terminate", "Error", "Traceback", "abort", "Abort")
-    own = [line for line in stderr.splitlines() if any(m in line for m in marks) and "error_file" not in line]
-    return stderr[-3000:] + "\n--- the ranks' own error lines:\n" + "\n".join(own[-40:])
+    return stderr[-3000:] + "\n--- the ranks' own error lines:\n" + _own_lines(stderr)
 
 
 @pytest.fixture(scope="module")
 def runs(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[dict]]]:
     root = tmp_path_factory.mktemp("distributed")
-    model = tiny_models["encoder"]
     result = {}
+
+    def plain(model: Path, mode: str) -> Callable[[Path], tuple[Path, list[dict]]]:
+        return lambda folder: (folder, _launch(model, folder, mode))
+
+    def interrupted_and_resumed(mode: str) -> Callable[[Path], tuple[Path, list[dict]]]:
+        def launches(folder: Path) -> tuple[Path, list[dict]]:
+            _launch(tiny_models["encoder"], folder, mode, stop_at=4)  # after the evaluation at step 4 (checkpoint at step 2)
+            return folder, _launch(tiny_models["encoder"], folder, mode)
+
+        return launches
+
     for mode in ("ddp", "fsdp"):
-        result[mode] = (root / mode, _launch(model, root / mode, mode)[1])
-        code, rows, stderr = _launch(model, root / f"{mode}-resumed", mode, stop_at=4)
-        assert code != 0 and not rows, stderr[-3000:]  # interrupted after the evaluation at step 4 (checkpoint at step 2)
-        result[f"{mode}-resumed"] = (root / f"{mode}-resumed", _launch(model, root / f"{mode}-resumed", mode)[1])
+        result[mode] = _scenario(mode, root / mode, plain(tiny_models["encoder"], mode))
+        result[f"{mode}-resumed"] = _scenario(f"{mode}-resumed", root / f"{mode}-resumed", interrupted_and_resumed(mode))
         # Two objectives (a task head and the LM-mixing baseline's LM head), on the decoder.
-        result[f"{mode}-lm"] = (root / f"{mode}-lm", _launch(tiny_models["decoder"], root / f"{mode}-lm", f"{mode}-lm")[1])
+        result[f"{mode}-lm"] = _scenario(f"{mode}-lm", root / f"{mode}-lm", plain(tiny_models["decoder"], f"{mode}-lm"))
     return result
 
 

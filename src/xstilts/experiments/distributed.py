@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outcome", type=Path, required=True)
     parser.add_argument("--error", type=Path, required=True)
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a rank that aborts in native code (gloo, NCCL) prints its Python stacks to stderr
     logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING, format=f"[rank {os.environ.get('RANK', '0')}] %(message)s", stream=sys.stderr)
     for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
