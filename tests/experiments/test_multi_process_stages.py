@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -90,6 +91,22 @@ def test_bad_multi_process_settings_name_the_field(overrides, field):
     data = {"name": "bad", "models": [{"name": "m", "path": "synthetic:encoder"}], "targets": ["syn-para"]} | overrides
     with pytest.raises(ConfigError, match=field.replace("[", "\\[").replace("]", "\\]")):
         spec_from_dict(data)
+
+
+def test_any_rank_that_fails_writes_the_stage_s_error(tmp_path, monkeypatch):
+    """torchrun stops the other ranks as soon as one exits: when a rank other than the main one
+    fails first, the main one may be stopped before it could write the error."""
+    from xstilts.experiments.distributed import main
+
+    monkeypatch.setenv("RANK", "1")
+    spec_file, error = tmp_path / "spec.json", tmp_path / "launch" / "error.txt"
+    spec_file.write_text(json.dumps(_spec(tmp_path, tmp_path / "model", processes=0)))
+    arguments = ["--spec-json", str(spec_file), "--root", str(tmp_path), "--stage", "x", "--outcome", str(tmp_path / "outcome.json")]
+    assert main([*arguments, "--error", str(error)]) == 1
+    assert "training.processes" in error.read_text() and "\n" not in error.read_text()
+    error.write_text("the first rank's error")
+    assert main([*arguments, "--error", str(error)]) == 1
+    assert error.read_text() == "the first rank's error"  # the first to fail is kept
 
 
 def test_a_finished_process_closes_its_process_group():

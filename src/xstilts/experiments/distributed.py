@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outcome", type=Path, required=True)
     parser.add_argument("--error", type=Path, required=True)
     args = parser.parse_args(argv)
-    faulthandler.enable()  # a rank that aborts in native code (gloo, NCCL) prints its Python stacks to stderr
+    if not faulthandler.is_enabled():
+        faulthandler.enable()  # a rank that aborts in native code (gloo, NCCL) prints its Python stacks to stderr
     logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING, format=f"[rank {os.environ.get('RANK', '0')}] %(message)s", stream=sys.stderr)
     for noisy in ("transformers", "datasets", "accelerate", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except XStiltsError as err:
-        if is_main_process():
+        # Every rank, the first to fail winning: torchrun stops the others as soon as one exits, and
+        # the main process, stopped before it wrote, would leave the stage's error unsaid.
+        if not args.error.exists():
             atomic_write_text(args.error, str(err).splitlines()[0])
         log.error("error: %s", err)
         return 1
