@@ -4,6 +4,8 @@ hidden states per layer, and syn-para zero-shot via `xstilts run` (2 seeds).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 python docs/calibration/floors/probe_world.py NAME encoder ['{"spec field": value}']
 
+$PROBE_VARIANT (default 0) picks the pretraining seed's variant (ModelVariant.variant): the model
+goes to models/NAME/FAMILY-VARIANT and its run to runs/NAME-FAMILY-VARIANT when it is not 0.
 Everything goes under $PROBE_WORK (default ./probe-work): the corpus and task data (cache-NAME),
 the model (models/NAME/FAMILY), the fine-tuning run and its scores (runs/NAME-FAMILY).
 `para_breakdown.py runs/NAME-FAMILY cache-NAME` splits the scores by pair type."""
@@ -89,20 +91,21 @@ if __name__ == "__main__":
     spec = replace(spec, **overrides, pretrain=replace(spec.pretrain, **pre))
     cache = Path(f"{WORK}/cache-{name}")
     bench = SyntheticBenchmark(spec, root=cache)
-    out = Path(f"{WORK}/models/{name}/{family}")
+    variant = ModelVariant(family, int(os.environ.get("PROBE_VARIANT", "0")))
+    out = Path(f"{WORK}/models/{name}/{variant.name}")
     if not (out / "DONE").exists():
         t = time.time()
         tokdir = bench.tokenizer_dir()
         print("tokenizer", round(time.time() - t, 1), "s", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         from xstilts.synthetic.pretrain import pretrain
-        summary = pretrain(bench, ModelVariant(family), tokdir, out, progress=False)
+        summary = pretrain(bench, variant, tokdir, out, progress=False)
         (out / "DONE").write_text("x")
         print(name, family, summary, flush=True)
     print(name, family, "word", wordprobe(str(out), bench.world), flush=True)
     print(name, family, "sent", sentprobe(str(out), bench.world), flush=True)
     t = time.time()
-    rows = para(f"{name}-{family}", str(out), cache)
+    rows = para(f"{name}-{variant.name}", str(out), cache)
     print("para seconds", round(time.time() - t), flush=True)
     for r in rows:
         print(name, family, {k: v for k, v in r.items() if v}, flush=True)
