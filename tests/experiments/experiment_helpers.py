@@ -4,6 +4,9 @@ another test folder's conftest.py when several folders run in one pytest process
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -32,3 +35,16 @@ def grid(output: Path, **overrides: object) -> dict:
 def write_spec(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+@contextmanager
+def sigint(disposition: str) -> Iterator[None]:
+    """SIGINT `handled` (Python's KeyboardInterrupt, as in a terminal) or `ignored` (as in a process a
+    non-interactive shell started in the background, and every child it starts), whatever the
+    test process itself was started with; restored afterwards. Main thread only."""
+    handler = {"handled": signal.default_int_handler, "ignored": signal.SIG_IGN}[disposition]
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -35,7 +35,7 @@ from xstilts.experiments.store import ResultsStore
 from xstilts.io import atomic_write_json
 
 import fake_stages
-from experiment_helpers import grid
+from experiment_helpers import grid, sigint
 
 
 def _executions(root: Path) -> tuple[dict[str, int], dict[str, int], set[int]]:
@@ -282,23 +282,35 @@ def test_ray_missing_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mon
         run_grid(spec, executor="ray", run_stage=fake_stages.sleepy)
 
 
-def test_interrupting_a_pool_gives_stages_back(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("sigint_disposition", ["handled", "ignored"])
+def test_interrupting_a_pool_gives_stages_back(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch, sigint_disposition: str) -> None:
+    """`ignored`: the pool and its workers were started with SIGINT ignored (a script's
+    `xstilts run ... &`), and the pool is interrupted by another signal its caller handles."""
     monkeypatch.setenv("FAKE_STAGE_SECONDS", "30")
     spec = spec_from_dict(grid(tmp_path / "out"))
     root, stages = prepare(spec)
     options = WorkerOptions.from_spec(spec, run_started=time.time())
+    interrupt = signal.SIGINT if sigint_disposition == "handled" else signal.SIGUSR2
 
     def interrupt_when_running() -> None:
         deadline = time.time() + 60
         while time.time() < deadline:
             if len([1 for _, e, _, _ in fake_stages.read_log(root) if e == "start"]) >= 2:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), interrupt)
                 return
             time.sleep(0.05)
 
-    threading.Thread(target=interrupt_when_running, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        ProcessExecutor(2, "fake_stages:sleepy").run(spec, root, stages, options)
+    previous = signal.signal(signal.SIGUSR2, _raise_keyboard_interrupt)
+    try:
+        threading.Thread(target=interrupt_when_running, daemon=True).start()
+        with sigint(sigint_disposition), pytest.raises(KeyboardInterrupt):
+            ProcessExecutor(2, "fake_stages:sleepy").run(spec, root, stages, options)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
     with ResultsStore(root / STORE_NAME) as store:
         rows = store.stages()
         assert all(r.status == "pending" for r in rows)

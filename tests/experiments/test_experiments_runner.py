@@ -26,7 +26,7 @@ from xstilts.experiments.spec import spec_from_dict
 from xstilts.experiments.store import ResultsStore
 
 import fake_stages
-from experiment_helpers import SRC, grid, write_spec
+from experiment_helpers import SRC, grid, sigint, write_spec
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +103,9 @@ def test_an_interrupt_gives_the_stage_back(tmp_path: Path) -> None:
         assert [a["status"] for a in store.attempts(first)] == ["interrupted"]
 
 
-def test_a_worker_that_loses_its_lease_abandons_the_stage(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_disposition", ["handled", "ignored"])
+def test_a_worker_that_loses_its_lease_abandons_the_stage(tmp_path: Path, sigint_disposition: str) -> None:
+    """Also when SIGINT is ignored, as in a worker a script started with `xstilts run ... &`."""
     spec = spec_from_dict(grid(tmp_path / "out", targets=["syn-tatoeba"], intermediate=["none"]))
     root, stages = prepare(spec)
     (stage,) = stages
@@ -122,7 +124,8 @@ def test_a_worker_that_loses_its_lease_abandons_the_stage(tmp_path: Path) -> Non
         raise AssertionError("not interrupted")
 
     started = time.time()
-    summary = work(spec, stages, root, stolen, WorkerOptions.from_spec(spec, wait=False))
+    with sigint(sigint_disposition):
+        summary = work(spec, stages, root, stolen, WorkerOptions.from_spec(spec, wait=False))
     assert time.time() - started < 30  # interrupted, not slept through (generous: a busy machine is slow)
     assert summary.ran == [] and summary.waiting == [stage.id]
     with ResultsStore(root / STORE_NAME) as store:

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from typing import Any, Protocol
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
 from xstilts.experiments.estimate import default_device, estimate_stage, training_phases
+from xstilts.experiments.leases import STOP_SIGNAL
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.processes import worker_pythonpath
 from xstilts.experiments.runner import (
@@ -209,7 +209,7 @@ class ProcessExecutor:
         except KeyboardInterrupt:
             for p in processes:
                 if p.poll() is None:
-                    p.send_signal(signal.SIGINT)  # each worker gives its stage back, then exits
+                    p.send_signal(STOP_SIGNAL)  # each worker gives its stage back, then exits
             for p in processes:
                 try:
                     p.wait(timeout=60)

@@ -9,7 +9,8 @@ back at once; leases of other machines end when their heartbeats stop.
 The heartbeat runs in a small child process (`keeper`), not a thread: a C call holding the GIL
 for minutes (a checkpoint written to slow storage, a tokenizer, a long evaluation) cannot starve
 it. It renews the lease every interval while its parent lives, exits when the parent dies (its
-stdin closes), and, when the lease was lost to another worker, sends the parent SIGINT (if asked).
+stdin closes), and, when the lease was lost to another worker, sends the parent STOP_SIGNAL (if
+asked), which the parent turns into KeyboardInterrupt (`runner.stop_signal_interrupts`).
 
 Standard library only: the keeper runs as `python -I leases.py ...` in a fresh interpreter.
 """
@@ -30,6 +31,11 @@ from functools import lru_cache
 RENEW = "UPDATE stages SET heartbeat=? WHERE id=? AND worker=? AND status='running'"
 LOST_EXIT = 3  # the keeper's exit status when the lease was lost
 LOST = b"lost\n"  # and what it writes on its stdout, before it interrupts its parent
+# How a worker is asked to give its stage back: by its lease keeper when the lease was lost, by its
+# pool when the pool is interrupted. Not SIGINT: a process started in the background by a
+# non-interactive shell (`xstilts run ... &` in a script, under nohup) has SIGINT ignored, and
+# Python then raises nothing for it, so the worker would run its stage to the end for nothing.
+STOP_SIGNAL = signal.SIGUSR1
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,7 @@ def keep(store: str, stage_id: str, worker: str, interval: float, interrupt: boo
                 sys.stdout.buffer.write(LOST)
                 sys.stdout.buffer.flush()
                 if interrupt:
-                    os.kill(parent, signal.SIGINT)
+                    os.kill(parent, STOP_SIGNAL)
                 return LOST_EXIT
     finally:
         conn.close()

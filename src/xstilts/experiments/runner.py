@@ -21,14 +21,15 @@ import os
 import platform
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any
 from xstilts.config import to_dict
 from xstilts.errors import ConfigError, XStiltsError
 from xstilts.experiments.distributed import launch, launched_here
-from xstilts.experiments.leases import LOST, keeper_command
+from xstilts.experiments.leases import LOST, STOP_SIGNAL, keeper_command
 from xstilts.experiments.leases import describe as describe_holder
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.spec import ExperimentSpec
@@ -237,15 +238,33 @@ def provenance_record(stage: Stage, ctx: WorkerContext, started: float, runner_e
 
 
 # -- leases ----------------------------------------------------------------------------------------
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stop_signal_interrupts() -> Iterator[bool]:
+    """While active, `leases.STOP_SIGNAL` raises KeyboardInterrupt in this process, whatever its
+    SIGINT disposition. Only the main thread can handle signals: elsewhere this does nothing and
+    yields False."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    previous = signal.signal(STOP_SIGNAL, _raise_interrupt)
+    try:
+        yield True
+    finally:
+        signal.signal(STOP_SIGNAL, signal.SIG_DFL if previous is None else previous)
+
+
 class Heartbeat:
     """Renews a stage's lease while it runs, from a child process (`leases.keep`) that no
     GIL-holding call of this one can starve. If the lease is lost (this worker stalled past it and
     another took the stage over), the stage is interrupted: its result would be discarded anyway."""
 
     def __init__(self, store_path: Path, stage_id: str, worker: str, interval: float = HEARTBEAT_SECONDS) -> None:
-        self._command = keeper_command(
-            str(store_path), stage_id, worker, interval, interrupt=threading.current_thread() is threading.main_thread(),
-        )
+        self._store_path, self._stage_id, self._worker, self._interval = str(store_path), stage_id, worker, interval
+        self._handler = ExitStack()
         self._process: subprocess.Popen | None = None
         self._lost: bool | None = None
 
@@ -259,10 +278,20 @@ class Heartbeat:
         return bool(self._lost)
 
     def __enter__(self) -> Heartbeat:
-        self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        interrupt = self._handler.enter_context(stop_signal_interrupts())  # before the keeper can signal
+        command = keeper_command(self._store_path, self._stage_id, self._worker, self._interval, interrupt=interrupt)
+        try:
+            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        except BaseException:
+            self._handler.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with self._handler:  # restored once the keeper is dead: it cannot signal after that
+            self._stop_keeper()
+
+    def _stop_keeper(self) -> None:
         process = self._process
         if process is None:
             return

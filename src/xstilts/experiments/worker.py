@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import plan
-from xstilts.experiments.runner import WorkerOptions, resolve_runner, work
+from xstilts.experiments.runner import WorkerOptions, resolve_runner, stop_signal_interrupts, work
 from xstilts.experiments.spec import spec_from_dict
 from xstilts.io import read_json
 
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = spec_from_dict(read_json(args.spec_json), str(args.spec_json))
         options = WorkerOptions.from_json(json.loads(args.options))
-        summary = work(spec, plan(spec), args.root, resolve_runner(args.stage_runner), options, notify=notify)
+        with stop_signal_interrupts():  # how the pool asks this worker to give its stage back
+            summary = work(spec, plan(spec), args.root, resolve_runner(args.stage_runner), options, notify=notify)
     except KeyboardInterrupt:
         return 130
     except XStiltsError as err:
