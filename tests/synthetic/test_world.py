@@ -71,12 +71,30 @@ def test_every_language_shares_words_with_english_graded_by_distance():
     assert share["clo"] > 0.5 > 0.2 > share["scr"] == share["ord"] > 0.1, share
 
 
-def test_verb_final_language_puts_the_verb_last():
+def test_the_other_order_language_puts_adjectives_and_adpositions_after_and_the_verb_second():
     world, rng = World(0), random.Random(2)
-    for _ in range(50):
-        p = world.random_proposition(rng, place_rate=0.0, negation_rate=0.0)
-        s = world.realise(p, "ord")
-        assert s.words[-2].pos == "VERB" and s.words[-1].text == "."
+    seen = {"adjective": 0, "place": 0, "negated": 0}
+    for _ in range(100):
+        p = world.random_proposition(rng)
+        words = world.realise(p, "ord").words
+        at = {role: [i for i, w in enumerate(words) if w.role == role] for role in ("subject", "object", "place")}
+        verb = next(i for i, w in enumerate(words) if w.pos == "VERB")
+        assert max(at["subject"]) < verb < min(at["object"])
+        for role in ("subject", "object"):
+            pos = [words[i].pos for i in at[role]]
+            if "ADJ" in pos:
+                seen["adjective"] += 1
+                assert pos.index("ADJ") == pos.index("NOUN") + 1
+        if at["place"]:
+            seen["place"] += 1
+            assert words[at["place"][-1]].pos == "ADP"
+        if p.negated:
+            seen["negated"] += 1
+            for lang in LANGUAGES:  # an auxiliary and a particle before the verb, as in English
+                realised = world.realise(p, lang).words
+                i = next(k for k, w in enumerate(realised) if w.pos == "VERB")
+                assert [w.lemma for w in realised[i - 2 : i]] == ["does", "not"], lang
+    assert min(seen.values()) > 5, seen
 
 
 def test_cognates_are_systematic():

@@ -58,7 +58,9 @@ class SyntheticBenchmark:
         return path
 
     def corpus_documents(self) -> list[str]:
-        """Monolingual documents in every language, translation pairs, and code-switched English."""
+        """Monolingual documents in every language, translation pairs, restatements (one proposition
+        said twice in one language, the place phrase first or last each time, as texts repeat
+        themselves) and code-switched English."""
         spec, world = self.spec, self.world
         rng = random.Random(f"{spec.seed}/corpus")
         docs: list[str] = []
@@ -74,6 +76,9 @@ class SyntheticBenchmark:
             pair = [world.realise(p, "en").text, world.realise(p, other).text]
             rng.shuffle(pair)
             docs.append(" ".join(pair))
+        for _ in range(spec.restatement_documents):
+            p, lang = world.random_proposition(rng), rng.choice(LANGUAGES)
+            docs.append(" ".join(world.realise(p, lang, front_place=rng.random() < 0.5).text for _ in range(2)))
         for _ in range(spec.code_switched_documents):
             s = world.realise(world.random_proposition(rng), "en")
             docs.append(code_switch(world, s, rng, spec.code_switch_rate))

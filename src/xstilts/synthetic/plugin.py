@@ -24,7 +24,7 @@ LANGUAGES = ("en", "clo", "scr", "ord")
 for _language in (
     Language("clo", "Synthetic close (English cognates)", "", "Synthetic-Germanic", "Synthetic-Anglic", "Latn", None, True, 1.0),
     Language("scr", "Synthetic other-script", "", "Synthetic", "Synthetic-Greek", "Grek", None, True, 2.0),
-    Language("ord", "Synthetic verb-final", "", "Synthetic", "Synthetic-SOV", "Latn", None, True, 3.0),
+    Language("ord", "Synthetic other-order (postpositions)", "", "Synthetic", "Synthetic-Postpositional", "Latn", None, True, 3.0),
 ):
     register_language(_language)
 
@@ -107,9 +107,9 @@ register(Task(
     description="parallel-sentence retrieval into English, no training data (Tatoeba-like)",
 ))
 
-# Pretraining one model (2,000 steps) took 594-781 s on one core of this 2-core machine, sharing it
-# (`seconds` in the shipped models' pretraining.json, 2026-12-04).
-register_builtin_models(BuiltinModels("synthetic", MODEL_NAMES, ensure_pretrained, existing_pretrained, retrieval_layer, make_minutes=13.0))
+# Pretraining one model (6,000 steps) took 1,125-1,226 s on one core of this 2-core machine, with a
+# second pretraining on the other (`seconds` in encoder-2's and decoder-2's pretraining.json, 2026-12-05).
+register_builtin_models(BuiltinModels("synthetic", MODEL_NAMES, ensure_pretrained, existing_pretrained, retrieval_layer, make_minutes=21.0))
 
 
 def _corpus_documents() -> list[str]:

@@ -8,8 +8,10 @@ exact in every language. English is the source language; the others sit at grade
                      spelling changes, so most sub-words are shared with English.
   scr  other script: English word order; its own vocabulary written in Greek letters, except
                      English loanwords kept in Latin script.
-  ord  other order:  its own Latin-script vocabulary and the same English loanwords, verb-final
-                     order (S O V), adjectives after nouns, postpositions, negation after the verb.
+  ord  other order:  its own Latin-script vocabulary and the same English loanwords, adjectives
+                     after nouns, postpositions; the verb second (S V O), as in English.
+
+Negation is an auxiliary plus a particle before the verb in every language, as in English.
 
 Names, punctuation and the loanwords (LOANWORD_SHARE of the content words) are shared, as named
 entities, digits and international words are across real languages; they are what anchors
@@ -214,10 +216,10 @@ class World:
             adp = Word(lex[p.preposition], "ADP", "place", p.preposition)
             place = np + [adp] if language == "ord" else [adp, *np]
         verb = self._verb_group(p, language)
-        if language == "ord":
-            core = subj + obj + verb
-        else:
-            core = subj + verb + obj
+        # `ord` keeps the verb second: with it last (S O V), encoders fine-tuned on English
+        # paraphrase scored `ord` at chance in 5 of 6 probe runs, whatever the phrase order
+        # (docs/calibration/floors/README.md, issue #19).
+        core = subj + verb + obj
         if place and front_place:
             words = place + [Word(",", "PUNCT")] + core
         else:
@@ -252,8 +254,9 @@ class World:
         verb = Word(lex[p.verb], "VERB", "", p.verb)
         if not p.negated:
             return [verb]
-        neg = Word(lex["not"], "PART", "", "not")
-        return [verb, neg] if language == "ord" else [neg, verb]
+        # Without the auxiliary, a negation flip in scr/ord changed one word where it changes two
+        # (and the verb's form) in English, and classifiers trained on English missed it (issue #19).
+        return [Word(lex["does"], "AUX", "", "does"), Word(lex["not"], "PART", "", "not"), verb]
 
     def question(self, p: Proposition, asks: str, language: str) -> str:
         """A question about the subject ('who'), the object ('what') or the place ('where') of `p`:
