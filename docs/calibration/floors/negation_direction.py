@@ -11,16 +11,19 @@ negated pairs sit from its identical pairs along English's mean shift, in pooled
 deviations (d'). A classifier trained on English reads that direction; d' near 0 in a language
 means the pretrained model gives it nothing there to read.
 
-    XSTILTS_CACHE=... python docs/calibration/floors/negation_direction.py [--pairs] [MODEL ...]
+    XSTILTS_CACHE=... python docs/calibration/floors/negation_direction.py [--pairs] [MODEL | NAME=FOLDER ...]
 """
 import dataclasses
 import random
 import sys
+from pathlib import Path
 
 import torch
 import transformers
 from transformers import AutoModel, AutoTokenizer
 
+from xstilts.data.formatting import Family, InputFormat
+from xstilts.models.backbone import detect_family
 from xstilts.synthetic.files import SyntheticBenchmark
 from xstilts.synthetic.pretrain import ensure_pretrained
 
@@ -29,11 +32,9 @@ torch.set_num_threads(1)
 LANGS = ("en", "clo", "scr", "ord")
 
 
-def frame(tok, text, pair_with=None):
+def frame(tok, family, text, pair_with=None):
     """The ids syn-para's input format gives a sentence or a pair (xstilts.data.formatting)."""
-    from xstilts.data.formatting import Family, InputFormat
-
-    fmt = InputFormat.for_tokenizer(tok, Family.DECODER if tok.bos_token_id is not None and tok.mask_token_id is None else Family.ENCODER)
+    fmt = InputFormat.for_tokenizer(tok, family)
     a = tok(text, add_special_tokens=False)["input_ids"]
     if pair_with is None:
         return fmt.single(a)
@@ -41,7 +42,8 @@ def frame(tok, text, pair_with=None):
 
 
 def embed(model, tok, texts, pooling, pairs=None):
-    ids = [frame(tok, t, None if pairs is None else b) for t, b in zip(texts, pairs or texts)]
+    family = detect_family(model.config)
+    ids = [frame(tok, family, t, None if pairs is None else b) for t, b in zip(texts, pairs or texts)]
     width = max(map(len, ids))
     batch = torch.full((len(ids), width), tok.pad_token_id)
     mask = torch.zeros_like(batch)
@@ -68,9 +70,10 @@ def main(names, pair_mode=False):
     props = [world.random_proposition(rng, negation_rate=0.0) for _ in range(300)]
     texts = {lang: ([world.realise(p, lang).text for p in props], [world.realise(dataclasses.replace(p, negated=True), lang).text for p in props]) for lang in LANGS}
     for name in names:
-        folder = ensure_pretrained(name)
+        folder = Path(name) if Path(name).is_dir() else ensure_pretrained(name)
         tok, model = AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder)).eval()
-        for pooling in (("last", "mean") if name.startswith("decoder") else ("first", "mean")):
+        name = names[name] if isinstance(names, dict) else name
+        for pooling in (("last", "mean") if detect_family(model.config) is Family.DECODER else ("first", "mean")):
             shifts, bases = {}, {}
             for lang in LANGS:
                 plain_texts, negated_texts = texts[lang]
@@ -100,4 +103,6 @@ def main(names, pair_mode=False):
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--pairs"]
-    main(args or ["encoder", "encoder-1", "encoder-2", "decoder", "decoder-1", "decoder-2"], pair_mode="--pairs" in sys.argv)
+    # A MODEL is a shipped model's name or a model folder (a fine-tuned checkpoint's `body/`), shown as NAME=FOLDER.
+    models = dict(a.split("=", 1)[::-1] if "=" in a else (a, a) for a in args)
+    main(models or {m: m for m in ("encoder", "encoder-1", "encoder-2", "decoder", "decoder-1", "decoder-2")}, pair_mode="--pairs" in sys.argv)
