@@ -282,10 +282,6 @@ def test_ray_missing_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mon
         run_grid(spec, executor="ray", run_stage=fake_stages.sleepy)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("sigint_disposition", ["handled", "ignored"])
 def test_interrupting_a_pool_gives_stages_back(tmp_path: Path, worker_env: dict, monkeypatch: pytest.MonkeyPatch, sigint_disposition: str) -> None:
     """`ignored`: the pool and its workers were started with SIGINT ignored (a script's
@@ -304,7 +300,7 @@ def test_interrupting_a_pool_gives_stages_back(tmp_path: Path, worker_env: dict,
                 return
             time.sleep(0.05)
 
-    previous = signal.signal(signal.SIGUSR2, _raise_keyboard_interrupt)
+    previous = signal.signal(signal.SIGUSR2, signal.default_int_handler)
     try:
         threading.Thread(target=interrupt_when_running, daemon=True).start()
         with sigint(sigint_disposition), pytest.raises(KeyboardInterrupt):

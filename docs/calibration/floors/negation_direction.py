@@ -32,9 +32,8 @@ torch.set_num_threads(1)
 LANGS = ("en", "clo", "scr", "ord")
 
 
-def frame(tok, family, text, pair_with=None):
-    """The ids syn-para's input format gives a sentence or a pair (xstilts.data.formatting)."""
-    fmt = InputFormat.for_tokenizer(tok, family)
+def frame(tok, fmt, text, pair_with=None):
+    """The ids syn-para's input format `fmt` gives a sentence or a pair (xstilts.data.formatting)."""
     a = tok(text, add_special_tokens=False)["input_ids"]
     if pair_with is None:
         return fmt.single(a)
@@ -42,8 +41,8 @@ def frame(tok, family, text, pair_with=None):
 
 
 def embed(model, tok, texts, pooling, pairs=None):
-    family = detect_family(model.config)
-    ids = [frame(tok, family, t, None if pairs is None else b) for t, b in zip(texts, pairs or texts)]
+    fmt = InputFormat.for_tokenizer(tok, detect_family(model.config))
+    ids = [frame(tok, fmt, t, None if pairs is None else b) for t, b in zip(texts, pairs or texts)]
     width = max(map(len, ids))
     batch = torch.full((len(ids), width), tok.pad_token_id)
     mask = torch.zeros_like(batch)

@@ -238,10 +238,6 @@ def provenance_record(stage: Stage, ctx: WorkerContext, started: float, runner_e
 
 
 # -- leases ----------------------------------------------------------------------------------------
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 @contextmanager
 def stop_signal_interrupts() -> Iterator[bool]:
     """While active, `leases.STOP_SIGNAL` raises KeyboardInterrupt in this process, whatever its
@@ -250,7 +246,7 @@ def stop_signal_interrupts() -> Iterator[bool]:
     if threading.current_thread() is not threading.main_thread():
         yield False
         return
-    previous = signal.signal(STOP_SIGNAL, _raise_interrupt)
+    previous = signal.signal(STOP_SIGNAL, signal.default_int_handler)  # raises KeyboardInterrupt
     try:
         yield True
     finally:
