@@ -56,6 +56,16 @@ def make_dir(folder: Path, for_path: Path | None = None) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _write_atomically(path, data, replace=True)
+
+
+def write_text_once(path: Path, text: str) -> bool:
+    """Write `path` atomically unless it exists; True if this call wrote it. Of several processes
+    racing to write it, exactly one wins and the others leave it as the winner wrote it."""
+    return _write_atomically(path, text.encode("utf-8"), replace=False)
+
+
+def _write_atomically(path: Path, data: bytes, *, replace: bool) -> bool:
     path = Path(path)
     make_parent(path)
     if path.is_dir():
@@ -67,12 +77,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if `path` exists, unlike a rename
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
     except OSError as err:
         with contextlib.suppress(UnboundLocalError, OSError):
             os.unlink(tmp)
         raise XStiltsError(f"{path}: cannot write ({err.strerror or err})") from err
     _fsync_dir(path.parent)
+    return True
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ from xstilts.errors import XStiltsError
 from xstilts.experiments.plan import Stage, plan
 from xstilts.experiments.processes import is_main_process, worker_pythonpath, world_size
 from xstilts.experiments.spec import ExperimentSpec, spec_from_dict
-from xstilts.io import atomic_write_json, atomic_write_text, read_json
+from xstilts.io import atomic_write_json, read_json, write_text_once
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except XStiltsError as err:
         # Every rank, the first to fail winning: torchrun stops the others as soon as one exits, and
         # the main process, stopped before it wrote, would leave the stage's error unsaid.
-        if not args.error.exists():
-            atomic_write_text(args.error, str(err).splitlines()[0])
+        write_text_once(args.error, str(err).splitlines()[0])
         log.error("error: %s", err)
         return 1
     close_process_group()  # after the last collective of every rank; not on errors, where a peer may still wait in one
