@@ -176,6 +176,7 @@ def simulate_model_profiles(
     seed_sd: float = 1.0,
     k: int = 3,
     family_effect: float = 0.0,
+    condition_scale: tuple[float, ...] | None = None,
     rng: int | np.random.Generator = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`n` sets of model profiles (n, M, C): each model's seed-mean score per condition (column 0
@@ -184,6 +185,7 @@ def simulate_model_profiles(
     A profile is a model intercept + condition main effect + the model's own deviation per
     condition (N(0, model_sd)) + the mean of k seed effects (N(0, seed_sd)); `family_effect`
     adds that many points to every encoder's condition 1 (a divergence of the architectures).
+    `condition_scale` multiplies the model deviations' sd per condition (unequal: non-spherical).
     Returns (profiles, is_encoder).
     """
     rng = np.random.default_rng(rng)
@@ -192,7 +194,7 @@ def simulate_model_profiles(
     profiles = (
         rng.normal(60.0, 5.0, (n, n_models, 1))
         + rng.normal(0.0, 2.0, (n, 1, n_conditions))
-        + rng.normal(0.0, model_sd, (n, n_models, n_conditions))
+        + rng.normal(0.0, model_sd, (n, n_models, n_conditions)) * np.asarray(condition_scale or 1.0)
         + rng.normal(0.0, seed_sd / np.sqrt(k), (n, n_models, n_conditions))
     )
     profiles[:, is_encoder, 1] += family_effect
