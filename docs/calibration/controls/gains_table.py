@@ -16,9 +16,10 @@ TARGETS = ("syn-qa", "syn-tatoeba", "syn-pos", "syn-para", "syn-copa")
 def main(path: str, split: str) -> None:
     halves = [half.split(",") for half in split.split("|")]
     score: dict[tuple[str, str, str, str, str], float] = {}  # model, condition, target, seed, language
-    for row in csv.DictReader(open(path, encoding="utf-8")):
-        if row["is_primary"] == "1":
-            score[(row["model"], row["condition"], row["target"], row["seed"], row["language"])] = float(row["value"])
+    with open(path, encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            if row["is_primary"] == "1":
+                score[(row["model"], row["condition"], row["target"], row["seed"], row["language"])] = float(row["value"])
     conditions = sorted({key[1] for key in score} - {"none"})
     header = [f"{name}: {condition}" for name in ("A", "B") for condition in conditions]
     print("| target | " + " | ".join(header) + " |")
