@@ -505,7 +505,8 @@ INTERACTION_DESCRIPTION = (
     "target beyond noise, for all intermediate tasks at once: with fixed models against seed-to-seed "
     "noise (Welch-James F test with each condition's own seed variance, or a Freedman-Lane permutation "
     "of runs within each model for per-language responses), with random models against the spread of "
-    "the models within each family (split-plot F test)."
+    "the models within each family (split-plot F test, its degrees of freedom corrected by "
+    "Greenhouse-Geisser's epsilon for gains that vary more between models for some tasks than others)."
 )
 
 
