@@ -457,14 +457,15 @@ def split_plot_test(profiles: np.ndarray, is_encoder: np.ndarray) -> tuple[float
     grand = r.mean(axis=0)
     ss_int = sum(int(mask.sum()) * ((fam_mean[f] - grand) ** 2).sum() for f, mask in (("e", is_encoder), ("d", ~is_encoder)))
     fitted = np.where(is_encoder[:, None], fam_mean["e"][None], fam_mean["d"][None])
-    ss_err = float(((r - fitted) ** 2).sum())
+    residuals = r - fitted
+    ss_err = float((residuals**2).sum())
     df1, df2 = n_cond - 1, (n_models - 2) * (n_cond - 1)
     if df2 < MIN_RESIDUAL_DF or df1 < 1:
         return math.nan, math.nan, df1, df2
     if ss_err <= 0:
         return (math.inf, 0.0, df1, df2) if ss_int > 0 else (0.0, 1.0, df1, df2)
     f_stat = (ss_int / df1) / (ss_err / df2)
-    epsilon = greenhouse_geisser_epsilon(r - fitted)
+    epsilon = greenhouse_geisser_epsilon(residuals)
     return float(f_stat), float(sps.f.sf(f_stat, epsilon * df1, epsilon * df2)), df1, df2
 
 
